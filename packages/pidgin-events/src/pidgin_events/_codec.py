@@ -1,0 +1,327 @@
+"""Turning events into JSON lines and back, keeping every field this version does not know."""
+
+from __future__ import annotations
+
+from functools import cache
+from types import MappingProxyType
+
+import orjson
+
+from . import _events as ev
+from ._record import fields
+from ._time import parse_timestamp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+__all__ = [
+    "EVENT_TYPES",
+    "EventDecodeError",
+    "decode_event",
+    "encode_event",
+    "event_from_dict",
+    "event_to_dict",
+]
+
+
+class EventDecodeError(ValueError):
+    """A line is not a valid event; the message says why, without file or line."""
+
+
+_CONCRETE: tuple[type[ev.Event], ...] = (
+    ev.ConversationStartEvent,
+    ev.ConversationEndEvent,
+    ev.ConversationBranchedEvent,
+    ev.ConversationPausedEvent,
+    ev.ConversationResumedEvent,
+    ev.InterruptRequestEvent,
+    ev.TurnStartEvent,
+    ev.TurnCompleteEvent,
+    ev.MessageRequestEvent,
+    ev.MessageChunkEvent,
+    ev.MessageCompleteEvent,
+    ev.SystemPromptEvent,
+    ev.ThinkingCompleteEvent,
+    ev.ErrorEvent,
+    ev.APIErrorEvent,
+    ev.ProviderTimeoutEvent,
+    ev.ContextLimitEvent,
+    ev.EmptyResponseEvent,
+    ev.RateLimitPaceEvent,
+    ev.TokenUsageEvent,
+    ev.ContextTruncationEvent,
+    ev.ExperimentStartEvent,
+    ev.ExperimentCompleteEvent,
+    ev.PostProcessingStartEvent,
+    ev.PostProcessingCompleteEvent,
+    ev.DatabaseLoadEvent,
+)
+
+EVENT_TYPES: Mapping[str, type[ev.Event]] = MappingProxyType(
+    {cls.__record_fields__[0].default: cls for cls in _CONCRETE}  # type: ignore[attr-defined]
+)
+"""Every known ``event_type`` name and its class."""
+
+_DUMP_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_APPEND_NEWLINE
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+# How a field's value becomes JSON, by annotation; anything not listed is passed as it is
+# (orjson encodes str, int, float, bool, None, datetime, dict, list and tuple natively).
+_ENCODE_AS = {
+    "Message": "_to_dict_Message({v})",
+    "Message | None": "(None if {v} is None else _to_dict_Message({v}))",
+    "Turn | None": "(None if {v} is None else _to_dict_Turn({v}))",
+    "tuple[Message, ...] | None": "(None if {v} is None else [_to_dict_Message(m) for m in {v}])",
+    "Mapping[str, Any]": "_plain_mapping({v})",
+    "Mapping[str, Any] | None": "(None if {v} is None else _plain_mapping({v}))",
+    "Mapping[str, int]": "_plain_mapping({v})",
+}
+
+
+def _plain_mapping(value: Mapping[str, Any]) -> Any:
+    return value if type(value) is dict else dict(value)
+
+
+def _merge_extra(plain: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        plain.setdefault(key, value)
+    return plain
+
+
+@cache
+def _to_dict(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    """Compile, on first use, a function that turns one record class into a plain dict.
+
+    Generic ``getattr`` loops cost several microseconds per event; the writer's budget is
+    the cost of the ``write`` system call itself.
+    """
+    items = []
+    for f in fields(cls):
+        if f.name == "extra":
+            continue
+        template = _ENCODE_AS.get(f.annotation, "{v}")
+        items.append(f"{f.name!r}: " + template.format(v=f"o.{f.name}"))
+    # An unknown event's conversation_id exists only if its line had one.
+    drop_absent = "    if d['conversation_id'] is None: del d['conversation_id']\n"
+    source = (
+        f"def to_dict(o):\n"
+        f"    d = {{{', '.join(items)}}}\n"
+        f"{drop_absent if cls is ev.UnknownEvent else ''}"
+        f"    return _merge_extra(d, o.extra) if o.extra else d\n"
+    )
+    scope: dict[str, Any] = {
+        "_to_dict_Message": _to_dict_message,
+        "_to_dict_Turn": _to_dict_turn,
+        "_plain_mapping": _plain_mapping,
+        "_merge_extra": _merge_extra,
+    }
+    exec(compile(source, f"<pidgin_events encoder for {cls.__name__}>", "exec"), scope)
+    function: Callable[[Any], dict[str, Any]] = scope["to_dict"]
+    return function
+
+
+def _to_dict_message(message: ev.Message) -> dict[str, Any]:
+    return _to_dict(ev.Message)(message)
+
+
+def _to_dict_turn(turn: ev.Turn) -> dict[str, Any]:
+    return _to_dict(ev.Turn)(turn)
+
+
+def event_to_dict(event: ev.Event) -> dict[str, Any]:
+    """The event as a plain, JSON-ready dict, unknown fields included."""
+    return _to_dict(type(event))(event)
+
+
+def encode_event(
+    event: ev.Event,
+    *,
+    seq: int | None = None,
+    event_id: str | None = None,
+    experiment_id: str | None = None,
+) -> bytes:
+    """One JSON line, newline included.
+
+    ``seq`` replaces the event's own; ``event_id``, ``experiment_id`` and the schema version
+    are filled in only where the event has none, so a line read from another log keeps
+    its identity.
+    """
+    plain = _to_dict(type(event))(event)
+    if experiment_id is not None and plain["experiment_id"] is None:
+        plain["experiment_id"] = experiment_id
+    if seq is not None:
+        plain["seq"] = seq
+    if plain["event_id"] is None:
+        plain["event_id"] = event_id
+    if plain["schema_version"] is None:
+        plain["schema_version"] = ev.SCHEMA_VERSION
+    return orjson.dumps(plain, option=_DUMP_OPTIONS)
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+
+def _typed(*kinds: type) -> Callable[[Any, str], Any]:
+    allow_none = type(None) in kinds
+    exact_int = int in kinds and float not in kinds
+    label = " or ".join(_JSON_NAMES[k] for k in kinds if not (k is int and float in kinds))
+
+    def convert(value: Any, name: str) -> Any:
+        if value is None and allow_none:
+            return None
+        if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds):
+            return value
+        if exact_int is False and float in kinds and isinstance(value, int):
+            if not isinstance(value, bool):
+                return value
+        raise EventDecodeError(f"field {name!r}: expected {label}, got {_json_type(value)}")
+
+    return convert
+
+
+_JSON_NAMES: Mapping[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _timestamp(value: Any, name: str) -> Any:
+    if not isinstance(value, str):
+        raise EventDecodeError(f"field {name!r}: expected an ISO 8601 string, got {_json_type(value)}")
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise EventDecodeError(f"field {name!r}: {value[:40]!r} is not an ISO 8601 timestamp") from None
+
+
+def _mapping(optional: bool) -> Callable[[Any, str], Any]:
+    def convert(value: Any, name: str) -> Any:
+        if isinstance(value, dict) or (optional and value is None):
+            return value
+        raise EventDecodeError(f"field {name!r}: expected an object, got {_json_type(value)}")
+
+    return convert
+
+
+def _str_tuple(value: Any, name: str) -> Any:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise EventDecodeError(f"field {name!r}: expected an array of strings")
+
+
+def _nested(cls: type[Any]) -> Callable[[Any, str], Any]:
+    def convert(value: Any, name: str) -> Any:
+        if not isinstance(value, dict):
+            raise EventDecodeError(f"field {name!r}: expected an object, got {_json_type(value)}")
+        return _build(cls, value, f"{name}.")
+
+    return convert
+
+
+def _optional(convert: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    def optional(value: Any, name: str) -> Any:
+        return None if value is None else convert(value, name)
+
+    return optional
+
+
+def _messages(value: Any, name: str) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise EventDecodeError(f"field {name!r}: expected an array, got {_json_type(value)}")
+    message = _nested(ev.Message)
+    return tuple(message(item, f"{name}[{i}]") for i, item in enumerate(value))
+
+
+# Field annotations (strings, under ``from __future__ import annotations``) to converters.
+_CONVERTERS: Mapping[str, Callable[[Any, str], Any]] = {
+    "str": _typed(str),
+    "str | None": _typed(str, type(None)),
+    "int": _typed(int),
+    "int | None": _typed(int, type(None)),
+    "float": _typed(float, int),
+    "float | None": _typed(float, int, type(None)),
+    "bool": _typed(bool),
+    "bool | None": _typed(bool, type(None)),
+    "datetime": _timestamp,
+    "Mapping[str, Any]": _mapping(optional=False),
+    "Mapping[str, Any] | None": _mapping(optional=True),
+    "Mapping[str, int]": _mapping(optional=False),
+    "tuple[str, ...]": _str_tuple,
+    "Message": _nested(ev.Message),
+    "Message | None": _optional(_nested(ev.Message)),
+    "Turn | None": _optional(_nested(ev.Turn)),
+    "tuple[Message, ...] | None": _messages,
+}
+
+
+@cache
+def _plan(cls: type[Any]) -> tuple[dict[str, Callable[[Any, str], Any]], frozenset[str]]:
+    converters: dict[str, Callable[[Any, str], Any]] = {}
+    required: set[str] = set()
+    for f in fields(cls):
+        if f.name == "extra" or not f.init:
+            continue
+        converters[f.name] = _CONVERTERS[f.annotation]
+        if f.name == "timestamp" or f.required:
+            required.add(f.name)
+    return converters, frozenset(required)
+
+
+def _build(cls: type[Any], data: dict[str, Any], prefix: str = "") -> Any:
+    converters, required = _plan(cls)
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in data.items():
+        convert = converters.get(key)
+        if convert is not None:
+            kwargs[key] = convert(value, prefix + key)
+        elif key != "event_type":
+            extra[key] = value
+    missing = required - kwargs.keys()
+    if missing:
+        raise EventDecodeError(
+            f"{cls.__name__}: missing field{'s' if len(missing) > 1 else ''} "
+            + ", ".join(repr(prefix + name) for name in sorted(missing))
+        )
+    if extra:
+        kwargs["extra"] = MappingProxyType(extra)
+    return cls(**kwargs)
+
+
+def event_from_dict(data: Mapping[str, Any]) -> ev.Event:
+    """Build the typed event for a decoded JSON object; unknown types become ``UnknownEvent``."""
+    if not isinstance(data, dict):
+        data = dict(data)
+    event_type = data.get("event_type")
+    if not isinstance(event_type, str) or not event_type:
+        raise EventDecodeError("no 'event_type' string")
+    cls = EVENT_TYPES.get(event_type, ev.UnknownEvent)
+    event: ev.Event = _build(cls, data)
+    return event
+
+
+def decode_event(line: bytes | str) -> ev.Event:
+    """Parse one JSON line into an event, raising ``EventDecodeError`` with the reason."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise EventDecodeError(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise EventDecodeError(f"expected a JSON object, got {_json_type(data)}")
+    return event_from_dict(data)

@@ -1,0 +1,146 @@
+"""Reading event logs from a byte offset, for tailers and batch readers alike."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from ._codec import EventDecodeError, decode_event
+from ._events import Event
+
+__all__ = ["BadLine", "LogReader", "ReadResult", "open_log", "read_events"]
+
+_BLOCK = 1 << 22
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that could not be read as an event, and why."""
+
+    path: str
+    line: int
+    offset: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """What one read returned, and where the next read resumes."""
+
+    events: list[Event] = field(default_factory=list)
+    bad_lines: list[BadLine] = field(default_factory=list)
+    offset: int = 0
+    line: int = 1
+
+
+def open_log(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a log for reading, decompressing ``.gz`` and ``.zst`` archives transparently."""
+    name = os.fspath(path)
+    if name.endswith(".gz"):
+        import gzip
+
+        return gzip.open(name, "rb")  # type: ignore[return-value]
+    if name.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise RuntimeError(
+                f"{name}: reading .zst logs needs the zstandard package "
+                "(pip install 'pidgin-events[zstd]')"
+            ) from None
+        raw = open(name, "rb")  # noqa: SIM115 - the stream reader owns and closes it
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[no-any-return]
+    return open(name, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+
+
+class LogReader:
+    """Follows one JSONL log: each pass yields the complete lines after ``offset``.
+
+    A last line without its newline is a write in progress (or a crash's torn tail): it is
+    not yielded, and ``offset`` stays at its start so the next pass picks it up whole.
+    ``offset`` and ``line`` advance as lines are consumed, so stopping early loses nothing.
+    Offsets in compressed archives count decompressed bytes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        offset: int = 0,
+        line: int = 1,
+        block_size: int = _BLOCK,
+    ) -> None:
+        self.path = Path(path)
+        self.offset = offset
+        self.line = line
+        self.pending = 0
+        """Bytes after ``offset`` that do not yet end in a newline (seen on the last pass)."""
+        self._block_size = block_size
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        """Yield ``(line_number, bytes)`` for each complete, non-blank line appended since last."""
+        with open_log(self.path) as stream:
+            self._skip_to_offset(stream)
+            carry = b""
+            while True:
+                try:
+                    block = stream.read(self._block_size)
+                except EOFError:  # a truncated archive: what came before still counts
+                    block = b""
+                if not block:
+                    break
+                if carry:
+                    block = carry + block
+                cut = block.rfind(b"\n") + 1
+                carry = block[cut:]
+                if cut == 0:
+                    continue
+                offset, number = self.offset, self.line
+                for raw in block[: cut - 1].split(b"\n"):
+                    offset += len(raw) + 1
+                    self.offset, self.line = offset, number + 1
+                    if raw.strip():
+                        yield number, raw
+                    number += 1
+            self.pending = len(carry)
+
+    def events(self) -> Iterator[Event | BadLine]:
+        """Yield each complete line as an event, or as a ``BadLine`` saying what is wrong."""
+        where = str(self.path)
+        for number, raw in self.lines():
+            try:
+                yield decode_event(raw)
+            except EventDecodeError as exc:
+                yield BadLine(where, number, self.offset - len(raw) - 1, str(exc))
+
+    def _skip_to_offset(self, stream: BinaryIO) -> None:
+        if self.offset == 0:
+            return
+        if stream.seekable() and not self.path.name.endswith((".gz", ".zst")):
+            stream.seek(self.offset)
+            return
+        remaining = self.offset
+        while remaining > 0:
+            chunk = stream.read(min(remaining, self._block_size))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+
+def read_events(path: str | os.PathLike[str], offset: int = 0, line: int = 1) -> ReadResult:
+    """Read every complete event after ``offset``; bad lines are reported, not raised."""
+    reader = LogReader(path, offset=offset, line=line)
+    result = ReadResult()
+    for item in reader.events():
+        if isinstance(item, BadLine):
+            result.bad_lines.append(item)
+        else:
+            result.events.append(item)
+    result.offset, result.line = reader.offset, reader.line
+    return result

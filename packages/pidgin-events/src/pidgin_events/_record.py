@@ -1,0 +1,183 @@
+"""Immutable, typed, slotted records that cost almost nothing to define.
+
+``dataclasses`` compiles three to six functions per class at import time; with thirty
+event classes that alone would cost agent code more than 20 ms on every start. These
+records declare the same way (annotations, keyword-only construction, ``field``), type
+checkers see them as frozen dataclasses (PEP 681), and one shared ``__init__`` fills them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from typing import dataclass_transform
+else:
+
+    def dataclass_transform(**_: object) -> Callable[[type], type]:
+        return lambda cls: cls
+
+
+__all__ = ["Field", "Record", "field", "fields", "replace"]
+
+_R = TypeVar("_R", bound="Record")
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class Field:
+    """One declared field: its name, its annotation (a string) and how it gets a value."""
+
+    __slots__ = ("annotation", "default", "factory", "init", "name")
+
+    def __init__(
+        self,
+        *,
+        default: Any = MISSING,
+        default_factory: Callable[[], Any] | None = None,
+        init: bool = True,
+    ) -> None:
+        self.name = ""
+        self.annotation = ""
+        self.default = default
+        self.factory = default_factory
+        self.init = init
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING and self.factory is None
+
+    def __repr__(self) -> str:
+        return f"Field({self.name!r}, {self.annotation!r})"
+
+
+def field(
+    *, default: Any = MISSING, default_factory: Callable[[], Any] | None = None, init: bool = True
+) -> Any:
+    """Declare a default factory or a field that is not an ``__init__`` argument."""
+    return Field(default=default, default_factory=default_factory, init=init)
+
+
+def _collect(bases: tuple[type, ...], namespace: dict[str, Any]) -> dict[str, Field]:
+    collected: dict[str, Field] = {}
+    for base in reversed(bases):
+        for spec in getattr(base, "__record_fields__", ()):
+            collected[spec.name] = spec
+    for name, annotation in namespace.get("__annotations__", {}).items():
+        value = namespace.pop(name, MISSING)
+        spec = value if isinstance(value, Field) else Field(default=value)
+        spec.name, spec.annotation = name, str(annotation)
+        collected[name] = spec
+    return collected
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
+class _RecordMeta(type):
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+    ) -> _RecordMeta:
+        inherited = {s.name for base in bases for s in getattr(base, "__record_fields__", ())}
+        specs = _collect(bases, namespace)
+        namespace["__slots__"] = tuple(n for n in specs if n not in inherited)
+        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        ordered = tuple(specs.values())
+        cls.__record_fields__ = ordered  # type: ignore[attr-defined]
+        cls.__record_names__ = tuple(s.name for s in ordered)  # type: ignore[attr-defined]
+        cls.__record_init__ = tuple(  # type: ignore[attr-defined]
+            (s.name, s.default, s.factory) for s in ordered if s.init
+        )
+        cls.__record_fixed__ = tuple(  # type: ignore[attr-defined]
+            (s.name, s.default) for s in ordered if not s.init
+        )
+        cls.__match_args__ = ()  # type: ignore[attr-defined]
+        return cls
+
+
+_set = object.__setattr__
+
+
+class Record(metaclass=_RecordMeta):
+    """Base of every record: keyword-only construction, immutable, compared by value."""
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:
+
+        def __init__(self, **values: Any) -> None:
+            cls = type(self)
+            for name, default, factory in cls.__record_init__:
+                if name in values:
+                    _set(self, name, values.pop(name))
+                elif factory is not None:
+                    _set(self, name, factory())
+                elif default is not MISSING:
+                    _set(self, name, default)
+                else:
+                    raise TypeError(f"{cls.__name__}() missing keyword argument {name!r}")
+            for name, default in cls.__record_fixed__:
+                _set(self, name, default)
+            if values:
+                unknown = ", ".join(map(repr, values))
+                raise TypeError(f"{cls.__name__}() got unexpected keyword arguments {unknown}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; use replace() for a copy")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in type(self).__record_names__)  # type: ignore[attr-defined]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Record)
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # records may hold mappings
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={value!r}"
+            for name, value in zip(type(self).__record_names__, self._values(), strict=True)  # type: ignore[attr-defined]
+            if name != "extra" or value
+        )
+        return f"{type(self).__name__}({shown})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        names: tuple[str, ...] = type(self).__record_names__  # type: ignore[attr-defined]
+        # Read-only mappings (MappingProxyType) cannot be pickled; they travel as dicts.
+        values = {
+            name: (dict(value), True) if isinstance(value, MappingProxyType) else (value, False)
+            for name, value in zip(names, self._values(), strict=True)
+        }
+        return (_rebuild, (type(self), values))
+
+
+def _rebuild(cls: type[_R], values: dict[str, tuple[Any, bool]]) -> _R:
+    record = cls.__new__(cls)
+    for name, (value, read_only) in values.items():
+        _set(record, name, MappingProxyType(value) if read_only else value)
+    return record
+
+
+def fields(record: Record | type[Record]) -> tuple[Field, ...]:
+    """The declared fields of a record or record class, in declaration order."""
+    cls = record if isinstance(record, type) else type(record)
+    return cls.__record_fields__  # type: ignore[attr-defined, no-any-return]
+
+
+def replace(record: _R, **changes: Any) -> _R:
+    """A copy of ``record`` with some fields changed."""
+    values = {s.name: getattr(record, s.name) for s in fields(record) if s.init}
+    values.update(changes)
+    return type(record)(**values)

@@ -1,0 +1,412 @@
+"""The API agent code uses: experiments and conversations that log themselves correctly.
+
+Start and end events are written for you; leaving a ``with`` block through an exception
+ends the conversation as ``failed`` (``interrupted`` for Ctrl-C) with the error recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ._events import (
+    ConversationEndEvent,
+    ConversationStartEvent,
+    ErrorEvent,
+    Event,
+    ExperimentCompleteEvent,
+    ExperimentStartEvent,
+    Message,
+    MessageCompleteEvent,
+    MessageRequestEvent,
+    SystemPromptEvent,
+    TurnCompleteEvent,
+    TurnStartEvent,
+)
+from ._fileio import make_private_dir
+from ._ids import new_id, validate_id
+from ._layout import CHATS_DIR, EXPERIMENT_LOG, EXPERIMENTS_DIR, conversation_log_path, output_root
+from ._liveness import RunLock
+from ._time import utc_now
+from ._writer import EventWriter, FsyncPolicy
+
+__all__ = ["Chat", "Conversation", "Experiment"]
+
+_INTERRUPTS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _agent(agent: str | Mapping[str, Any], agent_id: str) -> dict[str, Any]:
+    if isinstance(agent, str):
+        return {"id": agent_id, "model": agent, "display_name": None, "temperature": None}
+    described = dict(agent)
+    described.setdefault("id", agent_id)
+    return described
+
+
+class Conversation:
+    """One conversation's event log. Use it as a context manager; see ``Experiment``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        conversation_id: str,
+        agent_a: str | Mapping[str, Any],
+        agent_b: str | Mapping[str, Any],
+        experiment_id: str | None = None,
+        max_turns: int | None = None,
+        initial_prompt: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        fsync: FsyncPolicy = "close",
+        lock: RunLock | None = None,
+        on_end: Any = None,
+    ) -> None:
+        self.id = validate_id(conversation_id, "conversation id")
+        self.directory = directory
+        self.experiment_id = experiment_id
+        self.path = conversation_log_path(directory, self.id)
+        self.turns_completed = 0
+        self.status: str | None = None
+        self._turn: int | None = None
+        self._started = time.monotonic()
+        self._lock = lock
+        self._on_end = on_end
+        self._writer = EventWriter(self.path, experiment_id=experiment_id, fsync=fsync)
+        a, b = _agent(agent_a, "agent_a"), _agent(agent_b, "agent_b")
+        config = dict(config or {})
+        self.emit(
+            ConversationStartEvent(
+                conversation_id=self.id,
+                agent_a=a,
+                agent_b=b,
+                config=config,
+                agent_a_model=a.get("model"),
+                agent_b_model=b.get("model"),
+                agent_a_display_name=a.get("display_name"),
+                agent_b_display_name=b.get("display_name"),
+                temperature_a=a.get("temperature"),
+                temperature_b=b.get("temperature"),
+                max_turns=max_turns,
+                initial_prompt=initial_prompt,
+            )
+        )
+
+    @property
+    def ended(self) -> bool:
+        return self.status is not None
+
+    def emit(self, event: Event) -> int:
+        """Append any event to this conversation's log; returns its ``seq``."""
+        return self._writer.emit(event)
+
+    def system_prompt(self, agent_id: str, prompt: str) -> None:
+        self.emit(SystemPromptEvent(conversation_id=self.id, agent_id=agent_id, prompt=prompt))
+
+    def turn_start(self) -> int:
+        """Begin the next turn (numbered from 0) and return its number."""
+        self._turn = self.turns_completed
+        self.emit(TurnStartEvent(conversation_id=self.id, turn_number=self._turn))
+        return self._turn
+
+    def request(self, agent_id: str, *, message_count: int, **options: Any) -> None:
+        """Record that ``agent_id`` was asked for a message carrying ``message_count`` messages."""
+        self.emit(
+            MessageRequestEvent(
+                conversation_id=self.id,
+                agent_id=agent_id,
+                turn_number=self._current_turn(),
+                message_count=message_count,
+                **options,
+            )
+        )
+
+    def message(
+        self,
+        agent_id: str,
+        content: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        duration_ms: int = 0,
+        role: str = "assistant",
+        timestamp: datetime | None = None,
+    ) -> Message:
+        """Record a complete message from ``agent_id`` and return it."""
+        message = Message(
+            role=role, content=content, agent_id=agent_id, timestamp=timestamp or utc_now()
+        )
+        self.emit(
+            MessageCompleteEvent(
+                conversation_id=self.id,
+                agent_id=agent_id,
+                message=message,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=prompt_tokens + completion_tokens,
+                duration_ms=duration_ms,
+                turn_number=self._turn,
+            )
+        )
+        return message
+
+    def turn_complete(self, convergence_score: float | None = None) -> None:
+        """End the current turn, with its convergence score if one was computed."""
+        self.emit(
+            TurnCompleteEvent(
+                conversation_id=self.id,
+                turn_number=self._current_turn(),
+                convergence_score=convergence_score,
+            )
+        )
+        self.turns_completed += 1
+        self._turn = None
+
+    def error(self, error_type: str, error_message: str, context: str | None = None) -> None:
+        self.emit(
+            ErrorEvent(
+                conversation_id=self.id,
+                error_type=error_type,
+                error_message=error_message,
+                context=context,
+            )
+        )
+
+    def end(self, status: str = "completed", *, reason: str | None = None, error: str | None = None) -> None:
+        """Write the end event and close the log. Later calls do nothing."""
+        if self.status is not None:
+            return
+        self.status = status
+        try:
+            self.emit(
+                ConversationEndEvent(
+                    conversation_id=self.id,
+                    total_turns=self.turns_completed,
+                    status=status,
+                    reason=reason,
+                    error=error,
+                    duration_ms=int((time.monotonic() - self._started) * 1000),
+                )
+            )
+        finally:
+            self._writer.close()
+            if self._lock is not None:
+                self._lock.release()
+            if self._on_end is not None:
+                self._on_end(self)
+
+    def _current_turn(self) -> int:
+        return self.turns_completed if self._turn is None else self._turn
+
+    def __enter__(self) -> Conversation:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.end("completed")
+        elif isinstance(exc, _INTERRUPTS):
+            self.end("interrupted", reason=type(exc).__name__)
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+            if not self.ended:
+                self.error(type(exc).__name__, str(exc))
+            self.end("failed", reason="exception", error=message)
+
+
+class Experiment:
+    """An experiment directory: many conversations and an experiment-level event log.
+
+    ::
+
+        with Experiment.create(root, name="greetings", total_conversations=2) as exp:
+            for _ in range(2):
+                with exp.conversation(agent_a="local:test", agent_b="local:test") as conv:
+                    conv.turn_start()
+                    conv.message("agent_a", "Hello")
+                    conv.message("agent_b", "Hi")
+                    conv.turn_complete(convergence_score=0.4)
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        experiment_id: str,
+        name: str,
+        fsync: FsyncPolicy = "close",
+    ) -> None:
+        self.id = experiment_id
+        self.name = name
+        self.directory = directory
+        self._fsync: FsyncPolicy = fsync
+        self._guard = threading.Lock()
+        self._outcomes: dict[str, int] = {}
+        self._open: set[str] = set()
+        self._lock = RunLock(directory)
+        self._writer = EventWriter(directory / EXPERIMENT_LOG, experiment_id=experiment_id, fsync=fsync)
+        self.status: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        name: str,
+        total_conversations: int = 0,
+        config: Mapping[str, Any] | None = None,
+        experiment_id: str | None = None,
+        fsync: FsyncPolicy = "close",
+    ) -> Experiment:
+        """Create ``<root>/experiments/<experiment_id>/`` and write the start event.
+
+        ``root`` defaults to ``$PIDGIN_OUTPUT`` or ``./pidgin_output``; ``name`` must be a
+        valid id too, since people refer to experiments by name.
+        """
+        validate_id(name, "experiment name")
+        experiment_id = validate_id(experiment_id or new_id("exp"), "experiment id")
+        directory = output_root(root) / EXPERIMENTS_DIR / experiment_id
+        make_private_dir(directory.parent)
+        os.mkdir(directory, 0o700)  # fails if it exists: never mix two experiments' logs
+        experiment = cls(directory, experiment_id=experiment_id, name=name, fsync=fsync)
+        experiment.emit(
+            ExperimentStartEvent(
+                experiment_id=experiment_id,
+                name=name,
+                total_conversations=total_conversations,
+                config=dict(config or {}),
+            )
+        )
+        return experiment
+
+    def emit(self, event: Event) -> int:
+        """Append an experiment-level event to ``experiment.jsonl``."""
+        return self._writer.emit(event)
+
+    def conversation(
+        self,
+        *,
+        agent_a: str | Mapping[str, Any],
+        agent_b: str | Mapping[str, Any],
+        conversation_id: str | None = None,
+        max_turns: int | None = None,
+        initial_prompt: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> Conversation:
+        """Start a conversation in this experiment (its start event is written now)."""
+        conversation_id = conversation_id or new_id("conv")
+        with self._guard:
+            if self.status is not None:
+                raise ValueError(f"experiment {self.id} has ended")
+            self._open.add(conversation_id)
+        return Conversation(
+            self.directory,
+            conversation_id=conversation_id,
+            agent_a=agent_a,
+            agent_b=agent_b,
+            experiment_id=self.id,
+            max_turns=max_turns,
+            initial_prompt=initial_prompt,
+            config=config,
+            fsync=self._fsync,
+            on_end=self._conversation_ended,
+        )
+
+    def _conversation_ended(self, conversation: Conversation) -> None:
+        with self._guard:
+            self._open.discard(conversation.id)
+            status = conversation.status or "failed"
+            self._outcomes[status] = self._outcomes.get(status, 0) + 1
+
+    def complete(
+        self, status: str | None = None, *, reason: str | None = None, error: str | None = None
+    ) -> None:
+        """Write the completion event, close the log and release the run lock."""
+        with self._guard:
+            if self.status is not None:
+                return
+            counts = dict(self._outcomes)
+            unfinished = len(self._open)
+        if status is None:
+            status = "interrupted" if counts.get("interrupted") or unfinished else "completed"
+        self.status = status
+        try:
+            self.emit(
+                ExperimentCompleteEvent(
+                    experiment_id=self.id,
+                    total_conversations=sum(counts.values()) + unfinished,
+                    completed_conversations=counts.get("completed", 0),
+                    failed_conversations=counts.get("failed", 0),
+                    interrupted_conversations=counts.get("interrupted", 0) + unfinished,
+                    status=status,
+                    reason=reason,
+                    error=error,
+                )
+            )
+        finally:
+            self._writer.close()
+            self._lock.release()
+
+    def __enter__(self) -> Experiment:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.complete()
+        elif isinstance(exc, _INTERRUPTS):
+            self.complete("interrupted", reason=type(exc).__name__)
+        else:
+            self.complete("failed", reason="exception", error=f"{type(exc).__name__}: {exc}")
+
+
+class Chat:
+    """A single conversation outside any experiment, under ``<root>/chats/<stamp>_<id>/``."""
+
+    @staticmethod
+    def create(
+        root: str | os.PathLike[str] | None = None,
+        *,
+        agent_a: str | Mapping[str, Any],
+        agent_b: str | Mapping[str, Any],
+        max_turns: int | None = None,
+        initial_prompt: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        conversation_id: str | None = None,
+        fsync: FsyncPolicy = "close",
+    ) -> Conversation:
+        conversation_id = validate_id(conversation_id or new_id("conv"), "conversation id")
+        stamp = utc_now().strftime("%Y%m%d_%H%M%S")
+        short = conversation_id.removeprefix("conv_")
+        directory = output_root(root) / CHATS_DIR / f"{stamp}_{short}"
+        make_private_dir(directory.parent)
+        os.mkdir(directory, 0o700)
+        lock = RunLock(directory)
+        try:
+            return Conversation(
+                directory,
+                conversation_id=conversation_id,
+                agent_a=agent_a,
+                agent_b=agent_b,
+                max_turns=max_turns,
+                initial_prompt=initial_prompt,
+                config=config,
+                fsync=fsync,
+                lock=lock,
+            )
+        except BaseException:
+            lock.release()
+            raise
