@@ -93,7 +93,7 @@ def _merge_extra(plain: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, A
 
 
 @cache
-def _to_dict(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+def _to_dict(cls: type) -> Callable[[Any], dict[str, Any]]:
     """Compile, on first use, a function that turns one record class into a plain dict.
 
     Generic ``getattr`` loops cost several microseconds per event; the writer's budget is
@@ -165,20 +165,16 @@ def encode_event(
 # --- decoding ---------------------------------------------------------------------------
 
 
-
 def _typed(*kinds: type) -> Callable[[Any, str], Any]:
     allow_none = type(None) in kinds
-    exact_int = int in kinds and float not in kinds
     label = " or ".join(_JSON_NAMES[k] for k in kinds if not (k is int and float in kinds))
 
     def convert(value: Any, name: str) -> Any:
         if value is None and allow_none:
             return None
+        # JSON booleans are Python ints; an integer field must not accept them.
         if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds):
             return value
-        if exact_int is False and float in kinds and isinstance(value, int):
-            if not isinstance(value, bool):
-                return value
         raise EventDecodeError(f"field {name!r}: expected {label}, got {_json_type(value)}")
 
     return convert
@@ -201,11 +197,15 @@ def _json_type(value: Any) -> str:
 
 def _timestamp(value: Any, name: str) -> Any:
     if not isinstance(value, str):
-        raise EventDecodeError(f"field {name!r}: expected an ISO 8601 string, got {_json_type(value)}")
+        raise EventDecodeError(
+            f"field {name!r}: expected an ISO 8601 string, got {_json_type(value)}"
+        )
     try:
         return parse_timestamp(value)
     except ValueError:
-        raise EventDecodeError(f"field {name!r}: {value[:40]!r} is not an ISO 8601 timestamp") from None
+        raise EventDecodeError(
+            f"field {name!r}: {value[:40]!r} is not an ISO 8601 timestamp"
+        ) from None
 
 
 def _mapping(optional: bool) -> Callable[[Any, str], Any]:
@@ -271,7 +271,7 @@ _CONVERTERS: Mapping[str, Callable[[Any, str], Any]] = {
 
 
 @cache
-def _plan(cls: type[Any]) -> tuple[dict[str, Callable[[Any, str], Any]], frozenset[str]]:
+def _plan(cls: type) -> tuple[dict[str, Callable[[Any, str], Any]], frozenset[str]]:
     converters: dict[str, Callable[[Any, str], Any]] = {}
     required: set[str] = set()
     for f in fields(cls):
@@ -283,7 +283,7 @@ def _plan(cls: type[Any]) -> tuple[dict[str, Callable[[Any, str], Any]], frozens
     return converters, frozenset(required)
 
 
-def _build(cls: type[Any], data: dict[str, Any], prefix: str = "") -> Any:
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     converters, required = _plan(cls)
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}

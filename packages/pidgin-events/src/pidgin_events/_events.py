@@ -65,8 +65,6 @@ EMPTY: Mapping[str, Any] = MappingProxyType({})
 """The shared, read-only empty mapping behind every defaulted mapping field."""
 
 
-
-
 class Message(Record):
     """One message as an agent said it."""
 

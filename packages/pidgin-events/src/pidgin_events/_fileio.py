@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["FILE_MODE", "DIR_MODE", "append_line", "make_private_dir"]
+__all__ = ["DIR_MODE", "FILE_MODE", "append_line", "make_private_dir"]
 
 FILE_MODE = 0o600
 """Logs hold conversation content: readable by their owner only."""

@@ -15,8 +15,8 @@ __all__ = [
     "LOADED_MARKER",
     "LOAD_FAILED_MARKER",
     "RUN_LOCK",
-    "conversation_log_path",
     "conversation_id_of_log",
+    "conversation_log_path",
     "output_root",
 ]
 

@@ -7,15 +7,14 @@ included, so "nobody holds the lock" reliably means "nobody is writing".
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ._fileio import FILE_MODE
 from ._layout import RUN_LOCK
 
-try:
+if sys.platform != "win32":
     import fcntl
-except ImportError:  # Windows: liveness is unknown there
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["RunLock", "is_running"]
 
@@ -27,7 +26,7 @@ class RunLock:
         self.path = Path(directory) / RUN_LOCK
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd: int | None = os.open(self.path, flags, FILE_MODE)
-        if fcntl is not None:
+        if sys.platform != "win32":
             # Shared: several writer processes may hold it at once. Blocking: a reader's
             # momentary exclusive probe (``is_running``) only delays us by microseconds.
             fcntl.flock(self._fd, fcntl.LOCK_SH)
@@ -50,9 +49,9 @@ def is_running(directory: str | os.PathLike[str]) -> bool | None:
     ``None`` when it cannot be told: no ``fcntl`` on this platform, or the lock file is
     not readable by this user.
     """
-    path = Path(directory) / RUN_LOCK
-    if fcntl is None:
+    if sys.platform == "win32":  # no flock: liveness is unknown there
         return None
+    path = Path(directory) / RUN_LOCK
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:

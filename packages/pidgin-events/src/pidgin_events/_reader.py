@@ -14,6 +14,7 @@ from ._events import Event
 __all__ = ["BadLine", "LogReader", "ReadResult", "open_log", "read_events"]
 
 _BLOCK = 1 << 22
+_ARCHIVE_BLOCK = 1 << 16  # small, so a truncated archive loses only its last block
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +56,8 @@ def open_log(path: str | os.PathLike[str]) -> BinaryIO:
                 "(pip install 'pidgin-events[zstd]')"
             ) from None
         raw = open(name, "rb")  # noqa: SIM115 - the stream reader owns and closes it
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[no-any-return]
-    return open(name, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+    return open(name, "rb")
 
 
 class LogReader:
@@ -85,12 +86,14 @@ class LogReader:
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
         """Yield ``(line_number, bytes)`` for each complete, non-blank line appended since last."""
+        archive = self.path.name.endswith((".gz", ".zst"))
+        block_size = min(self._block_size, _ARCHIVE_BLOCK) if archive else self._block_size
         with open_log(self.path) as stream:
-            self._skip_to_offset(stream)
+            self._skip_to_offset(stream, archive)
             carry = b""
             while True:
                 try:
-                    block = stream.read(self._block_size)
+                    block = stream.read(block_size)
                 except EOFError:  # a truncated archive: what came before still counts
                     block = b""
                 if not block:
@@ -119,10 +122,10 @@ class LogReader:
             except EventDecodeError as exc:
                 yield BadLine(where, number, self.offset - len(raw) - 1, str(exc))
 
-    def _skip_to_offset(self, stream: BinaryIO) -> None:
+    def _skip_to_offset(self, stream: BinaryIO, archive: bool) -> None:
         if self.offset == 0:
             return
-        if stream.seekable() and not self.path.name.endswith((".gz", ".zst")):
+        if not archive:
             stream.seek(self.offset)
             return
         remaining = self.offset

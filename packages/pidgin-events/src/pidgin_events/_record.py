@@ -97,7 +97,6 @@ class _RecordMeta(type):
         cls.__record_fixed__ = tuple(  # type: ignore[attr-defined]
             (s.name, s.default) for s in ordered if not s.init
         )
-        cls.__match_args__ = ()  # type: ignore[attr-defined]
         return cls
 
 

@@ -177,7 +177,9 @@ class Conversation:
             )
         )
 
-    def end(self, status: str = "completed", *, reason: str | None = None, error: str | None = None) -> None:
+    def end(
+        self, status: str = "completed", *, reason: str | None = None, error: str | None = None
+    ) -> None:
         """Write the end event and close the log. Later calls do nothing."""
         if self.status is not None:
             return
@@ -253,7 +255,9 @@ class Experiment:
         self._outcomes: dict[str, int] = {}
         self._open: set[str] = set()
         self._lock = RunLock(directory)
-        self._writer = EventWriter(directory / EXPERIMENT_LOG, experiment_id=experiment_id, fsync=fsync)
+        self._writer = EventWriter(
+            directory / EXPERIMENT_LOG, experiment_id=experiment_id, fsync=fsync
+        )
         self.status: str | None = None
 
     @classmethod
@@ -273,7 +277,9 @@ class Experiment:
         valid id too, since people refer to experiments by name.
         """
         validate_id(name, "experiment name")
-        experiment_id = validate_id(experiment_id or new_id("exp"), "experiment id")
+        experiment_id = validate_id(
+            new_id("exp") if experiment_id is None else experiment_id, "experiment id"
+        )
         directory = output_root(root) / EXPERIMENTS_DIR / experiment_id
         make_private_dir(directory.parent)
         os.mkdir(directory, 0o700)  # fails if it exists: never mix two experiments' logs
@@ -303,7 +309,7 @@ class Experiment:
         config: Mapping[str, Any] | None = None,
     ) -> Conversation:
         """Start a conversation in this experiment (its start event is written now)."""
-        conversation_id = conversation_id or new_id("conv")
+        conversation_id = new_id("conv") if conversation_id is None else conversation_id
         with self._guard:
             if self.status is not None:
                 raise ValueError(f"experiment {self.id} has ended")
@@ -388,7 +394,9 @@ class Chat:
         conversation_id: str | None = None,
         fsync: FsyncPolicy = "close",
     ) -> Conversation:
-        conversation_id = validate_id(conversation_id or new_id("conv"), "conversation id")
+        conversation_id = validate_id(
+            new_id("conv") if conversation_id is None else conversation_id, "conversation id"
+        )
         stamp = utc_now().strftime("%Y%m%d_%H%M%S")
         short = conversation_id.removeprefix("conv_")
         directory = output_root(root) / CHATS_DIR / f"{stamp}_{short}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -144,10 +145,9 @@ class EventWriter:
         self._needs_seal = False
 
     def _try_seal(self, fd: int) -> None:
-        try:
+        # If the disk is still full, the next emit or the next open seals it.
+        with contextlib.suppress(OSError):
             self._seal(fd)
-        except OSError:
-            pass  # the disk is still full; the next emit or the next open seals it
 
 
 def _seq_after_last_event(reader: BinaryIO, size: int) -> int:
