@@ -91,7 +91,7 @@ def test_experiment_writes_start_and_end_events_for_you(tmp_path: Path) -> None:
 
 def test_an_exception_ends_the_conversation_as_failed(tmp_path: Path) -> None:
     exp = pe.Experiment.create(tmp_path, name="boom")
-    with (
+    with (  # noqa: PT012 - the block under test is the whole with-statement
         pytest.raises(RuntimeError, match="provider exploded"),
         exp,
         exp.conversation(agent_a="a", agent_b="b") as conv,
@@ -111,7 +111,7 @@ def test_an_exception_ends_the_conversation_as_failed(tmp_path: Path) -> None:
 
 def test_ctrl_c_ends_the_conversation_as_interrupted(tmp_path: Path) -> None:
     exp = pe.Experiment.create(tmp_path, name="stopped")
-    with pytest.raises(KeyboardInterrupt), exp, exp.conversation(agent_a="a", agent_b="b") as conv:
+    with pytest.raises(KeyboardInterrupt), exp, exp.conversation(agent_a="a", agent_b="b") as conv:  # noqa: PT012
         conv.turn_start()
         raise KeyboardInterrupt
     end = events_of(one_conversation_log(exp.directory))[-1]
