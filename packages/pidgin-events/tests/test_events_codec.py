@@ -172,9 +172,9 @@ def test_records_are_immutable_and_keyword_only() -> None:
     event = pe.TurnStartEvent(conversation_id="c", turn_number=1)
     with pytest.raises(AttributeError, match="immutable"):
         event.turn_number = 2  # type: ignore[misc]
-    with pytest.raises(TypeError, match="missing keyword argument 'turn_number'"):
+    with pytest.raises(TypeError, match="required keyword-only argument: 'turn_number'"):
         pe.TurnStartEvent(conversation_id="c")  # type: ignore[call-arg]
-    with pytest.raises(TypeError, match="unexpected keyword arguments 'colour'"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         pe.TurnStartEvent(conversation_id="c", turn_number=1, colour="red")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         pe.TurnStartEvent("c", 1)  # type: ignore[misc]

@@ -3,7 +3,8 @@
 ``dataclasses`` compiles three to six functions per class at import time; with thirty
 event classes that alone would cost agent code more than 20 ms on every start. These
 records declare the same way (annotations, keyword-only construction, ``field``), type
-checkers see them as frozen dataclasses (PEP 681), and one shared ``__init__`` fills them.
+checkers see them as frozen dataclasses (PEP 681), and each class's ``__init__`` is
+compiled the first time the class is instantiated.
 """
 
 from __future__ import annotations
@@ -97,35 +98,60 @@ class _RecordMeta(type):
         cls.__record_fixed__ = tuple(  # type: ignore[attr-defined]
             (s.name, s.default) for s in ordered if not s.init
         )
+        if name != "Record":
+            # Each class gets its own placeholder, so that compiling one class's __init__
+            # never hands a subclass its parent's.
+            cls.__init__ = _compile_on_first_use  # type: ignore[misc]
         return cls
 
 
 _set = object.__setattr__
 
 
+def _compile_init(cls: type) -> Callable[..., None]:
+    """Compile ``cls.__init__`` with real keyword-only parameters.
+
+    A generic ``**values`` loop costs microseconds per record; writers construct an event
+    per message. Compiling at first use instead of at class creation keeps ``import``
+    cheap: only the classes a program constructs are ever compiled.
+    """
+    scope: dict[str, Any] = {"_set": _set, "MISSING": MISSING}
+    parameters, body = [], []
+    for position, (name, default, factory) in enumerate(cls.__record_init__):  # type: ignore[attr-defined]
+        if factory is not None:
+            scope[f"_factory{position}"] = factory
+            parameters.append(f"{name}=MISSING")
+            body.append(
+                f"_set(self, {name!r}, _factory{position}() if {name} is MISSING else {name})"
+            )
+        elif default is MISSING:
+            parameters.append(name)
+            body.append(f"_set(self, {name!r}, {name})")
+        else:
+            scope[f"_default{position}"] = default
+            parameters.append(f"{name}=_default{position}")
+            body.append(f"_set(self, {name!r}, {name})")
+    for position, (name, default) in enumerate(cls.__record_fixed__):  # type: ignore[attr-defined]
+        scope[f"_fixed{position}"] = default
+        body.append(f"_set(self, {name!r}, _fixed{position})")
+    source = f"def __init__(self, *, {', '.join(parameters)}):\n    " + "\n    ".join(body)
+    exec(compile(source, f"<pidgin_events __init__ of {cls.__name__}>", "exec"), scope)
+    init: Callable[..., None] = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+def _compile_on_first_use(self: Record, **values: Any) -> None:
+    cls = type(self)
+    init = _compile_init(cls)
+    cls.__init__ = init  # type: ignore[misc, method-assign]
+    init(self, **values)
+
+
 class Record(metaclass=_RecordMeta):
     """Base of every record: keyword-only construction, immutable, compared by value."""
 
     __slots__ = ()
-
-    if not TYPE_CHECKING:
-
-        def __init__(self, **values: Any) -> None:
-            cls = type(self)
-            for name, default, factory in cls.__record_init__:
-                if name in values:
-                    _set(self, name, values.pop(name))
-                elif factory is not None:
-                    _set(self, name, factory())
-                elif default is not MISSING:
-                    _set(self, name, default)
-                else:
-                    raise TypeError(f"{cls.__name__}() missing keyword argument {name!r}")
-            for name, default in cls.__record_fixed__:
-                _set(self, name, default)
-            if values:
-                unknown = ", ".join(map(repr, values))
-                raise TypeError(f"{cls.__name__}() got unexpected keyword arguments {unknown}")
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable; use replace() for a copy")

@@ -10,7 +10,7 @@ from typing import BinaryIO, Literal
 
 import orjson
 
-from ._codec import encode_event
+from ._codec import event_encoder
 from ._events import Event
 from ._fileio import FILE_MODE, append_line
 
@@ -45,6 +45,7 @@ class EventWriter:
         self.path = Path(path)
         self.experiment_id = experiment_id
         self._fsync = fsync
+        self._sync_each = fsync == "always"
         self._lock = threading.Lock()
         self._id_prefix = os.urandom(6).hex() + "-"
         self._needs_seal = False
@@ -73,16 +74,14 @@ class EventWriter:
             if fd is None:
                 raise ValueError(f"{self.path}: writer is closed")
             seq = self._next_seq
-            line = encode_event(
-                event,
-                seq=seq,
-                event_id=self._id_prefix + str(seq),
-                experiment_id=self.experiment_id,
-            )
+            encode = event_encoder(type(event))
+            line = encode(event, seq, self._id_prefix + str(seq), self.experiment_id)
             if self._needs_seal:
                 self._seal(fd)
             try:
-                append_line(fd, line)
+                written = os.write(fd, line)  # append_line inlined: this is the hot path
+                if written != len(line):
+                    append_line(fd, line[written:])
             except OSError as exc:
                 self._needs_seal = True
                 self._try_seal(fd)
@@ -92,7 +91,7 @@ class EventWriter:
                     f"({event.event_type}): {exc.strerror or exc}; earlier events are intact",
                 ) from exc
             self._next_seq = seq + 1
-            if self._fsync == "always":
+            if self._sync_each:
                 os.fsync(fd)
             return seq
 
