@@ -144,7 +144,7 @@ def _compile_init(cls: type) -> Callable[..., None]:
 def _compile_on_first_use(self: Record, **values: Any) -> None:
     cls = type(self)
     init = _compile_init(cls)
-    cls.__init__ = init  # type: ignore[misc, method-assign]
+    cls.__init__ = init  # type: ignore[method-assign]
     init(self, **values)
 
 
