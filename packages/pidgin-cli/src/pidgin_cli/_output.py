@@ -1,0 +1,152 @@
+"""Where output goes and in what form: rich on a terminal, plain text in a pipe, JSON on request.
+
+Every command decides the form through these helpers, so that "piped output has no ANSI
+escapes", "``NO_COLOR`` is honoured" and "``-o`` means the output root everywhere" hold
+for all of them at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "JSON_SCHEMA_VERSION",
+    "OUTPUT_META_KEY",
+    "echo_json",
+    "fail",
+    "json_option",
+    "make_console",
+    "no_color",
+    "output_option",
+    "plain_table",
+    "resolve_output_root",
+    "use_rich",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OUTPUT_META_KEY = "pidgin.output"
+"""``ctx.meta`` key under which the root group keeps its ``-o/--output`` value."""
+
+JSON_SCHEMA_VERSION = 1
+"""Version of every ``--json`` document; bumped only when a key changes meaning or goes away."""
+
+_OUTPUT_HELP = (
+    "Output root holding experiments/ and chats/ [default: $PIDGIN_OUTPUT or ./pidgin_output]."
+)
+
+
+def output_option(function: F) -> F:
+    """``-o/--output DIR`` on a subcommand; it wins over the root group's ``-o``."""
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=_OUTPUT_HELP,
+    )(function)
+
+
+def json_option(function: F) -> F:
+    """``--json``: a documented, stable JSON document on stdout instead of a table."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print a JSON document (see the README)."
+    )(function)
+
+
+def resolve_output_root(ctx: click.Context | None, value: Path | None) -> Path:
+    """The output root: the command's ``-o``, else the root's ``-o``, else ``$PIDGIN_OUTPUT``.
+
+    The environment variable is read here rather than by click so that an explicit ``-o``
+    on the root group still beats it.
+    """
+    if value is not None:
+        return value
+    if ctx is not None:
+        from_root = ctx.meta.get(OUTPUT_META_KEY)
+        if from_root is not None:
+            return Path(from_root)
+    from_env = os.environ.get("PIDGIN_OUTPUT")
+    return Path(from_env) if from_env else Path("pidgin_output")
+
+
+def no_color() -> bool:
+    """Whether ``NO_COLOR`` (https://no-color.org) asks for output without colour."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def use_rich(stream: IO[str] | None = None) -> bool:
+    """Whether ``stream`` is a terminal able to show tables and live displays."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+    return tty and os.environ.get("TERM") != "dumb"
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A rich console for a terminal; under ``NO_COLOR`` it writes no escape codes at all."""
+    from rich.console import Console
+
+    return Console(
+        stderr=stderr,
+        color_system=None if no_color() else "auto",
+        highlight=False,
+        emoji=False,
+    )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def echo_json(document: object) -> None:
+    """Write ``document`` as indented JSON (dates in ISO 8601) and a newline to stdout."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
+    click.echo(text)
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns separated by at least two spaces: stable for ``grep``, readable in ``less``.
+
+    Cells never contain two spaces in a row or a newline (they are squeezed), so splitting
+    a line on ``'  +'`` always gives the columns back.
+    """
+    table = [[_cell(text) for text in headers], *([_cell(text) for text in row] for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    lines = []
+    for row in table:
+        padded = [text.ljust(width) for text, width in zip(row, widths, strict=True)]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text else "-"
+
+
+def fail(message: str) -> click.ClickException:
+    """A failure (exit status 1) whose message is printed on stderr as ``Error: ...``."""
+    return click.ClickException(message)
