@@ -6,8 +6,6 @@ with ``LogReader`` or ``read_events``. Everything here depends on orjson only.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._codec import (
     EVENT_TYPES,
     EventDecodeError,
@@ -70,6 +68,10 @@ from ._reader import BadLine, LogReader, ReadResult, open_log, read_events
 from ._run import Chat, Conversation, Experiment
 from ._time import parse_timestamp, utc_now
 from ._writer import EventWriteError, EventWriter, FsyncPolicy
+
+TYPE_CHECKING = False  # see _events.py: typing is for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CHATS_DIR",

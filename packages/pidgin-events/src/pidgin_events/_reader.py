@@ -6,10 +6,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from ._codec import EventDecodeError, decode_event
 from ._events import Event
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = ["BadLine", "LogReader", "ReadResult", "open_log", "read_events"]
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
 
+TYPE_CHECKING = False  # typing costs agent code milliseconds at import
 if TYPE_CHECKING:
-    from typing import dataclass_transform
+    from typing import Any, TypeVar, dataclass_transform
+
+    _R = TypeVar("_R", bound="Record")
 else:
 
     def dataclass_transform(**_: object) -> Callable[[type], type]:
@@ -22,8 +24,6 @@ else:
 
 
 __all__ = ["Field", "Record", "field", "fields", "replace"]
-
-_R = TypeVar("_R", bound="Record")
 
 
 class _Missing:

@@ -9,11 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 from ._events import (
     ConversationEndEvent,
@@ -35,6 +31,13 @@ from ._layout import CHATS_DIR, EXPERIMENT_LOG, EXPERIMENTS_DIR, conversation_lo
 from ._liveness import RunLock
 from ._time import utc_now
 from ._writer import EventWriter, FsyncPolicy
+
+TYPE_CHECKING = False  # typing costs agent code milliseconds at import
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+    from types import TracebackType
+    from typing import Any
 
 __all__ = ["Chat", "Conversation", "Experiment"]
 

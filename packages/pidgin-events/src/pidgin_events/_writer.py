@@ -6,7 +6,6 @@ import contextlib
 import os
 import threading
 from pathlib import Path
-from typing import BinaryIO, Literal
 
 import orjson
 
@@ -16,7 +15,13 @@ from ._fileio import FILE_MODE, append_line
 
 __all__ = ["EventWriteError", "EventWriter", "FsyncPolicy"]
 
-FsyncPolicy = Literal["close", "always", "never"]
+TYPE_CHECKING = False  # typing costs agent code milliseconds at import
+if TYPE_CHECKING:
+    from typing import BinaryIO, Literal, TypeAlias
+
+    FsyncPolicy: TypeAlias = Literal["close", "always", "never"]
+else:
+    FsyncPolicy = str  # the precise type above is for type checkers
 
 _TAIL_BLOCK = 65536
 
