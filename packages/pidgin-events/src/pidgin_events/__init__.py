@@ -73,6 +73,18 @@ TYPE_CHECKING = False  # see _events.py: typing is for type checkers only
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._schema import json_schema
+    from ._validate import SchemaError, SchemaValidator, validate_file, validate_line
+
+# Loaded on first use: validating is for tools, and agent code should not pay for it.
+_LAZY = {
+    "json_schema": "_schema",
+    "SchemaError": "_validate",
+    "SchemaValidator": "_validate",
+    "validate_file": "_validate",
+    "validate_line": "_validate",
+}
+
 __all__ = [
     "CHATS_DIR",
     "DIR_MODE",
@@ -121,6 +133,8 @@ __all__ = [
     "RateLimitPaceEvent",
     "ReadResult",
     "RunLock",
+    "SchemaError",
+    "SchemaValidator",
     "SystemPromptEvent",
     "ThinkingCompleteEvent",
     "TokenUsageEvent",
@@ -135,6 +149,7 @@ __all__ = [
     "event_from_dict",
     "event_to_dict",
     "is_running",
+    "json_schema",
     "make_private_dir",
     "new_id",
     "open_log",
@@ -142,11 +157,20 @@ __all__ = [
     "parse_timestamp",
     "read_events",
     "utc_now",
+    "validate_file",
     "validate_id",
+    "validate_line",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
     # importlib.metadata costs milliseconds; agent code that never asks does not pay them.
     if name == "__version__":
         from importlib.metadata import version

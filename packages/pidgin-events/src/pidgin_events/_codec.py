@@ -188,6 +188,7 @@ def event_encoder(cls: type) -> Callable[[Any, int | None, str | None, str | Non
 
 def _typed(*kinds: type) -> Callable[[Any, str], Any]:
     allow_none = type(None) in kinds
+    integral = int in kinds and float not in kinds
     label = " or ".join(_JSON_NAMES[k] for k in kinds if not (k is int and float in kinds))
 
     def convert(value: Any, name: str) -> Any:
@@ -196,6 +197,9 @@ def _typed(*kinds: type) -> Callable[[Any, str], Any]:
         # JSON booleans are Python ints; an integer field must not accept them.
         if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds):
             return value
+        # JSON has one number type: 3.0 is the integer 3 to encoders in other languages.
+        if integral and isinstance(value, float) and value.is_integer():
+            return int(value)
         raise EventDecodeError(f"field {name!r}: expected {label}, got {_json_type(value)}")
 
     return convert
