@@ -1,0 +1,182 @@
+"""``pidgin load-db``: load runs into DuckDB by hand (hidden: loading is automatic).
+
+What it is for: retrying loads that failed (a database held by another process), loading
+runs that changed since their load (stale), loading into another database. The work is
+pidgin-load's; this module adds IDs, a progress bar and the summary.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ._output import json_option, no_color, output_option, resolve_output_root, use_rich
+from ._resolve import complete_run_id, resolve_run
+
+if TYPE_CHECKING:
+    from pidgin_load import LoadSummary
+
+__all__ = ["load_db_command"]
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@click.command("load-db")
+@click.argument("run_ids", nargs=-1, metavar="[ID]...", shell_complete=complete_run_id)
+@click.option(
+    "--all",
+    "load_everything",
+    is_flag=True,
+    help="Every finished run not loaded yet, whose load failed, or that changed since.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Reload runs already loaded; with IDs, also load a run that is still running.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Load into this database [default: <root>/experiments/experiments.duckdb; "
+    "chats: $PIDGIN_CHATS_DB or ~/.pidgin/chats.duckdb].",
+)
+@click.option("--no-chats", is_flag=True, help="With --all: experiments only.")
+@json_option
+@output_option
+@click.pass_context
+def load_db_command(
+    ctx: click.Context,
+    run_ids: tuple[str, ...],
+    *,
+    load_everything: bool,
+    force: bool,
+    db_path: Path | None,
+    no_chats: bool,
+    as_json: bool,
+    output: Path | None,
+) -> None:
+    """Load experiments (and chats) into DuckDB. Runs are loaded automatically when they
+    finish; use this to retry a failed load, reload a changed run or load elsewhere.
+
+    \b
+    Examples:
+      pidgin load-db --all
+      pidgin load-db greetings exp_0c1d --force
+      pidgin load-db --all --db /tmp/copy.duckdb --json
+
+    Exit status 0 when every run is loaded (or already was), 1 when any failed.
+    """
+    if load_everything and run_ids:
+        raise click.UsageError("give IDs or --all, not both")
+    if not load_everything and not run_ids:
+        raise click.UsageError("give one or more experiment IDs, or --all")
+    if no_chats and not load_everything:
+        raise click.UsageError("--no-chats goes with --all")
+    root = resolve_output_root(ctx, output)
+    # Every ID is resolved before anything loads: a typo in the third one loads nothing.
+    directories = list(dict.fromkeys(resolve_run(root, text) for text in run_ids))
+    if load_everything and not root.is_dir():
+        raise click.ClickException(f"output root {root} does not exist or is not a directory")
+
+    try:
+        with _progress(enabled=use_rich(sys.stderr)) as progress:
+            if load_everything:
+                summary = _load_all(root, db_path, force=force, chats=not no_chats, tick=progress)
+            else:
+                summary = _load_some(directories, db_path, force=force, tick=progress)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: runs not yet committed were not loaded.", err=True)
+        ctx.exit(1)
+    if as_json:
+        click.echo(summary.to_json())
+    else:
+        _print_summary(summary)
+    ctx.exit(0 if summary.ok else 1)
+
+
+def _load_all(
+    root: Path, db_path: Path | None, *, force: bool, chats: bool, tick: ProgressCallback
+) -> LoadSummary:
+    from pidgin_load import load_all
+
+    return load_all(root, db_path, force=force, include_chats=chats, progress=tick)
+
+
+def _load_some(
+    directories: list[Path], db_path: Path | None, *, force: bool, tick: ProgressCallback
+) -> LoadSummary:
+    from pidgin_load import LoadError, LoadSummary, RunOutcome, load_experiment
+
+    summary = LoadSummary()
+    for done, directory in enumerate(directories, start=1):
+        try:
+            part = load_experiment(directory, db_path, force=force)
+        except LoadError as exc:
+            where = None if db_path is None else str(db_path)
+            summary.failed.append(RunOutcome(str(directory), directory.name, where, str(exc)))
+        else:
+            summary.merge(part)
+            summary.seconds += part.seconds
+        tick(done, len(directories), directory.name)
+    return summary
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[ProgressCallback]:
+    """A rich progress bar on stderr (stdout stays clean for ``--json``), else nothing."""
+    if not enabled:
+        yield lambda done, total, label: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ._output import make_console
+
+    bar = Progress(
+        TextColumn("loading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=make_console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("", total=None)
+
+    def tick(done: int, total: int, label: str) -> None:
+        bar.update(task, completed=done, total=total, description=label)
+
+    with bar:
+        yield tick
+
+
+def _print_summary(summary: LoadSummary) -> None:
+    styled = use_rich() and not no_color()
+
+    def word(text: str, color: str) -> str:
+        return click.style(text, fg=color, bold=True) if styled else text
+
+    for outcome in summary.loaded:
+        click.echo(f"{word('loaded ', 'green')}  {outcome.experiment_id}  {outcome.reason}")
+    for outcome in summary.skipped:
+        click.echo(
+            f"{word('skipped', 'blue')}  {outcome.experiment_id or outcome.run_dir}  "
+            f"{outcome.reason}"
+        )
+    for outcome in summary.failed:
+        click.echo(
+            f"{word('FAILED ', 'red')}  {outcome.experiment_id or outcome.run_dir}  "
+            f"{outcome.reason}",
+            err=True,
+        )
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(str(summary))
+    if summary.rows:
+        rows = ", ".join(f"{table} {count}" for table, count in sorted(summary.rows.items()))
+        click.echo(f"rows: {rows}")

@@ -1,0 +1,246 @@
+"""Shared fixtures of the pidgin-cli tests: real output roots, real writer processes.
+
+Runs are written with ``pidgin_events.Experiment`` directly, so the watching commands are
+tested without depending on the runner. Every ``pidgin`` invocation is a real subprocess
+(``python -m pidgin_cli``) inheriting ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from pidgin_events import Experiment
+
+LEGACY_FIXTURES = Path("/work/shared/fixtures/pidgin-ai-1.1/experiments")
+
+RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def cli_env(root: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a ``pidgin`` subprocess: no colour tricks, a fixed width."""
+    env = {key: value for key, value in os.environ.items() if key not in ("NO_COLOR", "TERM")}
+    env["COLUMNS"] = "160"
+    env["PYTHONUNBUFFERED"] = "1"
+    if root is not None:
+        env["PIDGIN_OUTPUT"] = str(root)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(name="cli_env")
+def cli_env_fixture() -> Callable[..., dict[str, str]]:
+    """``cli_env(root=None, **extra)``: the environment for a ``pidgin`` subprocess."""
+    return cli_env
+
+
+@pytest.fixture
+def output_root(tmp_path: Path) -> Path:
+    root = tmp_path / "out"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def run_cli(output_root: Path) -> RunCli:
+    """Run ``python -m pidgin_cli ARGS`` against ``output_root`` and return the result."""
+
+    def run(
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pidgin_cli", *args],
+            env=dict(env) if env is not None else cli_env(output_root),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+def write_experiment(
+    root: Path,
+    name: str,
+    *,
+    experiment_id: str | None = None,
+    planned: int | None = None,
+    outcomes: Sequence[str] = ("completed",),
+    turns: int = 3,
+    max_turns: int = 5,
+    scores: Sequence[float] = (0.2, 0.5, 0.8),
+    errors: int = 0,
+    status: str | None = None,
+) -> Experiment:
+    """A finished experiment whose conversations end with ``outcomes`` (one per conversation).
+
+    A ``failed`` outcome raises inside the conversation block (so the error is recorded the
+    way a real failure is); the experiment itself completes normally.
+    """
+    with Experiment.create(
+        root,
+        name=name,
+        experiment_id=experiment_id,
+        total_conversations=len(outcomes) if planned is None else planned,
+        config={"purpose": "test"},
+    ) as experiment:
+        for outcome in outcomes:
+            try:
+                with experiment.conversation(
+                    agent_a="local:test",
+                    agent_b="local:echo",
+                    max_turns=max_turns,
+                    initial_prompt="Hello",
+                ) as conversation:
+                    for turn in range(turns):
+                        conversation.turn_start()
+                        conversation.message("agent_a", f"a says {turn}", prompt_tokens=3)
+                        conversation.message("agent_b", f"b says {turn}", completion_tokens=4)
+                        conversation.turn_complete(scores[turn % len(scores)])
+                    for number in range(errors):
+                        conversation.error("TestError", f"boom {number}", context="test")
+                    if outcome == "failed":
+                        raise RuntimeError("the model fell over")
+                    if outcome != "completed":
+                        conversation.end(outcome, reason="test")
+            except RuntimeError:
+                pass
+        if status is not None:
+            experiment.complete(status, reason="test", error="test failure")
+    return experiment
+
+
+@pytest.fixture
+def make_experiment(output_root: Path) -> Callable[..., Experiment]:
+    """``write_experiment`` bound to ``output_root``: ``make_experiment("name", ...)``."""
+
+    def make(name: str, **options: object) -> Experiment:
+        return write_experiment(output_root, name, **options)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def legacy_root(output_root: Path) -> Path:
+    """``output_root`` holding copies of the pidgin-ai 1.1 experiment directories."""
+    if not LEGACY_FIXTURES.is_dir():
+        pytest.skip(f"pidgin-ai fixtures not found at {LEGACY_FIXTURES}")
+    experiments = output_root / "experiments"
+    experiments.mkdir(exist_ok=True)
+    for source in sorted(LEGACY_FIXTURES.iterdir()):
+        if source.is_dir():
+            target = experiments / source.name
+            shutil.copytree(source, target)
+            target.chmod(0o755)
+            for path in target.iterdir():
+                path.chmod(0o644)
+    return output_root
+
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pidgin_events import Experiment
+
+    root, name, planned = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    experiment = Experiment.create(root, name=name, total_conversations=planned)
+    print("started", experiment.id, flush=True)
+    conversation = None
+    for line in sys.stdin:
+        command, *args = line.split()
+        if command == "conv":
+            conversation = experiment.conversation(
+                agent_a="local:test", agent_b="local:test", max_turns=int(args[0])
+            )
+        elif command == "turn":
+            conversation.turn_start()
+            conversation.message("agent_a", "ping", prompt_tokens=2, completion_tokens=3)
+            conversation.message("agent_b", "pong", prompt_tokens=2, completion_tokens=3)
+            conversation.turn_complete(float(args[0]))
+        elif command == "error":
+            conversation.error("APIError", " ".join(args) or "boom")
+        elif command == "endconv":
+            conversation.end(args[0] if args else "completed")
+        elif command == "finish":
+            break
+        print("ok", flush=True)
+    experiment.complete()
+    print("done", flush=True)
+    """
+)
+
+
+class LiveWriter:
+    """A separate process writing one experiment, one command at a time, over a pipe."""
+
+    def __init__(self, script: Path, root: Path, name: str, planned: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), str(root), name, str(planned)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=cli_env(root),
+        )
+        self.experiment_id = self._reply().split()[1]
+        self.directory = root / "experiments" / self.experiment_id
+
+    def _stdin(self) -> IO[str]:
+        assert self.process.stdin is not None
+        return self.process.stdin
+
+    def _reply(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"writer exited with status {self.process.wait(10)}")
+        return line.strip()
+
+    def send(self, *commands: str) -> None:
+        """Send commands and wait until each has been written to disk."""
+        for command in commands:
+            self._stdin().write(command + "\n")
+            self._stdin().flush()
+            reply = self._reply()
+            assert reply == "ok", reply
+
+    def finish(self) -> None:
+        self._stdin().write("finish\n")
+        self._stdin().flush()
+        assert self._reply() == "done"
+        assert self.process.wait(30) == 0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def live_writer(tmp_path: Path) -> Iterator[Callable[..., LiveWriter]]:
+    """Start writer processes (``live_writer(root, name, planned)``); all killed at teardown."""
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER_SCRIPT)
+    writers: list[LiveWriter] = []
+
+    def start(root: Path, name: str, planned: int = 2) -> LiveWriter:
+        writer = LiveWriter(script, root, name, planned)
+        writers.append(writer)
+        return writer
+
+    yield start
+    for writer in writers:
+        writer.stop()
