@@ -154,7 +154,10 @@ WRITER_SCRIPT = textwrap.dedent(
     from pidgin_events import Experiment
 
     root, name, planned = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    experiment = Experiment.create(root, name=name, total_conversations=planned)
+    given_id = sys.argv[4] if len(sys.argv) > 4 else None
+    experiment = Experiment.create(
+        root, name=name, total_conversations=planned, experiment_id=given_id
+    )
     print("started", experiment.id, flush=True)
     conversation = None
     for line in sys.stdin:
@@ -184,9 +187,12 @@ WRITER_SCRIPT = textwrap.dedent(
 class LiveWriter:
     """A separate process writing one experiment, one command at a time, over a pipe."""
 
-    def __init__(self, script: Path, root: Path, name: str, planned: int) -> None:
+    def __init__(
+        self, script: Path, root: Path, name: str, planned: int, experiment_id: str | None
+    ) -> None:
+        given = [] if experiment_id is None else [experiment_id]
         self.process = subprocess.Popen(
-            [sys.executable, str(script), str(root), name, str(planned)],
+            [sys.executable, str(script), str(root), name, str(planned), *given],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -231,16 +237,110 @@ class LiveWriter:
 
 @pytest.fixture
 def live_writer(tmp_path: Path) -> Iterator[Callable[..., LiveWriter]]:
-    """Start writer processes (``live_writer(root, name, planned)``); all killed at teardown."""
+    """Start writer processes (``live_writer(root, name, planned, experiment_id=None)``).
+
+    Each answers ``ok`` once a command (``conv MAX_TURNS``, ``turn SCORE``, ``error MSG``,
+    ``endconv [STATUS]``) is on disk; ``finish()`` completes the experiment. Any writer
+    still alive at teardown is killed.
+    """
     script = tmp_path / "writer.py"
     script.write_text(WRITER_SCRIPT)
     writers: list[LiveWriter] = []
 
-    def start(root: Path, name: str, planned: int = 2) -> LiveWriter:
-        writer = LiveWriter(script, root, name, planned)
+    def start(
+        root: Path, name: str, planned: int = 2, experiment_id: str | None = None
+    ) -> LiveWriter:
+        writer = LiveWriter(script, root, name, planned, experiment_id)
         writers.append(writer)
         return writer
 
     yield start
     for writer in writers:
         writer.stop()
+
+
+class PtyProcess:
+    """A process whose stdout and stderr are a real pseudo-terminal (so rich draws)."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], rows: int = 40) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self._main, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 160, 0, 0))
+        self.process = subprocess.Popen(
+            list(args), stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env
+        )
+        os.close(secondary)
+        self.output = b""
+        self._closed = False
+
+    def _read(self, timeout: float) -> bool:
+        import select
+
+        if self._closed:
+            return False
+        ready, _, _ = select.select([self._main], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self._main, 65536)
+        except OSError:  # EIO: every writer closed the terminal
+            chunk = b""
+        if not chunk:
+            self._closed = True
+            return False
+        self.output += chunk
+        return True
+
+    @property
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def read_until(self, needle: str, timeout: float = 60) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while needle not in self.text:
+            if time.monotonic() > deadline or not self._read(0.2):
+                raise AssertionError(f"{needle!r} never appeared in:\n{self.text}")
+        return self.text
+
+    def wait(self, timeout: float = 60) -> tuple[int, str]:
+        """Read to the end; the exit status and everything shown."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self._read(0.2):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running after {timeout} s:\n{self.text}")
+        status = self.process.wait(timeout)
+        os.close(self._main)
+        return status, self.text
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+        if not self._closed:
+            self._closed = True
+            os.close(self._main)
+
+
+@pytest.fixture
+def pty_process() -> Iterator[Callable[..., PtyProcess]]:
+    """``pty_process(args, env)`` starts a process on a pseudo-terminal; killed at teardown."""
+    if sys.platform == "win32":
+        pytest.skip("needs a pseudo-terminal")
+    started: list[PtyProcess] = []
+
+    def start(args: Sequence[str], env: Mapping[str, str], rows: int = 40) -> PtyProcess:
+        process = PtyProcess(args, env, rows)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()

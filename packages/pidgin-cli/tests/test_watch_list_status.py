@@ -8,12 +8,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 ANSI = re.compile(r"\x1b[\[\]()#;?]*[0-9;]*[A-Za-z]?")
@@ -342,42 +339,17 @@ def test_no_color_and_pipes_have_no_escapes(
             assert "\x1b" not in result.stderr, args
 
 
-def _pty_run(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run with stdout on a real pseudo-terminal; returns the status and what it showed."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    main, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    process = subprocess.Popen(args, stdout=secondary, stderr=secondary, env=env)
-    os.close(secondary)
-    chunks = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # EIO: the other side closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(main)
-    return process.wait(30), b"".join(chunks).decode(errors="replace")
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_terminal_gets_rich_tables_and_no_color_removes_escapes(
-    output_root: Path, make_experiment: Any, cli_env: Any
+    output_root: Path, make_experiment: Any, cli_env: Any, pty_process: Any
 ) -> None:
     make_experiment("shiny", experiment_id="exp_shiny", scores=(0.1, 0.5, 0.9))
     command = [sys.executable, "-m", "pidgin_cli", "experiment", "status", "shiny"]
-    status, shown = _pty_run(command, cli_env(output_root, TERM="xterm-256color"))
+    status, shown = pty_process(command, cli_env(output_root, TERM="xterm-256color")).wait()
     assert status == 0, shown
     assert "\x1b[" in shown  # colour on a terminal
     assert "▁▅█" in shown  # the convergence sparkline
-    status, shown = _pty_run(command, cli_env(output_root, TERM="xterm-256color", NO_COLOR="1"))
+    env = cli_env(output_root, TERM="xterm-256color", NO_COLOR="1")
+    status, shown = pty_process(command, env).wait()
     assert status == 0, shown
     assert "\x1b" not in shown
     assert "▁▅█" in shown

@@ -304,7 +304,8 @@ class _LiveDisplay:
         self._live.start()
 
     def update(self, state: ExperimentState) -> None:
-        self._live.update(_attach_frame(state, self.console), refresh=True)
+        frame = _attach_frame(state, self.console, final=state.status in FINISHED)
+        self._live.update(frame, refresh=True)
 
     def close(self) -> None:
         self._live.stop()
@@ -330,7 +331,9 @@ def _summary_line(state: ExperimentState) -> str:
     return line
 
 
-def _attach_frame(state: ExperimentState, console: Console) -> RenderableType:
+def _attach_frame(
+    state: ExperimentState, console: Console, *, final: bool = False
+) -> RenderableType:
     from rich.console import Group
     from rich.progress_bar import ProgressBar
     from rich.table import Table
@@ -374,7 +377,8 @@ def _attach_frame(state: ExperimentState, console: Console) -> RenderableType:
         parts.append(
             Text(f"last error: {last.error_type or last.event_type}: {last.message}", style="red")
         )
-    parts.append(Text("Ctrl-C detaches; the experiment keeps running.", style="dim"))
+    if not final:
+        parts.append(Text("Ctrl-C detaches; the experiment keeps running.", style="dim"))
     return Group(*parts)
 
 

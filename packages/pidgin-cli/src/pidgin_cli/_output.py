@@ -7,7 +7,6 @@ for all of them at once.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -123,6 +122,8 @@ def _json_default(value: object) -> object:
 
 def echo_json(document: object) -> None:
     """Write ``document`` as indented JSON (dates in ISO 8601) and a newline to stdout."""
+    import json
+
     text = json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
     click.echo(text)
 
