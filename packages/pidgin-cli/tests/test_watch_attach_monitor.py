@@ -247,3 +247,31 @@ def test_monitor_keeps_refreshing_until_ctrl_c(
         monitor.kill()
     assert status == 0, err
     assert "Traceback" not in err
+
+
+def test_attach_reads_every_byte_once_however_often_it_refreshes(
+    output_root: Path, live_writer: Any
+) -> None:
+    import threading
+
+    from pidgin_cli._commands_watch import _attach
+    from pidgin_state import StateBuilder
+
+    writer = live_writer(output_root, "incremental", planned=2)
+    writer.send("conv 30")
+    builder = StateBuilder()
+    outcome: list[int] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(_attach(writer.directory, 0.01, builder)), daemon=True
+    )
+    thread.start()
+    for _ in range(30):
+        writer.send("turn 0.5")
+    writer.send("endconv", "conv 3", "turn 0.7", "endconv")
+    writer.finish()
+    thread.join(60)
+    assert outcome == [0]
+    logs = [path for path in writer.directory.iterdir() if path.suffix == ".jsonl"]
+    assert len(logs) == 3
+    # Many refreshes happened while the logs grew; each byte was still read only once.
+    assert builder.bytes_read == sum(path.stat().st_size for path in logs)

@@ -105,3 +105,12 @@ def test_cli_invalid_id_is_a_usage_error(three_runs: Path, run_cli: RunCli, text
     assert result.returncode == 2, result
     assert "Invalid value for 'ID'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_directory_that_is_not_a_run(output_root: Path, run_cli: RunCli) -> None:
+    (output_root / "experiments" / "exp_hollow").mkdir(parents=True)
+    for command in (["experiment", "status"], ["experiment", "attach"]):
+        result = run_cli(*command, "exp_hollow")
+        assert result.returncode == 1, result
+        assert "exp_hollow: not an experiment or chat directory" in result.stderr
+        assert "Traceback" not in result.stderr

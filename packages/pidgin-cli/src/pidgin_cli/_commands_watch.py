@@ -193,7 +193,8 @@ def attach_command(ctx: click.Context, run_id: str, output: Path | None) -> None
     """
     root = resolve_output_root(ctx, output)
     directory = resolve_run(root, run_id)
-    ctx.exit(_attach(directory))
+    # The directory exists, so it has to be a run now; no grace for one still being made.
+    ctx.exit(_attach(directory, grace=0.0))
 
 
 def attach_experiment(root: Path, experiment_id: str) -> int:
@@ -208,19 +209,26 @@ def attach_experiment(root: Path, experiment_id: str) -> int:
     return _attach(directory)
 
 
-def _attach(directory: Path, interval: float = ATTACH_INTERVAL) -> int:
+def _attach(
+    directory: Path,
+    interval: float = ATTACH_INTERVAL,
+    builder: StateBuilder | None = None,
+    *,
+    grace: float = START_GRACE,
+) -> int:
     from pidgin_state import StateBuilder
 
-    builder = StateBuilder()  # one for the whole session: each refresh reads what is new
+    if builder is None:
+        builder = StateBuilder()  # one for the whole session: each refresh reads what is new
     display = _LiveDisplay() if use_rich() else _PlainFollower()
     started = time.monotonic()
     state: ExperimentState | None = None
     try:
         while True:
-            state = _poll(builder, directory, started)
+            state = _poll(builder, directory, started, grace)
             if state is not None:
                 display.update(state)
-                if _ended(state, started):
+                if _ended(state, started, grace):
                     break
             time.sleep(interval)
     except KeyboardInterrupt:
@@ -233,30 +241,35 @@ def _attach(directory: Path, interval: float = ATTACH_INTERVAL) -> int:
             err=True,
         )
         return 0
+    except BaseException:
+        display.close()  # leave the terminal usable before the error is printed
+        raise
     display.close()
     display.summary(state)
     return 0 if state.status == "completed" else 1
 
 
-def _poll(builder: StateBuilder, directory: Path, started: float) -> ExperimentState | None:
+def _poll(
+    builder: StateBuilder, directory: Path, started: float, grace: float
+) -> ExperimentState | None:
     """The run's state now, or None while a just-started run has nothing on disk yet."""
     from pidgin_state import NotAnExperimentError
 
     try:
         return _refresh(builder, directory)
     except NotAnExperimentError as exc:
-        if time.monotonic() - started < START_GRACE:
+        if time.monotonic() - started < grace:
             return None
         raise click.ClickException(str(exc)) from None
 
 
-def _ended(state: ExperimentState, started: float) -> bool:
+def _ended(state: ExperimentState, started: float, grace: float) -> bool:
     if state.status in FINISHED:
         return True
     if state.status == "running":
         return False
     # empty/unknown: a run still setting up, or one that died before writing anything.
-    return state.live is not True and time.monotonic() - started >= START_GRACE
+    return state.live is not True and time.monotonic() - started >= grace
 
 
 class _PlainFollower:
