@@ -397,19 +397,13 @@ def _attach_frame(
 
 def _attach_order(state: ExperimentState) -> list[ConversationState]:
     """Running conversations first, then the most recently active ones."""
-    epoch = datetime.min.replace(tzinfo=UTC)
 
-    def key(conversation: ConversationState) -> tuple[int, datetime, str]:
-        moment = conversation.last_event_at or epoch
-        if moment.tzinfo is None:
-            moment = moment.astimezone()
-        return (0 if conversation.status == "running" else 1, -_ts(moment), conversation.id)  # type: ignore[return-value]
+    def key(conversation: ConversationState) -> tuple[int, float, str]:
+        moment = _aware(conversation.last_event_at)
+        recency = -moment.timestamp() if moment is not None else 0.0
+        return (0 if conversation.status == "running" else 1, recency, conversation.id)
 
     return sorted(state.conversations.values(), key=key)
-
-
-def _ts(moment: datetime) -> float:
-    return moment.timestamp()
 
 
 # --- monitor ---------------------------------------------------------------------------

@@ -26,20 +26,26 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
-    from pidgin_state import ConversationState, ErrorInfo, ExperimentState, Progress
+    from pidgin_state import ConversationState, ErrorInfo, ExperimentState, Progress, TokenCount
 
 __all__ = [
+    "CONVERSATION_HEADERS",
     "LIST_HEADERS",
     "STATUS_STYLES",
     "conversation_json",
+    "conversations_rich",
     "detail_json",
     "detail_plain",
     "detail_rich",
     "error_json",
+    "list_document",
     "list_plain",
     "list_rich",
+    "list_rows",
     "load_label",
+    "load_state",
     "progress_label",
+    "recent",
     "run_progress",
     "summary_json",
 ]
@@ -263,7 +269,7 @@ def list_document(
     }
 
 
-def _count_json(count: Any) -> dict[str, int]:
+def _count_json(count: TokenCount) -> dict[str, int]:
     return {
         "prompt": count.prompt,
         "completion": count.completion,
