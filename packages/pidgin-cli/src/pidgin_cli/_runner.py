@@ -1,0 +1,385 @@
+"""The experiment runner: conversations in parallel under one ``Experiment``, then the load.
+
+``python -m pidgin_cli._runner`` is the background process ``pidgin run`` starts: it reads
+its ``ExperimentSpec`` as JSON on stdin (so prompts never show in ``ps``), writes
+``runner.pid`` and ``runner.log`` into the experiment directory, and runs.
+
+SIGTERM and SIGINT set the stop flag: conversations in flight end as ``interrupted`` at
+their next step, conversations not started yet are never started, and the experiment
+completes as ``interrupted``. SIGHUP is ignored (the terminal that started us may close).
+
+After the experiment completes, whatever its status, it is loaded into DuckDB, wrapped in
+``PostProcessingStartEvent``/``PostProcessingCompleteEvent``. A failed load is recorded
+(``.load_failed`` and a failed ``DatabaseLoadEvent``) and never changes the experiment's
+status or the runner's exit status.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._conductor import (
+    ConvergenceAction,
+    ConversationPlan,
+    ConversationResult,
+    StopRequest,
+    run_conversation,
+)
+
+if TYPE_CHECKING:
+    from pidgin_events import Experiment
+
+__all__ = [
+    "PID_FILE",
+    "RUNNER_LOG",
+    "ExperimentSpec",
+    "LoadOutcome",
+    "RunSummary",
+    "load_run",
+    "main",
+    "post_process",
+    "run_experiment",
+]
+
+PID_FILE = "runner.pid"
+RUNNER_LOG = "runner.log"
+LOAD_TASK = "database_load"
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSpec:
+    """An experiment to run, as ``pidgin run`` hands it to the runner process."""
+
+    root: str
+    experiment_id: str
+    name: str
+    agent_a: str
+    agent_b: str
+    max_turns: int
+    repetitions: int = 1
+    max_parallel: int = 1
+    initial_prompt: str | None = None
+    temperature_a: float | None = None
+    temperature_b: float | None = None
+    convergence_threshold: float | None = None
+    convergence_action: ConvergenceAction = "stop"
+    seed: int = 0
+    launch_log: str | None = None
+    """Where the launcher pointed our stdout/stderr; moved into the experiment directory."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ExperimentSpec:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the experiment spec must be a JSON object")
+        known = {spec_field.name for spec_field in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown keys in the experiment spec: {', '.join(unknown)}")
+        return cls(**data)
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.root) / "experiments" / self.experiment_id
+
+    def plan(self, index: int) -> ConversationPlan:
+        """The plan of conversation ``index``; its seed is the experiment's seed + index."""
+        return ConversationPlan(
+            agent_a=self.agent_a,
+            agent_b=self.agent_b,
+            max_turns=self.max_turns,
+            initial_prompt=self.initial_prompt,
+            temperature_a=self.temperature_a,
+            temperature_b=self.temperature_b,
+            convergence_threshold=self.convergence_threshold,
+            convergence_action=self.convergence_action,
+            seed=self.seed + index,
+        )
+
+    def config(self) -> dict[str, Any]:
+        """What ``ExperimentStartEvent.config`` records (pidgin-ai's key names)."""
+        return {
+            "name": self.name,
+            "agent_a_model": self.agent_a,
+            "agent_b_model": self.agent_b,
+            "custom_prompt": self.initial_prompt,
+            "max_turns": self.max_turns,
+            "repetitions": self.repetitions,
+            "temperature_a": self.temperature_a,
+            "temperature_b": self.temperature_b,
+            "max_parallel": self.max_parallel,
+            "convergence_threshold": self.convergence_threshold,
+            "convergence_action": self.convergence_action,
+            "seed": self.seed,
+        }
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """How an experiment ended, as written in its ``ExperimentCompleteEvent``."""
+
+    experiment_id: str
+    status: str
+    reason: str | None = None
+    error: str | None = None
+    results: list[ConversationResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOutcome:
+    """The automatic load of one run: loaded (or already loaded), or why not."""
+
+    ok: bool
+    db_path: Path | None
+    error: str | None = None
+    detail: str = ""
+
+
+def _stamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_log(message: str) -> None:
+    print(f"{_stamp()} {message}", flush=True)
+
+
+def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print_log) -> RunSummary:
+    """Create the experiment, run its conversations, complete it; returns how it ended."""
+    from pidgin_events import Experiment
+
+    experiment = Experiment.create(
+        spec.root,
+        name=spec.name,
+        total_conversations=spec.repetitions,
+        config=spec.config(),
+        experiment_id=spec.experiment_id,
+    )
+    summary = RunSummary(experiment.id, status="failed")
+    try:
+        _write_private(experiment.directory / PID_FILE, f"{os.getpid()}\n")
+        if spec.launch_log:
+            # The open descriptors follow the file; the launcher reads it by descriptor.
+            with contextlib.suppress(OSError):
+                os.replace(spec.launch_log, experiment.directory / RUNNER_LOG)
+        log(
+            f"started {experiment.id} ({spec.name}): {spec.repetitions} conversation(s) of "
+            f"{spec.agent_a} vs {spec.agent_b}, {spec.max_turns} turns, "
+            f"{spec.max_parallel} at a time, seed {spec.seed}"
+        )
+        summary.results = _run_conversations(experiment, spec, stop, log)
+        summary.status, summary.reason = _outcome(summary.results, stop)
+    except BaseException as exc:
+        summary.status, summary.reason = "failed", "exception"
+        summary.error = f"{type(exc).__name__}: {exc}"
+        log(f"the run failed: {summary.error}\n{traceback.format_exc()}")
+        experiment.complete("failed", reason="exception", error=summary.error)
+        if not isinstance(exc, Exception):
+            raise
+        return summary
+    experiment.complete(summary.status, reason=summary.reason)
+    log(
+        f"completed {experiment.id}: {summary.status}"
+        + (f" ({summary.reason})" if summary.reason else "")
+    )
+    return summary
+
+
+def _run_conversations(
+    experiment: Experiment, spec: ExperimentSpec, stop: StopRequest, log: Log
+) -> list[ConversationResult]:
+    def one(index: int) -> ConversationResult | None:
+        if stop.is_set():
+            return None  # never started: no log file, no start event
+        plan = spec.plan(index)
+        conversation = experiment.conversation(**plan.start_arguments())
+        log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
+        result = run_conversation(conversation, plan, stop=stop)
+        final = result.final_convergence
+        log(
+            f"conversation {result.conversation_id} {result.status} ({result.reason}) after "
+            f"{result.turns} turn(s)" + ("" if final is None else f", convergence {final:.2f}")
+        )
+        return result
+
+    results: list[ConversationResult] = []
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=spec.max_parallel, thread_name_prefix="conversation"
+    ) as pool:
+        futures = [pool.submit(one, index) for index in range(spec.repetitions)]
+        pending = set(futures)
+        failure: BaseException | None = None
+        while pending:
+            # A short timeout keeps the main thread free to run signal handlers.
+            done, pending = concurrent.futures.wait(pending, timeout=0.2)
+            for future in done:
+                exc = future.exception()
+                if exc is not None and failure is None:
+                    failure = exc
+                    stop.request("error")  # the others end as interrupted
+            if stop.is_set():
+                for future in pending:
+                    future.cancel()
+        for future in futures:
+            if not future.cancelled() and future.exception() is None:
+                result = future.result()
+                if result is not None:
+                    results.append(result)
+    if failure is not None:
+        raise failure
+    return results
+
+
+def _outcome(results: list[ConversationResult], stop: StopRequest) -> tuple[str, str | None]:
+    """The experiment's status: interrupted if stopped, failed if nothing but failures."""
+    if stop.is_set():
+        return "interrupted", stop.reason
+    statuses = [result.status for result in results]
+    if statuses and "completed" not in statuses and "failed" in statuses:
+        return "failed", "all_conversations_failed"
+    return "completed", None
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write(text)
+
+
+# --- after the run ----------------------------------------------------------------------
+
+
+def load_run(run_dir: Path, db_path: Path | None = None, *, log: Log = _print_log) -> LoadOutcome:
+    """Load a finished run into DuckDB; on failure record why in the run directory.
+
+    Never raises for a failed load: the outcome says what happened.
+    """
+    try:
+        import pidgin_load
+    except ImportError as exc:
+        error = f"pidgin-load is not installed: {exc}"
+        log(f"database load skipped: {error}")
+        _record_without_loader(run_dir, error, db_path)
+        return LoadOutcome(False, db_path, error)
+    target = db_path if db_path is not None else pidgin_load.default_db_path(run_dir)
+    try:
+        summary = pidgin_load.load_experiment(run_dir, target, allow_running=True)
+        if summary.failed:
+            raise pidgin_load.LoadError("; ".join(outcome.reason for outcome in summary.failed))
+    except Exception as exc:
+        error = str(exc) or type(exc).__name__
+        log(f"database load failed: {error}")
+        try:
+            pidgin_load.record_load_failure(run_dir, exc, target)
+        except Exception as record_exc:
+            log(f"could not record the failed load: {record_exc}")
+        return LoadOutcome(False, target, error)
+    detail = str(summary)
+    log(f"database load: {detail} into {target}")
+    return LoadOutcome(True, target, None, detail)
+
+
+def _record_without_loader(run_dir: Path, error: str, db_path: Path | None) -> None:
+    """Without pidgin-load, write what its ``record_load_failure`` would, as best we can."""
+    from pidgin_events import LOAD_FAILED_MARKER
+
+    document = {
+        "failed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "db_path": None if db_path is None else str(db_path),
+        "error": error,
+        "error_type": "ImportError",
+    }
+    with contextlib.suppress(OSError):
+        _write_private(run_dir / LOAD_FAILED_MARKER, json.dumps(document, indent=2) + "\n")
+
+
+def _emit_experiment_event(directory: Path, experiment_id: str, event: Any) -> None:
+    """Append one event to experiment.jsonl with a fresh writer.
+
+    A fresh writer per event: the loader appends its own ``DatabaseLoadEvent`` in between,
+    and a writer opened earlier would not know about it and repeat its ``seq``.
+    """
+    from pidgin_events import EXPERIMENT_LOG, EventWriter
+
+    with EventWriter(directory / EXPERIMENT_LOG, experiment_id=experiment_id) as writer:
+        writer.emit(event)
+
+
+def post_process(directory: Path, experiment_id: str, *, log: Log = _print_log) -> LoadOutcome:
+    """The work after an experiment: its automatic database load, recorded as events."""
+    from pidgin_events import PostProcessingCompleteEvent, PostProcessingStartEvent
+
+    started = time.monotonic()
+    try:
+        _emit_experiment_event(
+            directory,
+            experiment_id,
+            PostProcessingStartEvent(experiment_id=experiment_id, tasks=(LOAD_TASK,)),
+        )
+    except OSError as exc:
+        log(f"could not record the start of post-processing: {exc}")
+    outcome = load_run(directory, log=log)
+    try:
+        _emit_experiment_event(
+            directory,
+            experiment_id,
+            PostProcessingCompleteEvent(
+                experiment_id=experiment_id,
+                tasks_completed=(LOAD_TASK,) if outcome.ok else (),
+                tasks_failed=() if outcome.ok else (LOAD_TASK,),
+                duration_ms=int((time.monotonic() - started) * 1000),
+            ),
+        )
+    except OSError as exc:
+        log(f"could not record the end of post-processing: {exc}")
+    return outcome
+
+
+# --- the process ------------------------------------------------------------------------
+
+
+def _install_signal_handlers(stop: StopRequest) -> None:
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.request(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the experiment described on stdin; exit status 0 unless the run itself failed."""
+    del argv  # the spec comes on stdin; arguments are only there to show in ``ps``
+    stop = StopRequest()
+    _install_signal_handlers(stop)
+    try:
+        spec = ExperimentSpec.from_json(sys.stdin.read())
+    except (ValueError, TypeError) as exc:
+        _print_log(f"invalid experiment spec: {exc}")
+        return 2
+    summary = run_experiment(spec, stop)
+    # Whatever the status: what a failed or stopped run left is still worth querying.
+    post_process(spec.directory, summary.experiment_id)
+    return 1 if summary.status == "failed" and summary.error is not None else 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "runner"
+    sys.exit(main(sys.argv[1:]))
