@@ -286,7 +286,7 @@ def run_command(
     )
     try:
         launched = launch_experiment(spec)
-    except LaunchError as exc:
+    except (LaunchError, OSError) as exc:
         message = f"could not start experiment {spec.experiment_id}: {exc}"
         raise click.ClickException(message) from None
     if quiet:
@@ -440,7 +440,10 @@ def chat_command(
     root = resolve_output_root(ctx, output)
     printer = _ChatPrinter(plan)
     stop = StopRequest()
-    conversation = Chat.create(root, **plan.start_arguments())
+    try:
+        conversation = Chat.create(root, **plan.start_arguments())
+    except OSError as exc:
+        raise click.ClickException(f"could not create the chat under {root}: {exc}") from None
     directory = conversation.directory
     printer.say(f"Chat {conversation.id}: {plan.agent_a} vs {plan.agent_b}, {turns} turn(s)")
     previous = signal.getsignal(signal.SIGINT)

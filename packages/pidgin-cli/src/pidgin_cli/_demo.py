@@ -158,7 +158,7 @@ def demo_command(
     )
     try:
         launched = launch_experiment(spec)
-    except LaunchError as exc:
+    except (LaunchError, OSError) as exc:
         raise click.ClickException(f"could not start the demo: {exc}") from None
     out.text(f"Started {launched.experiment_id} ({spec.name}) in the background; following it.")
     code = follow_and_report(root, launched.experiment_id)
