@@ -395,11 +395,24 @@ def test_a_database_held_open_does_not_fail_the_experiment(pidgin: Pidgin) -> No
     assert _status(directory) == "completed"
 
 
-def test_a_runner_that_cannot_start_is_reported_with_its_log(pidgin: Pidgin) -> None:
-    # The launcher finds pidgin_cli through sys.path, its child cannot: a broken install.
-    env = {key: value for key, value in pidgin.env.items() if key != "PYTHONPATH"}
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    code = f"import sys; sys.path[:0] = {paths!r}; from pidgin_cli._main import main; main()"
+def test_a_runner_that_cannot_start_is_reported_with_its_log(
+    pidgin: Pidgin, tmp_path: Path
+) -> None:
+    # The launcher imports the real packages; its child finds a broken pidgin_cli first.
+    import pidgin_cli
+    import pidgin_events
+    import pidgin_load
+    import pidgin_state
+
+    broken = tmp_path / "broken" / "pidgin_cli"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('pidgin_cli broken on purpose')\n")
+    real = [
+        str(Path(module.__file__ or "").parents[1])
+        for module in (pidgin_cli, pidgin_events, pidgin_state, pidgin_load)
+    ]
+    code = f"import sys; sys.path[:0] = {real!r}; from pidgin_cli._main import main; main()"
+    env = dict(pidgin.env, PYTHONPATH=str(broken.parent))
     result = subprocess.run(
         [sys.executable, "-c", code, "run", "-a", "local:test", "-b", "local:test", "-q"],
         env=env,
@@ -408,12 +421,10 @@ def test_a_runner_that_cannot_start_is_reported_with_its_log(pidgin: Pidgin) -> 
         timeout=DEADLINE,
         check=False,
     )
-    if not paths:
-        pytest.skip("pidgin_cli is installed, so the runner always finds it")
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stdout
     assert "before starting the experiment" in result.stderr
-    assert "No module named" in result.stderr
-    assert not list((pidgin.root / "experiments").glob(".*"))
+    assert "pidgin_cli broken on purpose" in result.stderr  # the tail of its log
+    assert list((pidgin.root / "experiments").iterdir()) == []
 
 
 # --- bad input ----------------------------------------------------------------------------
