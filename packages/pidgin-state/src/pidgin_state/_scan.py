@@ -1,0 +1,580 @@
+"""Following one event log: read only what was appended, decode only what state needs.
+
+Why not ``pidgin_events.LogReader``: it turns every line into its own ``bytes`` object
+and the caller would then decode it. In a pidgin-ai 1.x log about 91% of the bytes are
+``MessageRequestEvent`` lines that repeat the whole history and that state never needs.
+Here lines are found with ``bytes.find`` on the raw block, the event type is sniffed in
+place (at the start of our lines, near the end of pidgin-ai's), and only the lines of
+the types a sink handles are sliced out and decoded with orjson. The other lines get a
+structural check (they start with ``{`` and end with ``}``) and are not copied at all.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+import orjson
+
+from pidgin_events import EVENT_TYPES
+
+from ._time import parse_time
+
+__all__ = [
+    "MAX_LINE",
+    "MAX_PROBLEMS_PER_FILE",
+    "FieldError",
+    "Handler",
+    "LogCursor",
+    "Marker",
+    "Report",
+    "Sink",
+]
+
+_BLOCK = 1 << 22
+_ARCHIVE_BLOCK = 1 << 16  # small: a truncated archive loses only what its last read held
+_ANCHOR = 128
+"""Bytes kept from the start of the file and from just before the resume offset, to prove
+on the next read that the file was only appended to (not rewritten in place)."""
+MAX_LINE = 1 << 26
+"""Lines longer than this (64 MiB) are never held whole: judged by their head and tail only."""
+_TAIL_KEEP = 1 << 16
+MAX_PROBLEMS_PER_FILE = 20
+
+_OURS = b'{"event_type":"'
+_OURS_LEN = len(_OURS)
+_KEY = b'"event_type":"'
+_KEY_LEN = len(_KEY)
+_TIMESTAMP_KEY = b'"timestamp":"'
+_OPEN_BRACE = 0x7B
+_CLOSE_BRACE = 0x7D
+_KNOWN_TYPES = frozenset(EVENT_TYPES)
+_MISSING: Any = object()
+
+
+class FieldError(ValueError):
+    """A handled event has a field of the wrong type; the line is reported and ignored."""
+
+
+Handler = Callable[[Any, dict[str, Any], int], None]
+"""Called as ``handler(sink, decoded_object, line_number)``."""
+Marker = Callable[[Any, int], None]
+"""Called as ``marker(sink, line_number)``."""
+
+
+class Sink(Protocol):
+    """Aggregates the events of one log (a conversation, or the experiment log)."""
+
+    @property
+    def handlers(self) -> Mapping[bytes, tuple[str, Handler]]:
+        """Sniffed type name -> (type name, handler of the decoded object and line number)."""
+
+    @property
+    def skip(self) -> Mapping[bytes, Marker | None]:
+        """Types that belong in this log whose content state never needs: not decoded.
+
+        A ``Marker`` is called with the line number when only the event's presence matters.
+        """
+
+
+S = TypeVar("S", bound=Sink)
+Report = Callable[[int, str], None]
+"""Records a problem at a line of the log being read."""
+
+
+class _LongLine:
+    """A line that spans blocks; whole up to ``MAX_LINE``, then only its head and tail."""
+
+    __slots__ = ("chunks", "head", "length", "tail")
+
+    def __init__(self, first: bytes) -> None:
+        self.chunks: list[bytes] | None = [first]
+        self.head = first[:256]
+        self.tail = b""
+        self.length = len(first)
+
+    def add(self, chunk: bytes) -> None:
+        self.length += len(chunk)
+        if self.chunks is not None:
+            self.chunks.append(chunk)
+            if self.length > MAX_LINE:  # stop holding it: memory must not grow with a line
+                self.tail = b"".join(self.chunks)[-_TAIL_KEEP:]
+                self.chunks = None
+        else:
+            self.tail = (self.tail + chunk)[-_TAIL_KEEP:]
+
+
+class LogCursor(Generic[S]):
+    """Where one log was read up to, and the sink holding what it said.
+
+    ``sync`` is called with the file's current ``stat``; it reads only the bytes appended
+    since the last call, starts over when the file shrank, was replaced (another inode)
+    or no longer ends with the bytes seen last time, and leaves a torn last line (no
+    newline yet) for the next call. Compressed archives are read whole on any change.
+    """
+
+    def __init__(self, path: str, display: str, make_sink: Callable[[Report], S]) -> None:
+        self.path = path
+        """What is opened (a symlink's target inside the run directory)."""
+        self.display = display
+        """How problems name the file."""
+        self.compressed = path.endswith((".gz", ".zst"))
+        self._make_sink = make_sink
+        self.sink = make_sink(self._problem_at)
+        self.identity: tuple[int, int, int, int, int] | None = None
+        """``(dev, ino, size, mtime_ns, ctime_ns)`` of the file as last read."""
+        self.offset = 0
+        """Bytes consumed: up to and including the last newline (decompressed bytes)."""
+        self.line = 1
+        """Number of the next line."""
+        self.pending = 0
+        """Bytes after ``offset`` without a newline yet (a write in progress, or a torn tail)."""
+        self.anchor = b""
+        self.head = b""
+        self.last_event_ts: str | None = None
+        """Raw timestamp of the last event line read (log order, not clock order)."""
+        self.problems: list[str] = []
+        self.problem_count = 0
+        self.read_error: str | None = None
+        self.event_lines = 0
+        """Lines read as events, decoded or not."""
+        self.bytes_read = 0
+        self.version = 0
+        """Bumped whenever what this cursor knows changes (snapshots are cached on it)."""
+        self.restarts = 0
+
+    @property
+    def mtime(self) -> float | None:
+        return None if self.identity is None else self.identity[3] / 1e9
+
+    def sync(self, st: os.stat_result) -> bool:
+        """Catch up with the file whose ``stat`` is ``st``; True if anything changed."""
+        seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if seen == self.identity:
+            return False
+        return self._read()
+
+    # --- reading -----------------------------------------------------------------------
+
+    def _read(self) -> bool:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        flags |= getattr(os, "O_NONBLOCK", 0)  # a FIFO named like a log must not hang us
+        try:
+            fd = os.open(self.path, flags)
+        except OSError as exc:
+            return self._fail(f"{self.display}: cannot read: {exc.strerror or exc}")
+        try:
+            fst = os.fstat(fd)
+            if not stat.S_ISREG(fst.st_mode):
+                return self._fail(f"{self.display}: not a regular file; not read")
+            identity = (fst.st_dev, fst.st_ino, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns)
+            old = self.identity
+            restart = (
+                old is None
+                or old[:2] != identity[:2]
+                or self.compressed
+                or fst.st_size < self.offset
+            )
+            if self.compressed:
+                self._restart()
+                archive_fd, fd = fd, -1  # the archive stream owns it now
+                changed = self._read_archive(archive_fd)
+            else:
+                if not restart and self.offset and not self._anchor_holds(fd):
+                    restart = True
+                if restart:
+                    self._restart()
+                changed = self._read_plain(fd, fst.st_size) or restart
+            self.identity = identity
+            if self.read_error is not None:
+                self.read_error = None
+                changed = True
+        except OSError as exc:
+            return self._fail(f"{self.display}: cannot read: {exc.strerror or exc}")
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        if changed:
+            self.version += 1
+        return changed
+
+    def _fail(self, reason: str) -> bool:
+        # Keep what was read before: a file that became unreadable still said it.
+        if reason == self.read_error:
+            return False
+        self.read_error = reason
+        self.version += 1
+        return True
+
+    def _restart(self) -> None:
+        if self.identity is None and not (self.offset or self.problem_count or self.pending):
+            return  # nothing read yet: nothing to forget
+        if self.identity is not None:
+            self.restarts += 1
+        self.sink = self._make_sink(self._problem_at)
+        self.offset = 0
+        self.line = 1
+        self.pending = 0
+        self.anchor = b""
+        self.head = b""
+        self.last_event_ts = None
+        self.event_lines = 0
+        self.problems = []
+        self.problem_count = 0
+
+    def _anchor_holds(self, fd: int) -> bool:
+        size = len(self.anchor)
+        if os.pread(fd, size, self.offset - size) != self.anchor:
+            return False
+        return os.pread(fd, len(self.head), 0) == self.head
+
+    def _read_plain(self, fd: int, limit: int) -> bool:
+        """Read ``[offset, limit)``: up to the size seen now, so a fast writer cannot hold us."""
+        position = self.offset
+        os.lseek(fd, position, os.SEEK_SET)
+
+        def read(_size: int) -> bytes:
+            nonlocal position
+            want = min(_BLOCK, limit - position)
+            if want <= 0:
+                return b""
+            block = os.read(fd, want)
+            position += len(block)
+            return block
+
+        before = (self.offset, self.pending)
+        self._scan(read)
+        if self.offset != before[0]:
+            size = min(_ANCHOR, self.offset)
+            self.anchor = os.pread(fd, size, self.offset - size)
+            if len(self.head) < _ANCHOR:
+                self.head = os.pread(fd, size, 0)
+        return (self.offset, self.pending) != before
+
+    def _read_archive(self, fd: int) -> bool:
+        stream = self._open_archive(fd)
+        if stream is None:
+            return True
+        with stream:
+
+            def read(size: int) -> bytes:
+                return stream.read1(size)  # one decompression step: nothing lost on an error
+
+            try:
+                self._scan(read)
+            except (EOFError, OSError, ValueError) as exc:
+                # A truncated or damaged archive: what came before it still counts.
+                self._problem_at(self.line, f"archive damaged after this line: {exc}")
+            except Exception as exc:  # zstandard.ZstdError and zlib.error are not OSErrors
+                self._problem_at(self.line, f"archive damaged after this line: {exc}")
+        return True
+
+    def _open_archive(self, fd: int) -> _Readable | None:
+        raw = os.fdopen(fd, "rb")
+        if self.path.endswith(".gz"):
+            import gzip
+
+            return _Closing(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
+        try:
+            import zstandard
+        except ImportError:
+            raw.close()
+            self._problem(
+                f"{self.display}: reading .zst logs needs the zstandard package "
+                "(pip install 'pidgin-state[zstd]'); not read"
+            )
+            return None
+        reader: _Readable = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return reader
+
+    # --- lines -------------------------------------------------------------------------
+
+    def _scan(self, read: Callable[[int], bytes]) -> None:
+        """Consume every complete line ``read`` returns; the torn tail stays pending."""
+        block_size = _ARCHIVE_BLOCK if self.compressed else _BLOCK
+        first_line = line_no = self.line
+        not_events = 0  # blank and bad lines; every other line is an event
+        consumed = self.offset  # absolute offset just after the last newline
+        long_line: _LongLine | None = None
+        last_buf = b""
+        last_start = last_end = 0
+        sink = self.sink
+        get_handler = sink.handlers.get
+        get_marker = sink.skip.get
+        loads = orjson.loads
+        missing = _MISSING
+        try:
+            while True:
+                block = read(block_size)
+                if not block:
+                    break
+                self.bytes_read += len(block)
+                pos = 0
+                if long_line is not None:
+                    nl = block.find(b"\n")
+                    if nl < 0:
+                        long_line.add(block)
+                        continue
+                    long_line.add(block[:nl])
+                    is_event, whole = self._finish_long_line(long_line, line_no)
+                    if not is_event:
+                        not_events += 1
+                    elif whole is not None:
+                        last_buf, last_start, last_end = whole, 0, len(whole)
+                    consumed += long_line.length + 1
+                    long_line = None
+                    line_no += 1
+                    pos = nl + 1
+                find = block.find
+                rfind = block.rfind
+                startswith = block.startswith
+                start = pos
+                # The hot loop, run once per line of every log: keep it to a few operations.
+                # Types come from the raw bytes (``_line`` is the readable version of this).
+                while True:
+                    nl = find(b"\n", pos)
+                    if nl < 0:
+                        break
+                    if startswith(_OURS, pos):
+                        type_end = find(b'"', pos + _OURS_LEN, nl)
+                        sniffed = block[pos + _OURS_LEN : type_end]
+                    else:
+                        key = rfind(_KEY, pos, nl)
+                        if key < 0 or block[pos] != _OPEN_BRACE:
+                            if not self._odd_line(block[pos:nl], line_no):
+                                not_events += 1
+                            line_no += 1
+                            pos = nl + 1
+                            continue
+                        type_end = find(b'"', key + _KEY_LEN, nl)
+                        sniffed = block[key + _KEY_LEN : type_end]
+                    marker = get_marker(sniffed, missing)
+                    if marker is None:  # the most common case: a line state never needs
+                        if block[nl - 1] != _CLOSE_BRACE and not self._odd_line(
+                            block[pos:nl], line_no
+                        ):
+                            not_events += 1
+                    elif marker is missing:
+                        entry = get_handler(sniffed)
+                        if entry is None:
+                            if not self._odd_line(block[pos:nl], line_no):
+                                not_events += 1
+                        else:
+                            try:
+                                data = loads(block[pos:nl])
+                            except orjson.JSONDecodeError as exc:
+                                self._problem_at(line_no, f"not valid JSON ({exc})")
+                                not_events += 1
+                            else:
+                                if type(data) is dict and data.get("event_type") == entry[0]:
+                                    try:
+                                        entry[1](sink, data, line_no)
+                                    except FieldError as exc:
+                                        self._problem_at(line_no, f"{entry[0]}: {exc}")
+                                elif not self._decoded_odd(data, line_no):
+                                    not_events += 1
+                    elif block[nl - 1] == _CLOSE_BRACE:
+                        marker(sink, line_no)
+                    elif not self._odd_line(block[pos:nl], line_no):
+                        not_events += 1
+                    line_no += 1
+                    pos = nl + 1
+                consumed += pos - start
+                if pos > start:
+                    last_start = block.rfind(b"\n", start, pos - 1) + 1 or start
+                    last_buf, last_end = block, pos - 1
+                if pos < len(block):
+                    long_line = _LongLine(block[pos:])
+        finally:  # an archive may fail mid-way: keep what was consumed
+            self.line = line_no
+            self.event_lines += line_no - first_line - not_events
+            self.offset = consumed
+            self.pending = 0 if long_line is None else long_line.length
+            if last_end > last_start:
+                ts = _sniff_timestamp(last_buf, last_start, last_end)
+                if ts is not None and parse_time(ts) is not None:  # a bad last line keeps the old
+                    self.last_event_ts = ts
+
+    def _line(self, buf: bytes, start: int, end: int, line_no: int) -> bool:
+        """Handle one non-empty line; True if it was an event (for the last-event time)."""
+        sink = self.sink
+        if buf.startswith(_OURS, start):
+            type_start = start + _OURS_LEN
+        else:
+            key = buf.rfind(_KEY, start, end)
+            if key < 0:
+                return self._odd_line(buf[start:end], line_no)
+            type_start = key + _KEY_LEN
+        type_end = buf.find(b'"', type_start, end)
+        if type_end < 0:
+            return self._odd_line(buf[start:end], line_no)
+        sniffed = buf[type_start:type_end]
+        entry = sink.handlers.get(sniffed)
+        if entry is not None:
+            return self._decode(buf[start:end], entry, line_no)
+        if sniffed in sink.skip and buf[start] == _OPEN_BRACE and buf[end - 1] == _CLOSE_BRACE:
+            marker = sink.skip[sniffed]
+            if marker is not None:
+                marker(sink, line_no)
+            return True
+        return self._odd_line(buf[start:end], line_no)
+
+    def _decode(self, raw: bytes, entry: tuple[str, Handler], line_no: int) -> bool:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._problem_at(line_no, f"not valid JSON ({exc})")
+            return False
+        name, handler = entry
+        if type(data) is not dict or data.get("event_type") != name:
+            return self._decoded_odd(data, line_no)
+        try:
+            handler(self.sink, data, line_no)
+        except FieldError as exc:
+            self._problem_at(line_no, f"{name}: {exc}")
+        return True
+
+    def _decoded_odd(self, data: Any, line_no: int) -> bool:
+        """A decoded line whose sniffed type was wrong (a nested key) or that is no object."""
+        if type(data) is not dict:
+            self._problem_at(line_no, f"expected a JSON object, got {_json_type(data)}")
+            return False
+        return self._decoded(data, line_no)
+
+    def _odd_line(self, raw: bytes, line_no: int) -> bool:
+        """A line the fast path could not place: decode it to say exactly what it is."""
+        stripped = raw.strip()
+        if not stripped:
+            return False  # blank lines are allowed, as in pidgin_events
+        if stripped is not raw and stripped[:1] == b"{":
+            raw = stripped
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._problem_at(line_no, f"not valid JSON ({exc})")
+            return False
+        return self._decoded_odd(data, line_no)
+
+    def _decoded(self, data: dict[str, Any], line_no: int) -> bool:
+        event_type = data.get("event_type")
+        if not isinstance(event_type, str) or not event_type:
+            self._problem_at(line_no, "no 'event_type' string")
+            return False
+        key = event_type.encode()
+        entry = self.sink.handlers.get(key)
+        if entry is not None:
+            try:
+                entry[1](self.sink, data, line_no)
+            except FieldError as exc:
+                self._problem_at(line_no, f"{event_type}: {exc}")
+            return True
+        if key in self.sink.skip:
+            marker = self.sink.skip[key]
+            if marker is not None:
+                marker(self.sink, line_no)
+            return True
+        if event_type in _KNOWN_TYPES:
+            self._problem_at(line_no, f"{event_type} does not belong in this log; ignored")
+        else:
+            self._problem_at(line_no, f"unknown event type {event_type!r}; ignored")
+        return True
+
+    def _finish_long_line(self, long_line: _LongLine, line_no: int) -> tuple[bool, bytes | None]:
+        """Handle a line that spanned blocks: (was it an event, its bytes if still held)."""
+        if long_line.chunks is not None:
+            whole = b"".join(long_line.chunks)
+            return self._line(whole, 0, len(whole), line_no), whole
+        head, tail = long_line.head.lstrip(), long_line.tail.rstrip()
+        if head.startswith(_OURS):
+            sniffed = head[_OURS_LEN:].partition(b'"')[0]
+        else:
+            key = tail.rfind(_KEY)
+            sniffed = tail[key + _KEY_LEN :].partition(b'"')[0] if key >= 0 else b""
+        if sniffed in self.sink.skip and head[:1] == b"{" and tail[-1:] == b"}":
+            marker = self.sink.skip[sniffed]
+            if marker is not None:
+                marker(self.sink, line_no)
+            return True, None
+        size = long_line.length
+        if not head.startswith(b"{"):
+            self._problem_at(line_no, f"not a JSON object ({size} bytes without a newline)")
+        else:
+            what = f" ({sniffed.decode(errors='replace')})" if sniffed else ""
+            self._problem_at(
+                line_no, f"line of {size} bytes{what} is longer than {MAX_LINE}; not read"
+            )
+        return False, None
+
+    # --- problems ----------------------------------------------------------------------
+
+    def _problem_at(self, line_no: int, reason: str) -> None:
+        self._problem(f"{self.display}:{line_no}: {reason}")
+
+    def _problem(self, text: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS_PER_FILE:
+            self.problems.append(text)
+
+
+class _Readable(Protocol):
+    def read1(self, size: int, /) -> bytes: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any, /) -> Any: ...
+
+
+class _Closing:
+    """A gzip stream that also closes the file object under it."""
+
+    def __init__(self, stream: Any, raw: Any) -> None:
+        self._stream = stream
+        self._raw = raw
+
+    def read1(self, size: int) -> bytes:
+        data: bytes = self._stream.read1(size)
+        return data
+
+    def __enter__(self) -> _Closing:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any, /) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._raw.close()
+
+
+def _sniff_timestamp(buf: bytes, start: int, end: int) -> str | None:
+    """The top-level ``timestamp`` of an event line, found without decoding it."""
+    if buf.startswith(_OURS, start):
+        key = buf.find(_TIMESTAMP_KEY, start, min(end, start + 200))
+    else:
+        key = buf.rfind(_TIMESTAMP_KEY, start, end)  # pidgin-ai: the last one is top-level
+    if key < 0:
+        return None
+    value_start = key + len(_TIMESTAMP_KEY)
+    value_end = buf.find(b'"', value_start, min(end, value_start + 64))
+    if value_end < 0:
+        return None
+    try:
+        return buf[value_start:value_end].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+_JSON_NAMES = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
