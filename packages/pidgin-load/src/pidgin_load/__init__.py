@@ -1,0 +1,54 @@
+"""Batch-load finished Pidgin experiments and chats into DuckDB: set-based, atomic, idempotent.
+
+::
+
+    from pidgin_load import load_experiment, load_all
+
+    summary = load_experiment("pidgin_output/experiments/exp_3f9a1c2b7d4e")
+    summary = load_all("pidgin_output")          # everything not loaded yet, or stale
+    print(summary.to_json())
+
+DuckDB is imported only when a database is opened, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
+from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
+from ._loader import Progress, load_all, load_experiment
+from ._markers import record_load_failure
+from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
+from ._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from ._summary import LoadSummary, RunOutcome
+
+__all__ = [
+    "CHATS_DB_ENV",
+    "DEFAULT_LOCK_TIMEOUT",
+    "LOCK_TIMEOUT_ENV",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "DatabaseLockedError",
+    "ExperimentRunningError",
+    "LoadError",
+    "LoadSummary",
+    "Progress",
+    "RunOutcome",
+    "chats_db",
+    "default_db_path",
+    "experiments_db",
+    "load_all",
+    "load_experiment",
+    "record_load_failure",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # importlib.metadata costs milliseconds; code that never asks does not pay them.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("pidgin-load")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,157 @@
+"""The ``pidgin-load`` console script, for CI jobs that install only the loader.
+
+Standard library only (argparse, a progress line rewritten on stderr), so the command
+starts fast and needs nothing beyond pidgin-load's own dependencies.
+
+Exit status: 0 when every run is loaded or was already loaded, 1 when any failed,
+2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ._paths import CHATS_DB_ENV
+from ._summary import LoadSummary, RunOutcome
+
+__all__ = ["main"]
+
+_EPILOG = f"""\
+databases:
+  experiments load into <root>/experiments/experiments.duckdb (for a directory
+  <root>/experiments/<id>/), chats into ~/.pidgin/chats.duckdb (${CHATS_DB_ENV}
+  overrides it); --db sends everything to one file.
+
+exit status: 0 all loaded or already loaded, 1 something failed, 2 usage error.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pidgin-load",
+        description="Load finished Pidgin experiments and chats into DuckDB.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "runs", nargs="*", metavar="EXP_DIR", help="experiment or chat directories to load"
+    )
+    parser.add_argument(
+        "--all",
+        metavar="ROOT",
+        dest="root",
+        help="load every finished run under an output root (e.g. pidgin_output)",
+    )
+    parser.add_argument("--db", metavar="PATH", help="load into this database file")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="reload runs already loaded, and load EXP_DIRs that are still running",
+    )
+    parser.add_argument("--no-chats", action="store_true", help="with --all: skip chats")
+    parser.add_argument(
+        "--json", action="store_true", help="print a machine-readable summary on stdout"
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait for a database another process holds (default 10)",
+    )
+    return parser
+
+
+class _ProgressLine:
+    """``[done/total] label`` on one terminal line, rewritten in place."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._used = False
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        self._used = True
+        self._stream.write(f"\r\033[K[{done}/{total}] {label}"[:120])
+        self._stream.flush()
+
+    def finish(self) -> None:
+        if self._used:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``pidgin-load``; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.root is not None and args.runs:
+        parser.error("give EXP_DIR arguments or --all ROOT, not both")
+    if args.root is None and not args.runs:
+        parser.error("give one or more EXP_DIR arguments, or --all ROOT")
+    if args.root is not None and not Path(args.root).is_dir():
+        parser.error(f"argument --all: {args.root}: no such directory")
+    for run in args.runs:
+        if not Path(run).is_dir():
+            parser.error(f"argument EXP_DIR: {run}: no such directory")
+    if args.lock_timeout is not None and args.lock_timeout < 0:
+        parser.error("argument --lock-timeout: must not be negative")
+
+    from ._errors import LoadError
+    from ._loader import load_all, load_experiment
+
+    progress = _ProgressLine(sys.stderr) if sys.stderr.isatty() else None
+    summary = LoadSummary()
+    try:
+        if args.root is not None:
+            summary = load_all(
+                args.root,
+                args.db,
+                force=args.force,
+                include_chats=not args.no_chats,
+                progress=progress,
+                lock_timeout=args.lock_timeout,
+            )
+        else:
+            for index, run in enumerate(args.runs, start=1):
+                if progress is not None:
+                    progress(index - 1, len(args.runs), f"loading {run}")
+                try:
+                    part = load_experiment(
+                        run, args.db, force=args.force, lock_timeout=args.lock_timeout
+                    )
+                except LoadError as exc:
+                    summary.failed.append(
+                        RunOutcome(str(Path(run).absolute()), None, args.db, str(exc))
+                    )
+                else:
+                    summary.merge(part)
+                    summary.seconds += part.seconds
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.finish()
+        print("pidgin-load: interrupted; runs not yet committed were not loaded", file=sys.stderr)
+        return 130
+    if progress is not None:
+        progress.finish()
+    if args.json:
+        print(summary.to_json())
+    else:
+        _print_human(summary)
+    return 0 if summary.ok else 1
+
+
+def _print_human(summary: LoadSummary) -> None:
+    for outcome in summary.loaded:
+        print(f"loaded   {outcome.experiment_id}  {outcome.reason}")
+    for outcome in summary.skipped:
+        print(f"skipped  {outcome.experiment_id or outcome.run_dir}  {outcome.reason}")
+    for outcome in summary.failed:
+        print(
+            f"FAILED   {outcome.experiment_id or outcome.run_dir}  {outcome.reason}",
+            file=sys.stderr,
+        )
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(summary)

@@ -1,0 +1,588 @@
+"""Loading one run's logs into an open database, set-based, inside the caller's transaction.
+
+DuckDB reads the files (``read_text``), splits them into numbered lines and parses each
+line once with explicit types (``from_json``), and ``INSERT ... SELECT`` writes them: no
+row passes through Python. Reading whole lines rather than ``read_json`` rows is what
+gives every event its exact file and line number, and lets a malformed line be recorded
+in ``load_errors`` with its number instead of being skipped unseen.
+
+The normalised tables are then filled from the ``events`` rows just written, parsing only
+the payloads they need (pidgin-ai's history-laden ``MessageRequestEvent`` lines, 91% of
+its bytes, are parsed once, in the first pass, and never again).
+
+Python touches the bytes only in two rare cases: ``.gz``/``.zst`` logs are decompressed
+to a private temporary directory first, and a file with bytes that are not UTF-8 (which
+DuckDB refuses to read as text) is copied with each such line blanked, the line being
+recorded in ``load_errors`` from Python.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pidgin_events import ERROR_EVENT_TYPES, EVENT_TYPES, open_log
+
+from ._errors import LoadError
+from ._runs import LogFile, Run
+from ._schema import TABLES
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["BATCH_BYTES", "PAUSE_ENV", "IngestResult", "NotUtf8Error", "ingest_run"]
+
+BATCH_BYTES = 64 << 20
+"""Logs are read in statements of at most this many bytes, so memory stays bounded."""
+
+PAUSE_ENV = "PIDGIN_LOAD_TEST_PAUSE_AFTER_INSERT"
+"""Test hook: seconds to sleep inside the transaction after the inserts, before COMMIT."""
+
+_EXCERPT_CHARS = 200
+_GLOB_CHARS = frozenset("*?[]{}")
+
+# The envelope every event line shares; the rest of the line stays in ``payload``.
+_ENVELOPE = (
+    '{"event_type": "JSON", "timestamp": "TIMESTAMPTZ", "seq": "BIGINT", '
+    '"conversation_id": "VARCHAR"}'
+)
+
+_EVENTS_SQL = f"""
+INSERT INTO events
+    (experiment_id, conversation_id, seq, event_type, timestamp, source_file, line_number,
+     payload)
+WITH files AS (
+    SELECT unnest($paths::VARCHAR[]) AS path,
+           unnest($names::VARCHAR[]) AS source_file,
+           unnest($conversations::VARCHAR[]) AS file_conversation_id
+),
+raw_lines AS (
+    SELECT filename AS path, unnest(lines) AS line, generate_subscripts(lines, 1) AS line_number
+    FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text($paths))
+),
+parsed AS (
+    SELECT path, line_number, line, TRY(from_json(line, '{_ENVELOPE}')) AS p
+    FROM raw_lines
+    -- blank lines are not events (a short line is trimmed to find out; long ones never are)
+    WHERE CASE WHEN strlen(line) > 16 THEN true ELSE trim(line, e' \\t\\r\\f') <> '' END
+),
+typed AS (
+    SELECT *,
+        CASE WHEN json_type(p.event_type) = 'VARCHAR' THEN nullif(p.event_type ->> '$', '') END
+            AS event_type
+    FROM parsed
+)
+SELECT
+    $experiment_id,
+    coalesce(t.p.conversation_id, f.file_conversation_id),
+    coalesce(t.p.seq, t.line_number - 1),
+    t.event_type,
+    t.p.timestamp,
+    f.source_file,
+    t.line_number,
+    CASE
+        WHEN t.event_type IS NOT NULL THEN t.line
+        -- A bad line stays here only until the end of this transaction (see _BAD_LINES_SQL).
+        ELSE json_object(
+            'reason',
+            CASE
+                WHEN NOT json_valid(t.line) THEN 'not valid JSON'
+                WHEN json_type(t.line) <> 'OBJECT' THEN
+                    'expected a JSON object, got ' || CASE json_type(t.line)
+                        WHEN 'ARRAY' THEN 'an array' WHEN 'VARCHAR' THEN 'a string'
+                        WHEN 'NULL' THEN 'null' WHEN 'BOOLEAN' THEN 'a boolean'
+                        ELSE 'a number' END
+                WHEN json_type(t.line, '$.event_type') IS NULL THEN 'no ''event_type'' string'
+                ELSE '''event_type'' is not a non-empty string'
+            END,
+            'excerpt', left(t.line, {_EXCERPT_CHARS}))
+    END
+FROM typed AS t JOIN files AS f ON f.path = t.path
+"""
+
+_BAD_LINES_SQL = """
+INSERT INTO load_errors
+SELECT experiment_id, source_file, line_number, payload ->> 'reason', payload ->> 'excerpt'
+FROM events WHERE experiment_id = $experiment_id AND event_type IS NULL
+"""
+
+_DROP_BAD_LINES_SQL = (
+    "DELETE FROM events WHERE experiment_id = $experiment_id AND event_type IS NULL"
+)
+
+_PYTHON_BAD_LINES_SQL = """
+INSERT INTO load_errors
+SELECT $experiment_id, unnest($names::VARCHAR[]), unnest($lines::BIGINT[]),
+       unnest($reasons::VARCHAR[]), unnest($excerpts::VARCHAR[])
+"""
+
+_MESSAGES_SQL = """
+INSERT INTO messages
+WITH m AS (
+    SELECT conversation_id, seq, source_file, line_number, timestamp,
+        TRY(from_json(payload, '{"agent_id": "VARCHAR", "turn_number": "INTEGER",
+            "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT", "total_tokens": "BIGINT",
+            "duration_ms": "BIGINT", "cache_read_tokens": "BIGINT",
+            "cache_write_tokens": "BIGINT",
+            "message": {"role": "VARCHAR", "content": "VARCHAR", "agent_id": "VARCHAR"}}')) AS p
+    FROM events
+    WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent'
+),
+starts AS (
+    SELECT source_file, line_number,
+        TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number
+    FROM events WHERE experiment_id = $experiment_id AND event_type = 'TurnStartEvent'
+),
+-- pidgin-ai 1.x messages carry no turn number: their turn is the last one started before
+-- them. The as-of join runs on narrow keys only, then a hash join brings the turn along.
+started AS (
+    SELECT e.source_file, e.line_number, s.turn_number
+    FROM (SELECT source_file, line_number FROM events
+          WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent') AS e
+    ASOF LEFT JOIN starts AS s
+        ON e.source_file = s.source_file AND e.line_number >= s.line_number
+)
+SELECT
+    $experiment_id, m.conversation_id,
+    coalesce(m.p.turn_number, s.turn_number),
+    coalesce(m.p.agent_id, m.p.message.agent_id),
+    m.p.message.role, m.p.message.content, length(m.p.message.content),
+    m.p.prompt_tokens, m.p.completion_tokens, m.p.total_tokens,
+    m.p.cache_read_tokens, m.p.cache_write_tokens, m.p.duration_ms,
+    m.timestamp, m.seq, m.source_file, m.line_number
+FROM m LEFT JOIN started AS s USING (source_file, line_number)
+"""
+
+_TURNS_SQL = """
+INSERT INTO turns
+WITH done AS (
+    SELECT conversation_id, timestamp, source_file, line_number,
+        TRY(from_json(payload, '{"turn_number": "INTEGER", "convergence_score": "DOUBLE",
+            "turn": {"agent_a_message": {"content": "VARCHAR"},
+                     "agent_b_message": {"content": "VARCHAR"}}}')) AS p
+    FROM events
+    WHERE experiment_id = $experiment_id AND event_type = 'TurnCompleteEvent'
+        AND conversation_id IS NOT NULL
+),
+last_done AS (
+    SELECT conversation_id, timestamp, p.turn_number AS turn_number, p
+    FROM done WHERE p.turn_number IS NOT NULL
+    QUALIFY row_number() OVER (
+        PARTITION BY conversation_id, p.turn_number ORDER BY source_file DESC, line_number DESC
+    ) = 1
+),
+started AS (
+    SELECT conversation_id,
+        TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number,
+        min(timestamp) AS started_at
+    FROM events WHERE experiment_id = $experiment_id AND event_type = 'TurnStartEvent'
+    GROUP BY ALL
+),
+said AS (
+    SELECT conversation_id, turn_number,
+        arg_max(chars, line_number) FILTER (WHERE agent_id = 'agent_a') AS a_chars,
+        arg_max(completion_tokens, line_number) FILTER (WHERE agent_id = 'agent_a') AS a_tokens,
+        arg_max(chars, line_number) FILTER (WHERE agent_id = 'agent_b') AS b_chars,
+        arg_max(completion_tokens, line_number) FILTER (WHERE agent_id = 'agent_b') AS b_tokens
+    FROM messages WHERE experiment_id = $experiment_id AND turn_number IS NOT NULL
+    GROUP BY ALL
+)
+SELECT
+    $experiment_id, d.conversation_id, d.turn_number, d.p.convergence_score,
+    coalesce(s.a_chars, length(d.p.turn.agent_a_message.content)),
+    coalesce(s.b_chars, length(d.p.turn.agent_b_message.content)),
+    s.a_tokens, s.b_tokens,
+    st.started_at, d.timestamp, date_diff('millisecond', st.started_at, d.timestamp)
+FROM last_done AS d
+LEFT JOIN started AS st USING (conversation_id, turn_number)
+LEFT JOIN said AS s USING (conversation_id, turn_number)
+"""
+
+_ERRORS_SQL = """
+INSERT INTO errors
+SELECT
+    $experiment_id, conversation_id, event_type, coalesce(p.error_type, event_type),
+    p.error_message, p.context, p.agent_id, p.provider, p.error_code, p.retryable,
+    p.retry_count, p.turn_number, timestamp, seq, source_file, line_number
+FROM (
+    SELECT *, TRY(from_json(payload, '{"error_type": "VARCHAR", "error_message": "VARCHAR",
+        "context": "VARCHAR", "agent_id": "VARCHAR", "provider": "VARCHAR",
+        "error_code": "VARCHAR", "retryable": "BOOLEAN", "retry_count": "INTEGER",
+        "turn_number": "INTEGER"}')) AS p
+    FROM events
+    WHERE experiment_id = $experiment_id AND list_contains($error_types::VARCHAR[], event_type)
+)
+"""
+
+_AGENT = '{"model": "VARCHAR", "display_name": "VARCHAR", "temperature": "DOUBLE"}'
+
+_CONVERSATIONS_SQL = f"""
+INSERT INTO conversations
+WITH conv AS (
+    SELECT conversation_id, min(timestamp) AS first_at, max(timestamp) AS last_at,
+        count(*) AS events
+    FROM events WHERE experiment_id = $experiment_id AND conversation_id IS NOT NULL
+    GROUP BY ALL
+),
+st AS (
+    SELECT conversation_id, timestamp,
+        TRY(from_json(payload, '{{"agent_a": {_AGENT}, "agent_b": {_AGENT},
+            "agent_a_model": "VARCHAR", "agent_b_model": "VARCHAR",
+            "agent_a_display_name": "VARCHAR", "agent_b_display_name": "VARCHAR",
+            "temperature_a": "DOUBLE", "temperature_b": "DOUBLE", "max_turns": "INTEGER",
+            "initial_prompt": "VARCHAR", "config": "JSON"}}')) AS p
+    FROM events
+    WHERE experiment_id = $experiment_id AND event_type = 'ConversationStartEvent'
+        AND conversation_id IS NOT NULL
+    QUALIFY row_number() OVER (
+        PARTITION BY conversation_id ORDER BY source_file, line_number) = 1
+),
+en AS (
+    SELECT conversation_id, timestamp,
+        TRY(from_json(payload, '{{"status": "VARCHAR", "reason": "VARCHAR", "error": "VARCHAR",
+            "total_turns": "INTEGER", "duration_ms": "BIGINT"}}')) AS p
+    FROM events
+    WHERE experiment_id = $experiment_id AND event_type = 'ConversationEndEvent'
+        AND conversation_id IS NOT NULL
+    QUALIFY row_number() OVER (
+        PARTITION BY conversation_id ORDER BY source_file DESC, line_number DESC) = 1
+),
+tu AS (
+    SELECT conversation_id, count(*) AS turns,
+        max_by(convergence_score, turn_number) AS final_convergence,
+        avg(convergence_score) AS mean_convergence
+    FROM turns WHERE experiment_id = $experiment_id GROUP BY ALL
+),
+me AS (
+    SELECT conversation_id, count(*) AS messages,
+        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(total_tokens), 0) AS total_tokens
+    FROM messages WHERE experiment_id = $experiment_id GROUP BY ALL
+),
+er AS (
+    SELECT conversation_id, count(*) AS errors
+    FROM errors WHERE experiment_id = $experiment_id GROUP BY ALL
+)
+SELECT
+    $experiment_id, c.conversation_id,
+    coalesce(st.p.agent_a_model, st.p.agent_a.model),
+    coalesce(st.p.agent_b_model, st.p.agent_b.model),
+    coalesce(st.p.agent_a_display_name, st.p.agent_a.display_name),
+    coalesce(st.p.agent_b_display_name, st.p.agent_b.display_name),
+    coalesce(st.p.temperature_a, st.p.agent_a.temperature),
+    coalesce(st.p.temperature_b, st.p.agent_b.temperature),
+    st.p.max_turns, st.p.initial_prompt, st.p.config,
+    coalesce(en.p.status, 'unfinished'), en.p.reason, en.p.error,
+    coalesce(tu.turns, 0), en.p.total_turns, tu.final_convergence, tu.mean_convergence,
+    coalesce(me.messages, 0), coalesce(me.prompt_tokens, 0),
+    coalesce(me.completion_tokens, 0), coalesce(me.total_tokens, 0),
+    coalesce(er.errors, 0),
+    coalesce(st.timestamp, c.first_at), en.timestamp,
+    coalesce(en.p.duration_ms, date_diff('millisecond', c.first_at, c.last_at)),
+    c.events
+FROM conv AS c
+LEFT JOIN st USING (conversation_id)
+LEFT JOIN en USING (conversation_id)
+LEFT JOIN tu USING (conversation_id)
+LEFT JOIN me USING (conversation_id)
+LEFT JOIN er USING (conversation_id)
+"""
+
+_TOKEN_USAGE_SQL = """
+INSERT INTO token_usage
+WITH mu AS (
+    SELECT conversation_id, agent_id, count(*) AS messages,
+        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(total_tokens), 0) AS total_tokens,
+        coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+        coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens
+    FROM messages WHERE experiment_id = $experiment_id GROUP BY ALL
+),
+pu AS (
+    SELECT conversation_id, p.agent_id AS agent_id, count(*) AS reports,
+        sum(p.tokens_used) AS tokens, any_value(p.model) AS reported_model,
+        any_value(p.provider) AS provider
+    FROM (
+        SELECT conversation_id, TRY(from_json(payload, '{"agent_id": "VARCHAR",
+            "model": "VARCHAR", "provider": "VARCHAR", "tokens_used": "BIGINT"}')) AS p
+        FROM events WHERE experiment_id = $experiment_id AND event_type = 'TokenUsageEvent'
+    )
+    GROUP BY ALL
+),
+models AS (
+    SELECT conversation_id, 'agent_a' AS agent_id, agent_a_model AS model
+    FROM conversations WHERE experiment_id = $experiment_id
+    UNION ALL
+    SELECT conversation_id, 'agent_b' AS agent_id, agent_b_model AS model
+    FROM conversations WHERE experiment_id = $experiment_id
+)
+SELECT
+    $experiment_id, u.conversation_id, u.agent_id, coalesce(models.model, u.reported_model),
+    u.provider, coalesce(u.messages, 0), coalesce(u.prompt_tokens, 0),
+    coalesce(u.completion_tokens, 0), coalesce(u.total_tokens, 0),
+    coalesce(u.cache_read_tokens, 0), coalesce(u.cache_write_tokens, 0),
+    coalesce(u.reports, 0), u.tokens
+FROM (SELECT * FROM mu FULL OUTER JOIN pu USING (conversation_id, agent_id)) AS u
+LEFT JOIN models USING (conversation_id, agent_id)
+"""
+
+_EXPERIMENT_SQL = """
+INSERT INTO experiments
+WITH c AS (
+    SELECT count(*) AS n,
+        count(*) FILTER (WHERE status = 'completed') AS completed,
+        count(*) FILTER (WHERE status = 'failed') AS failed,
+        count(*) FILTER (WHERE status = 'interrupted') AS interrupted,
+        any_value(status) AS only_status,
+        max(ended_at) AS last_end
+    FROM conversations WHERE experiment_id = $experiment_id
+),
+e AS (
+    SELECT count(*) AS events, min(timestamp) AS first_at
+    FROM events WHERE experiment_id = $experiment_id
+),
+b AS (SELECT count(*) AS bad FROM load_errors WHERE experiment_id = $experiment_id)
+SELECT
+    $experiment_id, $name::VARCHAR, $kind::VARCHAR, $source_format::VARCHAR,
+    $directory::VARCHAR, $run_dir::VARCHAR,
+    coalesce($status::VARCHAR,
+             CASE WHEN $kind::VARCHAR = 'chat' AND c.n = 1 THEN c.only_status END,
+             'unfinished'),
+    $reason::VARCHAR, $error::VARCHAR, $planned::INTEGER,
+    c.n, c.completed, c.failed, c.interrupted,
+    coalesce(TRY_CAST($started_at::VARCHAR AS TIMESTAMPTZ), e.first_at),
+    coalesce(TRY_CAST($completed_at::VARCHAR AS TIMESTAMPTZ),
+             CASE WHEN $kind::VARCHAR = 'chat' THEN c.last_end END),
+    TRY_CAST($config::VARCHAR AS JSON),
+    e.events, b.bad, $loaded_at::TIMESTAMPTZ, $fingerprint::VARCHAR
+FROM c, e, b
+"""
+
+_UNKNOWN_SQL = """
+SELECT count(*) FROM events
+WHERE experiment_id = $experiment_id AND NOT list_contains($known::VARCHAR[], event_type)
+"""
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """Rows written per table, and what was wrong with the input."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    bad_lines: int = 0
+    unknown_events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A file DuckDB reads (maybe a private copy) standing for one of the run's logs."""
+
+    read_path: str
+    log: LogFile
+    size: int
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> int:
+    row = con.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _batches(sources: list[_Source]) -> Iterator[list[_Source]]:
+    batch: list[_Source] = []
+    size = 0
+    for source in sources:
+        if batch and size + source.size > BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(source)
+        size += source.size
+    if batch:
+        yield batch
+
+
+@contextmanager
+def _scratch() -> Iterator[Path]:
+    """A private temporary directory (mode 0700), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="pidgin-load-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _readable_path(log: LogFile, scratch: Path, index: int) -> Path:
+    """A path DuckDB can read as text: the log itself, or a decompressed or aliased copy."""
+    path = log.path
+    if path.suffix in (".gz", ".zst"):
+        target = scratch / f"{index}.jsonl"
+        try:
+            with open_log(path) as source, open(target, "wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+        except (OSError, EOFError, RuntimeError) as exc:
+            raise LoadError(f"{path}: cannot decompress: {exc}") from exc
+        return target
+    if _GLOB_CHARS.intersection(str(path)):
+        # DuckDB expands glob patterns in file names; a link with a plain name avoids that.
+        link = scratch / f"{index}.jsonl"
+        os.symlink(path, link)
+        return link
+    return path
+
+
+def _is_utf8(path: str) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 22):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _blank_non_utf8_lines(source: _Source, target: Path, bad: dict[str, list[Any]]) -> None:
+    """Copy a file, blanking each line that is not UTF-8 and noting it for load_errors."""
+    with open(source.read_path, "rb") as reader, open(target, "wb") as writer:
+        for number, raw in enumerate(reader, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad["names"].append(source.log.name)
+                bad["lines"].append(number)
+                bad["reasons"].append(
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})"
+                )
+                bad["excerpts"].append(
+                    raw[:_EXCERPT_CHARS].decode("utf-8", "backslashreplace").rstrip("\n")
+                )
+                writer.write(b"\n")  # keeps the numbers of the lines after it
+            else:
+                writer.write(raw)
+
+
+class NotUtf8Error(Exception):
+    """DuckDB refused a file as text; the transaction is aborted and must be started again."""
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, experiment_id: str, batch: list[_Source]) -> int:
+    import duckdb
+
+    try:
+        return _count(
+            con,
+            _EVENTS_SQL,
+            {
+                "experiment_id": experiment_id,
+                "paths": [source.read_path for source in batch],
+                "names": [source.log.name for source in batch],
+                "conversations": [source.log.conversation_id for source in batch],
+            },
+        )
+    except duckdb.InvalidInputException as exc:
+        if "UTF-8" in str(exc):
+            raise NotUtf8Error(str(exc)) from exc
+        raise
+
+
+def _utf8_sources(
+    sources: list[_Source], scratch: Path, bad: dict[str, list[Any]]
+) -> list[_Source]:
+    """The sources, with each file that is not all UTF-8 replaced by a cleaned copy."""
+    cleaned = []
+    for index, source in enumerate(sources):
+        if _is_utf8(source.read_path):
+            cleaned.append(source)
+            continue
+        target = scratch / f"utf8-{index}.jsonl"
+        _blank_non_utf8_lines(source, target, bad)
+        cleaned.append(_Source(str(target), source.log, source.size))
+    return cleaned
+
+
+def _pause_for_tests() -> None:
+    seconds = os.environ.get(PAUSE_ENV)
+    if not seconds:
+        return
+    print(
+        f"pidgin-load: pausing {seconds} s inside the transaction ({PAUSE_ENV})",
+        file=sys.stderr,
+        flush=True,
+    )
+    time.sleep(float(seconds))
+
+
+def ingest_run(
+    con: duckdb.DuckDBPyConnection,
+    run: Run,
+    *,
+    loaded_at: Any,
+    fingerprint: str,
+    clean_utf8: bool = False,
+) -> IngestResult:
+    """Replace the run's rows in every table. The caller holds the transaction.
+
+    Raises ``NotUtf8Error`` when a file holds bytes that are not UTF-8: DuckDB has then
+    aborted the transaction, and the caller starts again with ``clean_utf8=True``, which
+    reads such files from copies whose bad lines are blanked (and recorded). Checking
+    first would cost a pass over every byte of every load for a case that is rare.
+    """
+    params: dict[str, Any] = {"experiment_id": run.experiment_id}
+    for table in TABLES:
+        con.execute(f"DELETE FROM {table} WHERE experiment_id = $experiment_id", params)
+    result = IngestResult()
+    bad: dict[str, list[Any]] = {"names": [], "lines": [], "reasons": [], "excerpts": []}
+    events = 0
+    with _scratch() as scratch:
+        sources = []
+        for index, log in enumerate(run.logs):
+            path = _readable_path(log, scratch, index)
+            sources.append(_Source(str(path), log, path.stat().st_size))
+        if clean_utf8:
+            sources = _utf8_sources(sources, scratch, bad)
+        for batch in _batches(sources):
+            events += _insert_events(con, run.experiment_id, batch)
+    bad_in_sql = _count(con, _BAD_LINES_SQL, params)
+    if bad_in_sql:
+        con.execute(_DROP_BAD_LINES_SQL, params)
+    if bad["lines"]:
+        con.execute(_PYTHON_BAD_LINES_SQL, {**params, **bad})
+    result.bad_lines = bad_in_sql + len(bad["lines"])
+    result.rows["events"] = events - bad_in_sql
+    result.rows["load_errors"] = result.bad_lines
+    result.rows["messages"] = _count(con, _MESSAGES_SQL, params)
+    result.rows["turns"] = _count(con, _TURNS_SQL, params)
+    result.rows["errors"] = _count(
+        con, _ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}
+    )
+    result.rows["conversations"] = _count(con, _CONVERSATIONS_SQL, params)
+    result.rows["token_usage"] = _count(con, _TOKEN_USAGE_SQL, params)
+    meta = run.metadata()
+    result.rows["experiments"] = _count(
+        con,
+        _EXPERIMENT_SQL,
+        {
+            **params,
+            **meta,
+            "kind": run.kind,
+            "source_format": run.source_format,
+            "directory": run.path.name,
+            "run_dir": str(run.path),
+            "loaded_at": loaded_at,
+            "fingerprint": fingerprint,
+        },
+    )
+    result.unknown_events = _count(con, _UNKNOWN_SQL, {**params, "known": sorted(EVENT_TYPES)})
+    _pause_for_tests()
+    return result

@@ -1,0 +1,361 @@
+"""``load_experiment`` and ``load_all``: decide what to load, load it atomically, mark it.
+
+One run loads in one transaction (delete its rows everywhere, insert them again, commit),
+so a crash or ``kill -9`` at any point leaves the database as it was before that run.
+Markers are written only after the commit; a run whose marker is missing, stale or
+accompanied by ``.load_failed`` is loaded again by the next ``load_all``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pidgin_events import LOAD_FAILED_MARKER, output_root
+
+from ._connect import connect, lock_timeout_from_env
+from ._errors import ExperimentRunningError, LoadError
+from ._ingest import NotUtf8Error, ingest_run
+from ._markers import (
+    effective_stats,
+    file_stats,
+    fingerprint,
+    read_marker,
+    record_load_success,
+    stale_reason,
+)
+from ._paths import chats_db, experiments_db
+from ._runs import Run, discover_runs, inspect_run, running_reason
+from ._schema import SCHEMA_VERSION
+from ._summary import LoadSummary, RunOutcome
+
+if TYPE_CHECKING:
+    import os
+
+    import duckdb
+
+__all__ = ["Progress", "load_all", "load_experiment"]
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, label)``: called after each run is handled."""
+
+
+def _same_path(a: Any, b: Path) -> bool:
+    if not isinstance(a, str):
+        return False
+    try:
+        return Path(a).resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+class _Database:
+    """One database file, opened on first need and kept open for every run loaded into it."""
+
+    def __init__(self, path: Path, lock_timeout: float) -> None:
+        self.path = path.absolute()
+        self._lock_timeout = lock_timeout
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            import duckdb
+
+            try:
+                self._con = connect(self.path, lock_timeout=self._lock_timeout)
+            except duckdb.Error as exc:
+                raise LoadError(f"cannot prepare database {self.path}: {exc}") from exc
+        return self._con
+
+    def fingerprints(self, experiment_ids: list[str]) -> dict[str, str]:
+        rows = (
+            self.connection()
+            .execute(
+                "SELECT experiment_id, fingerprint FROM experiments "
+                "WHERE list_contains($ids::VARCHAR[], experiment_id)",
+                {"ids": experiment_ids},
+            )
+            .fetchall()
+        )
+        return {str(row[0]): str(row[1]) for row in rows}
+
+    def close(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A run the loader met, and what it decided to do about it."""
+
+    run: Run
+    db: Path
+    prior_fingerprint: str | None  # from a marker for this database
+    stale: str | None = None  # why a prior load is out of date
+    skip: str | None = None  # why nothing needs doing
+
+
+def _plan(run: Run, db: Path, *, force: bool, allow_running: bool) -> _Plan:
+    why_running = running_reason(run)
+    if why_running and not allow_running:
+        raise ExperimentRunningError(str(run.path), why_running)
+    marker = read_marker(run.path)
+    if marker is not None and not _same_path(marker.get("db_path"), db):
+        marker = None  # loaded elsewhere; this database has not seen it
+    plan = _Plan(run, db, None)
+    if marker is None:
+        return plan
+    plan.prior_fingerprint = str(marker.get("fingerprint"))
+    current = fingerprint(effective_stats(run, marker))
+    if current != plan.prior_fingerprint:
+        plan.stale = stale_reason(marker, effective_stats(run, marker))
+    elif force:
+        pass
+    elif (run.path / LOAD_FAILED_MARKER).exists():
+        pass  # a later load failed: load again rather than trust the old marker
+    elif db.exists():
+        plan.skip = f"unchanged since its load at {marker.get('loaded_at')}"
+    return plan
+
+
+def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool) -> None:
+    """Load one planned run in one transaction, then write its markers."""
+    import duckdb
+
+    run = plan.run
+    started = time.monotonic()
+    stats = file_stats(run)  # before reading: an append during the load makes it stale later
+    fp = fingerprint(stats)
+    con = database.connection()
+    clean_utf8 = False
+    while True:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = ingest_run(
+                con, run, loaded_at=datetime.now(UTC), fingerprint=fp, clean_utf8=clean_utf8
+            )
+            con.execute("COMMIT")
+            break
+        except NotUtf8Error:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            if clean_utf8:
+                raise LoadError(f"{run.path}: a log is not UTF-8 even after cleaning") from None
+            clean_utf8 = True  # start again, reading the files with bad bytes from clean copies
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error):
+                raise LoadError(f"{run.path}: loading into {database.path} failed: {exc}") from exc
+            raise
+    duration_ms = int((time.monotonic() - started) * 1000)
+    try:
+        record_load_success(
+            run,
+            db_path=database.path,
+            schema_version=SCHEMA_VERSION,
+            stats=stats,
+            rows=result.rows,
+            duration_ms=duration_ms,
+        )
+    except OSError as exc:
+        summary.warnings.append(
+            f"{run.path}: loaded, but its marker could not be written ({exc}); "
+            "the next load will load it again"
+        )
+    summary.add_rows(result.rows)
+    summary.bad_lines += result.bad_lines
+    summary.unknown_events += result.unknown_events
+    what = (
+        f"{result.rows.get('events', 0)} events, "
+        f"{result.rows.get('conversations', 0)} conversations, "
+        f"{result.bad_lines} bad lines in {duration_ms / 1000:.2f} s"
+    )
+    if plan.stale:
+        reason = f"reloaded ({plan.stale}): {what}"
+        summary.stale.append(
+            RunOutcome(str(run.path), run.experiment_id, str(database.path), plan.stale)
+        )
+    elif force and plan.prior_fingerprint is not None:
+        reason = f"reloaded (forced): {what}"
+    else:
+        reason = f"loaded: {what}"
+    for ignored in run.ignored:
+        summary.warnings.append(
+            f"{run.path}: {ignored} ignored (another copy of that log was read)"
+        )
+    summary.loaded.append(RunOutcome(str(run.path), run.experiment_id, str(database.path), reason))
+
+
+def _verify_skips(plans: list[_Plan], database: _Database) -> None:
+    """Once the database is open anyway, do not trust a marker the database contradicts."""
+    skipped = [plan for plan in plans if plan.skip]
+    if not skipped:
+        return
+    known = database.fingerprints([plan.run.experiment_id for plan in skipped])
+    for plan in skipped:
+        if known.get(plan.run.experiment_id) != plan.prior_fingerprint:
+            plan.skip = None
+            plan.prior_fingerprint = None
+
+
+def load_experiment(
+    exp_dir: str | os.PathLike[str],
+    db_path: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    allow_running: bool = False,
+    lock_timeout: float | None = None,
+) -> LoadSummary:
+    """Load one experiment or chat directory into DuckDB.
+
+    ``db_path`` defaults to ``default_db_path(exp_dir)``. An unchanged run already loaded
+    into that database is skipped; a changed one is reloaded and listed as stale; ``force``
+    reloads anyway and also loads a run that is still being written (as does
+    ``allow_running``). Raises ``ExperimentRunningError``, ``DatabaseLockedError`` (after
+    waiting up to ``lock_timeout`` seconds, default ``$PIDGIN_LOAD_LOCK_TIMEOUT`` or 10) or
+    another ``LoadError``; the caller decides whether to ``record_load_failure``.
+    """
+    from ._paths import default_db_path
+
+    started = time.monotonic()
+    run = inspect_run(exp_dir)
+    db = Path(db_path).absolute() if db_path is not None else default_db_path(run.path)
+    plan = _plan(run, db, force=force, allow_running=allow_running or force)
+    summary = LoadSummary()
+    database = _Database(db, lock_timeout_from_env(lock_timeout))
+    try:
+        # A marker matching an existing database is trusted here: checking the database
+        # would cost its lock. load_all checks skips against a database it opens anyway.
+        if plan.skip:
+            summary.skipped.append(RunOutcome(str(run.path), run.experiment_id, str(db), plan.skip))
+        else:
+            _load(plan, database, summary, force=force)
+    finally:
+        database.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def load_all(
+    output_root_dir: str | os.PathLike[str] | None = None,
+    db_path: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    include_chats: bool = True,
+    progress: Progress | None = None,
+    lock_timeout: float | None = None,
+) -> LoadSummary:
+    """Load every finished run under an output root that is not loaded, stale or failed.
+
+    Experiments go to ``experiments_db(root)`` and chats to ``chats_db()`` unless
+    ``db_path`` sends everything to one database. Runs still being written are skipped
+    (listed in ``skipped``); failures are listed in ``failed`` rather than raised, so one bad
+    run does not stop the rest. ``progress(done, total, label)`` is called after each run.
+    """
+    started = time.monotonic()
+    root = output_root(output_root_dir)
+    summary = LoadSummary()
+    timeout = lock_timeout_from_env(lock_timeout)
+    dirs = discover_runs(root, include_chats=include_chats)
+    total = len(dirs)
+    done = 0
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, label)
+
+    by_db: dict[Path, list[_Plan]] = {}
+    for run_dir in dirs:
+        try:
+            run = inspect_run(run_dir)
+            db = _target_db(run, root, db_path)
+            plan = _plan(run, db, force=force, allow_running=False)
+        except ExperimentRunningError as exc:
+            summary.skipped.append(RunOutcome(str(run_dir), None, None, str(exc)))
+            tick(run_dir.name)
+            continue
+        except LoadError as exc:
+            summary.failed.append(RunOutcome(str(run_dir), None, None, str(exc)))
+            tick(run_dir.name)
+            continue
+        by_db.setdefault(db, []).append(plan)
+    for db, plans in by_db.items():
+        _load_into(db, plans, summary, force=force, timeout=timeout, tick=tick)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _target_db(run: Run, root: Path, db_path: str | os.PathLike[str] | None) -> Path:
+    if db_path is not None:
+        return Path(db_path).absolute()
+    return (chats_db() if run.kind == "chat" else experiments_db(root)).absolute()
+
+
+def _load_into(
+    db: Path,
+    plans: list[_Plan],
+    summary: LoadSummary,
+    *,
+    force: bool,
+    timeout: float,
+    tick: Callable[[str], None],
+) -> None:
+    database = _Database(db, timeout)
+    try:
+        if any(not plan.skip for plan in plans):
+            try:
+                database.connection()  # once: a locked database fails every run at once
+                _verify_skips(plans, database)
+            except LoadError as exc:
+                _fail_all((plan for plan in plans if not plan.skip), db, exc, summary, tick)
+                _skip_all((plan for plan in plans if plan.skip), db, summary, tick)
+                return
+        for plan in plans:
+            run = plan.run
+            if plan.skip:
+                summary.skipped.append(
+                    RunOutcome(str(run.path), run.experiment_id, str(db), plan.skip)
+                )
+            else:
+                try:
+                    _load(plan, database, summary, force=force)
+                except LoadError as exc:
+                    summary.failed.append(
+                        RunOutcome(str(run.path), run.experiment_id, str(db), str(exc))
+                    )
+            tick(run.experiment_id)
+    finally:
+        database.close()
+
+
+def _fail_all(
+    plans: Iterable[_Plan],
+    db: Path,
+    exc: LoadError,
+    summary: LoadSummary,
+    tick: Callable[[str], None],
+) -> None:
+    for plan in plans:
+        summary.failed.append(
+            RunOutcome(str(plan.run.path), plan.run.experiment_id, str(db), str(exc))
+        )
+        tick(plan.run.experiment_id)
+
+
+def _skip_all(
+    plans: Iterable[_Plan], db: Path, summary: LoadSummary, tick: Callable[[str], None]
+) -> None:
+    for plan in plans:
+        summary.skipped.append(
+            RunOutcome(str(plan.run.path), plan.run.experiment_id, str(db), plan.skip or "")
+        )
+        tick(plan.run.experiment_id)

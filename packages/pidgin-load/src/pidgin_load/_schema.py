@@ -1,0 +1,261 @@
+"""The database schema, as forward migrations applied in order.
+
+A database records the versions applied in ``schema_version``. Opening it applies the
+missing migrations in one transaction; a database newer than this package is refused
+rather than guessed at. Never edit a released migration: append a new one.
+
+Every table has ``experiment_id`` as its first column, and a reload deletes an
+experiment's rows from every table before inserting them again, in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._errors import LoadError
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TABLES", "migrate"]
+
+_V1 = """
+CREATE TABLE experiments (
+    experiment_id             VARCHAR PRIMARY KEY,
+    name                      VARCHAR,
+    kind                      VARCHAR NOT NULL,   -- 'experiment' or 'chat'
+    source_format             VARCHAR NOT NULL,   -- 'pidgin' or 'pidgin-ai'
+    directory                 VARCHAR NOT NULL,   -- the run directory's name
+    run_dir                   VARCHAR NOT NULL,   -- its absolute path when loaded
+    status                    VARCHAR,            -- completed, failed, interrupted, unfinished
+    reason                    VARCHAR,
+    error                     VARCHAR,
+    planned_conversations     INTEGER,
+    conversations             INTEGER NOT NULL,
+    completed_conversations   INTEGER NOT NULL,
+    failed_conversations      INTEGER NOT NULL,
+    interrupted_conversations INTEGER NOT NULL,
+    started_at                TIMESTAMPTZ,
+    completed_at              TIMESTAMPTZ,
+    config                    JSON,
+    events                    BIGINT NOT NULL,
+    bad_lines                 BIGINT NOT NULL,
+    loaded_at                 TIMESTAMPTZ NOT NULL,
+    fingerprint               VARCHAR NOT NULL
+);
+
+CREATE TABLE conversations (
+    experiment_id         VARCHAR NOT NULL,
+    conversation_id       VARCHAR NOT NULL,
+    agent_a_model         VARCHAR,
+    agent_b_model         VARCHAR,
+    agent_a_display_name  VARCHAR,
+    agent_b_display_name  VARCHAR,
+    temperature_a         DOUBLE,
+    temperature_b         DOUBLE,
+    max_turns             INTEGER,
+    initial_prompt        VARCHAR,
+    config                JSON,
+    status                VARCHAR NOT NULL,  -- end status, or 'unfinished' without an end event
+    end_reason            VARCHAR,
+    error                 VARCHAR,
+    turns                 INTEGER NOT NULL,  -- completed turns (TurnCompleteEvents)
+    reported_total_turns  INTEGER,           -- as the end event said (pidgin-ai 1.x: turns + 1)
+    final_convergence     DOUBLE,
+    mean_convergence      DOUBLE,
+    messages              INTEGER NOT NULL,
+    prompt_tokens         BIGINT NOT NULL,
+    completion_tokens     BIGINT NOT NULL,
+    total_tokens          BIGINT NOT NULL,
+    errors                INTEGER NOT NULL,
+    started_at            TIMESTAMPTZ,
+    ended_at              TIMESTAMPTZ,
+    duration_ms           BIGINT,
+    events                BIGINT NOT NULL,
+    PRIMARY KEY (experiment_id, conversation_id)
+);
+
+CREATE TABLE turns (
+    experiment_id      VARCHAR NOT NULL,
+    conversation_id    VARCHAR NOT NULL,
+    turn_number        INTEGER NOT NULL,  -- from 0
+    convergence_score  DOUBLE,
+    agent_a_chars      INTEGER,
+    agent_b_chars      INTEGER,
+    agent_a_tokens     BIGINT,            -- completion tokens of agent_a's message
+    agent_b_tokens     BIGINT,
+    started_at         TIMESTAMPTZ,
+    completed_at       TIMESTAMPTZ,
+    duration_ms        BIGINT,
+    PRIMARY KEY (experiment_id, conversation_id, turn_number)
+);
+
+CREATE TABLE messages (
+    experiment_id       VARCHAR NOT NULL,
+    conversation_id     VARCHAR,
+    turn_number         INTEGER,
+    agent_id            VARCHAR,
+    role                VARCHAR,
+    content             VARCHAR,
+    chars               INTEGER,
+    prompt_tokens       BIGINT,
+    completion_tokens   BIGINT,
+    total_tokens        BIGINT,
+    cache_read_tokens   BIGINT,
+    cache_write_tokens  BIGINT,
+    duration_ms         BIGINT,
+    timestamp           TIMESTAMPTZ,
+    seq                 BIGINT,
+    source_file         VARCHAR NOT NULL,
+    line_number         BIGINT NOT NULL
+);
+
+CREATE TABLE token_usage (
+    experiment_id             VARCHAR NOT NULL,
+    conversation_id           VARCHAR,
+    agent_id                  VARCHAR,
+    model                     VARCHAR,
+    provider                  VARCHAR,
+    messages                  INTEGER NOT NULL,
+    prompt_tokens             BIGINT NOT NULL,
+    completion_tokens         BIGINT NOT NULL,
+    total_tokens              BIGINT NOT NULL,
+    cache_read_tokens         BIGINT NOT NULL,
+    cache_write_tokens        BIGINT NOT NULL,
+    provider_reports          INTEGER NOT NULL,
+    provider_reported_tokens  BIGINT          -- sum of TokenUsageEvent.tokens_used, if any
+);
+
+CREATE TABLE errors (
+    experiment_id    VARCHAR NOT NULL,
+    conversation_id  VARCHAR,
+    event_type       VARCHAR NOT NULL,
+    error_type       VARCHAR,
+    error_message    VARCHAR,
+    context          VARCHAR,
+    agent_id         VARCHAR,
+    provider         VARCHAR,
+    error_code       VARCHAR,
+    retryable        BOOLEAN,
+    retry_count      INTEGER,
+    turn_number      INTEGER,
+    timestamp        TIMESTAMPTZ,
+    seq              BIGINT,
+    source_file      VARCHAR NOT NULL,
+    line_number      BIGINT NOT NULL
+);
+
+CREATE TABLE events (
+    experiment_id    VARCHAR NOT NULL,
+    conversation_id  VARCHAR,
+    seq              BIGINT,
+    event_type       VARCHAR,      -- never NULL once a load has committed
+    timestamp        TIMESTAMPTZ,
+    source_file      VARCHAR NOT NULL,
+    line_number      BIGINT NOT NULL,
+    payload          JSON NOT NULL
+);
+
+CREATE TABLE load_errors (
+    experiment_id  VARCHAR NOT NULL,
+    source_file    VARCHAR NOT NULL,
+    line_number    BIGINT NOT NULL,
+    reason         VARCHAR NOT NULL,
+    excerpt        VARCHAR
+);
+
+CREATE VIEW experiment_dashboard AS
+SELECT
+    e.experiment_id,
+    e.name,
+    e.kind,
+    e.status,
+    e.started_at,
+    e.completed_at,
+    count(c.conversation_id) AS conversations,
+    count(c.conversation_id) FILTER (WHERE c.status = 'completed') AS completed,
+    count(c.conversation_id) FILTER (WHERE c.status = 'failed') AS failed,
+    count(c.conversation_id) FILTER (WHERE c.status NOT IN ('completed', 'failed'))
+        AS other_status,
+    coalesce(sum(c.turns), 0) AS turns,
+    avg(c.final_convergence) AS mean_final_convergence,
+    coalesce(sum(c.total_tokens), 0) AS total_tokens,
+    date_diff('millisecond', e.started_at, e.completed_at) / 1000.0 AS duration_seconds
+FROM experiments AS e
+LEFT JOIN conversations AS c USING (experiment_id)
+GROUP BY ALL;
+
+CREATE VIEW convergence_by_turn AS
+SELECT
+    experiment_id,
+    turn_number,
+    count(convergence_score) AS conversations,
+    avg(convergence_score) AS avg_convergence,
+    min(convergence_score) AS min_convergence,
+    max(convergence_score) AS max_convergence
+FROM turns
+GROUP BY experiment_id, turn_number;
+"""
+
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+"""``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+TABLES = (
+    "experiments",
+    "conversations",
+    "turns",
+    "messages",
+    "token_usage",
+    "errors",
+    "events",
+    "load_errors",
+)
+"""Every table holding an experiment's rows; a reload empties all of them first."""
+
+_BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version     INTEGER PRIMARY KEY,
+    applied_at  TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+)
+"""
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of an open database (0 for a new, empty one)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, db_path: str) -> int:
+    """Bring the database up to ``SCHEMA_VERSION`` in one transaction; return the version.
+
+    A crash half-way leaves the database as it was, since DuckDB's DDL is transactional.
+    """
+    version = current_version(con)
+    if version > SCHEMA_VERSION:
+        raise LoadError(
+            f"database {db_path} has schema version {version}, newer than the {SCHEMA_VERSION} "
+            "this pidgin-load knows; upgrade pidgin-load to load into it"
+        )
+    if version == SCHEMA_VERSION:
+        return version
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_BOOTSTRAP)
+        for number, sql in MIGRATIONS:
+            if number > version:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_version (version) VALUES (?)", [number])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION

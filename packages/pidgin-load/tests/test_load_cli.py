@@ -1,0 +1,128 @@
+"""The ``pidgin-load`` command: exit status, human and JSON output, light imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pidgin_events as pe
+import pidgin_load as pl
+
+
+def test_help_documents_the_databases(run_cli: Any) -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for text in ("EXP_DIR", "--all ROOT", "--db PATH", "--force", "--json", pl.CHATS_DB_ENV):
+        assert text in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give one or more EXP_DIR arguments, or --all ROOT"),
+        (("--all", "."), None),  # combined with an EXP_DIR below
+        (("/no/such/dir",), "argument EXP_DIR: /no/such/dir: no such directory"),
+        (("--all", "/no/such/root"), "argument --all: /no/such/root: no such directory"),
+        (("--bogus",), "unrecognized arguments: --bogus"),
+        ((".", "--lock-timeout", "-1"), "must not be negative"),
+    ],
+)
+def test_usage_errors_exit_2(
+    tmp_path: Path, run_cli: Any, args: tuple[str, ...], message: str | None
+) -> None:
+    if message is None:
+        args, message = (str(tmp_path), *args), "not both"
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_load_then_skip_with_exit_0(tmp_path: Path, write_experiment: Any, run_cli: Any) -> None:
+    directory = write_experiment(tmp_path, experiment_id="exp_cli")
+    db = tmp_path / "db.duckdb"
+
+    first = run_cli(directory, "--db", db)
+    second = run_cli(directory, "--db", db)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("loaded   exp_cli  loaded: ")
+    assert "1 loaded, 0 skipped, 0 failed" in first.stdout
+    assert second.returncode == 0
+    assert second.stdout.startswith("skipped  exp_cli  unchanged since its load at ")
+    assert (directory / pe.LOADED_MARKER).exists()
+
+
+def test_json_summary_is_machine_readable(
+    tmp_path: Path, write_experiment: Any, run_cli: Any
+) -> None:
+    good = write_experiment(tmp_path, experiment_id="exp_json")
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    db = tmp_path / "db.duckdb"
+
+    result = run_cli(good, not_a_run, "--db", db, "--json")
+
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is False
+    assert [entry["experiment_id"] for entry in summary["loaded"]] == ["exp_json"]
+    assert summary["loaded"][0]["db_path"] == str(db)
+    assert summary["loaded"][0]["run_dir"] == str(good)
+    (failed,) = summary["failed"]
+    assert failed["run_dir"] == str(not_a_run)
+    assert "not a Pidgin run directory" in failed["reason"]
+    assert summary["rows"]["conversations"] == 2
+    assert summary["rows"]["events"] > 0
+    assert set(summary) >= {
+        "loaded",
+        "skipped",
+        "stale",
+        "failed",
+        "rows",
+        "bad_lines",
+        "unknown_events",
+        "seconds",
+        "warnings",
+        "ok",
+    }
+    assert isinstance(summary["seconds"], float)
+
+    again = run_cli(good, "--db", db, "--json", "--force")
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["ok"] is True
+
+
+def test_all_root_loads_experiments_and_chats(
+    tmp_path: Path, write_experiment: Any, run_cli: Any, counts: Any
+) -> None:
+    write_experiment(tmp_path, experiment_id="exp_all")
+    with pe.Chat.create(tmp_path, agent_a="local:test", agent_b="local:echo") as chat:
+        chat.turn_start()
+        chat.turn_complete(0.1)
+
+    without = run_cli("--all", tmp_path, "--no-chats", "--json")
+    everything = run_cli("--all", tmp_path, "--json")
+
+    assert without.returncode == 0
+    assert [e["experiment_id"] for e in json.loads(without.stdout)["loaded"]] == ["exp_all"]
+    loaded = json.loads(everything.stdout)
+    assert [e["experiment_id"] for e in loaded["loaded"]] == [chat.directory.name]
+    assert [e["experiment_id"] for e in loaded["skipped"]] == ["exp_all"]
+    assert counts(pl.chats_db(), chat.directory.name)["turns"] == 1
+
+
+def test_importing_the_package_stays_light() -> None:
+    code = (
+        "import sys, pidgin_load, pidgin_load._cli; "
+        "print(sorted(m for m in ('duckdb', 'click', 'rich') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
