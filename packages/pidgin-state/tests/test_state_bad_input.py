@@ -118,6 +118,18 @@ def test_crlf_line_endings(run_dir: Path, logs: Any) -> None:
     assert state.problems == ()
 
 
+def test_lost_turns_are_noted(run_dir: Path, logs: Any) -> None:
+    log = run_dir / "conv_a_events.jsonl"
+    lines = lines_of(logs.conversation_events("conv_a", 3))
+    turn_lines = [i for i, line in enumerate(lines) if b'"TurnCompleteEvent"' in line]
+    del lines[turn_lines[1]]
+    log.write_bytes(b"".join(lines))
+    state = StateBuilder.from_experiment_dir(run_dir)
+    assert state.conversations["conv_a"].turns_completed == 2
+    assert state.conversations["conv_a"].reported_total_turns == 3
+    assert state.notes == (f"{log}: the end event says 3 turns; 2 were read",)
+
+
 def test_missing_start_event(run_dir: Path, logs: Any) -> None:
     log = run_dir / "conv_a_events.jsonl"
     log.write_bytes(b"".join(lines_of(logs.conversation_events("conv_a", 2))[1:]))

@@ -179,6 +179,13 @@ def test_new_and_removed_files(run_dir: Path, logs: Any) -> None:
     assert list(state.conversations) == ["conv_b"]
     assert state == cold(run_dir)
 
+    # Back under the same name with other content: nothing of the old log may linger.
+    (run_dir / "conv_a_events.jsonl").write_bytes(logs.conversation_events("conv_a", 3))
+    state = builder.experiment(run_dir)
+    assert state.conversations["conv_a"].status == "completed"
+    assert state.conversations["conv_a"].turns_completed == 3
+    assert state == cold(run_dir)
+
 
 def test_many_appends_match_a_cold_read(tmp_path: Path, logs: Any) -> None:
     directory = tmp_path / "experiments" / "exp_steps"

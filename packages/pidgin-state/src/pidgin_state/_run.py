@@ -105,7 +105,6 @@ class RunTracker:
         """Bytes read by cursors that were dropped (files that went away)."""
         self._key: tuple[object, ...] | None = None
         self._state: ExperimentState | None = None
-        self._conversation_cache: dict[str, tuple[tuple[object, ...], ConversationState]] = {}
 
     @property
     def bytes_read(self) -> int:
@@ -206,7 +205,6 @@ class RunTracker:
                 changed |= json_file.sync(st)
         for name in self.logs.keys() - seen_logs:
             self.bytes_read_before += self.logs.pop(name).bytes_read
-            self._conversation_cache.pop(name, None)
             changed = True
         if self.experiment_log is not None and not experiment_log_seen:
             self.bytes_read_before += self.experiment_log.bytes_read
@@ -297,6 +295,16 @@ class RunTracker:
                     f"{cursor.display}: end status {sink.end_status!r} read as "
                     f"{conversation_status!r}"
                     + (f" (reason {sink.end_reason!r})" if sink.end_reason else "")
+                )
+            if (
+                not legacy  # pidgin-ai 1.x wrote one more than the turns it ran
+                and sink.ended
+                and sink.end_total_turns is not None
+                and sink.end_total_turns != len(sink.turns_done)
+            ):
+                notes.append(
+                    f"{cursor.display}: the end event says {sink.end_total_turns} turns; "
+                    f"{len(sink.turns_done)} were read"
                 )
             if sink.events and sink.started_ts is None:
                 problems.append(f"{cursor.display}: no ConversationStartEvent")
@@ -453,10 +461,10 @@ class RunTracker:
         status: ConversationStatus,
         reason: str | None,
     ) -> ConversationState:
-        key = (cursor.version, cursor.path, status, reason)
-        cached = self._conversation_cache.get(conversation_id)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        # Cached on the cursor, so that it lives and dies with the log it describes.
+        key = (cursor.version, status, reason)
+        if cursor.snapshot is not None and cursor.snapshot[0] == key:
+            return cursor.snapshot[1]  # type: ignore[no-any-return]
         sink = cursor.sink
         scores = tuple(sink.scores)
         turns_completed = len(sink.turns_done)
@@ -484,7 +492,7 @@ class RunTracker:
             paused=sink.paused and not sink.ended,
             reported_total_turns=sink.end_total_turns,
         )
-        self._conversation_cache[conversation_id] = (key, snapshot)
+        cursor.snapshot = (key, snapshot)
         return snapshot
 
     def _timing(

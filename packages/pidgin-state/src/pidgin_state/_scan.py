@@ -144,6 +144,8 @@ class LogCursor(Generic[S]):
         self.version = 0
         """Bumped whenever what this cursor knows changes (snapshots are cached on it)."""
         self.restarts = 0
+        self.snapshot: tuple[tuple[object, ...], Any] | None = None
+        """The last snapshot built from this cursor, with the key it was built for."""
 
     @property
     def mtime(self) -> float | None:
