@@ -229,6 +229,30 @@ def test_plain_log_wins_over_its_archive(run_dir: Path, logs: Any) -> None:
     )
 
 
+def test_archived_experiment_reads_like_the_original(tmp_path: Path, logs: Any) -> None:
+    directory = logs.write_experiment(tmp_path, conversations=2, turns=3)
+    original = StateBuilder.from_experiment_dir(directory)
+    for log in directory.glob("*.jsonl"):
+        (log.parent / (log.name + ".gz")).write_bytes(gzip.compress(log.read_bytes()))
+        log.unlink()
+    (directory / pe.RUN_LOCK).unlink()
+    archived = StateBuilder.from_experiment_dir(directory)
+    assert archived.status == original.status == "completed"
+    assert archived.timing == original.timing
+    assert archived.progress == original.progress
+    assert [without_path(c) for c in archived.conversations.values()] == [
+        without_path(c) for c in original.conversations.values()
+    ]
+    assert archived.problems == ()
+
+    (directory / pe.EXPERIMENT_LOG).write_bytes(b"")  # a plain log wins over its archive
+    state = StateBuilder.from_experiment_dir(directory)
+    assert state.problems == (
+        f"{directory}/experiment.jsonl.gz: {directory}/experiment.jsonl is used; "
+        "this one is ignored",
+    )
+
+
 def test_damaged_archive_keeps_what_came_before(run_dir: Path, logs: Any) -> None:
     data = logs.conversation_events("conv_a", 600)
     packed = gzip.compress(data)

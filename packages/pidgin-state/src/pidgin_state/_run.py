@@ -73,6 +73,7 @@ DEFAULT_STALE_AFTER = 600.0
 MAX_PROBLEMS = 100
 MANIFEST = "manifest.json"
 _JSON_FILES = frozenset({MANIFEST, LOADED_MARKER, LOAD_FAILED_MARKER})
+_EXPERIMENT_LOGS = frozenset({EXPERIMENT_LOG, EXPERIMENT_LOG + ".gz", EXPERIMENT_LOG + ".zst"})
 _END_STATUSES = frozenset({"completed", "failed", "interrupted", "empty"})
 _RUN_END_STATUSES = frozenset({"completed", "failed", "interrupted"})
 # pidgin-ai's status_for_end_reason, for end events without a usable status.
@@ -96,7 +97,8 @@ class RunTracker:
         self.stale_after = stale_after
         self._real_directory: str | None = None
         self.logs: dict[str, LogCursor[ConversationLog]] = {}
-        self.experiment_log: LogCursor[ExperimentLog] | None = None
+        self.experiment_logs: dict[str, LogCursor[ExperimentLog]] = {}
+        """``experiment.jsonl`` and its archives (``.gz``, ``.zst``) by name."""
         self.json_files: dict[str, JsonFile] = {}
         self.lock_present = False
         self.dir_problems: tuple[str, ...] = ()
@@ -109,7 +111,14 @@ class RunTracker:
     @property
     def bytes_read(self) -> int:
         total = self.bytes_read_before + sum(c.bytes_read for c in self.logs.values())
-        return total + (0 if self.experiment_log is None else self.experiment_log.bytes_read)
+        return total + sum(c.bytes_read for c in self.experiment_logs.values())
+
+    @property
+    def experiment_log(self) -> LogCursor[ExperimentLog] | None:
+        """The experiment log used: the plain one if there is one, else its archive."""
+        if not self.experiment_logs:
+            return None
+        return min(self.experiment_logs.values(), key=lambda c: (_rank(c), c.path))
 
     # --- refresh -----------------------------------------------------------------------
 
@@ -148,14 +157,14 @@ class RunTracker:
         seen_logs: set[str] = set()
         seen_json: set[str] = set()
         lock_present = False
-        experiment_log_seen = False
+        seen_experiment_logs: set[str] = set()
         for entry in entries:
             name = entry.name
             if name == RUN_LOCK:
                 lock_present = True
                 continue
             conversation_id: str | None = None
-            if name != EXPERIMENT_LOG and name not in _JSON_FILES:
+            if name not in _EXPERIMENT_LOGS and name not in _JSON_FILES:
                 conversation_id = conversation_id_of_log(name)
                 if conversation_id is None:
                     continue
@@ -186,14 +195,14 @@ class RunTracker:
                     log_cursor = self.logs[name] = LogCursor(path, entry.path, make_sink)
                     changed = True
                 changed |= log_cursor.sync(st)
-            elif name == EXPERIMENT_LOG:
-                experiment_log_seen = True
-                experiment_cursor = self.experiment_log
+            elif name in _EXPERIMENT_LOGS:
+                seen_experiment_logs.add(name)
+                experiment_cursor = self.experiment_logs.get(name)
                 if experiment_cursor is None or experiment_cursor.path != path:
                     if experiment_cursor is not None:
                         self.bytes_read_before += experiment_cursor.bytes_read
                     experiment_cursor = LogCursor(path, entry.path, ExperimentLog)
-                    self.experiment_log = experiment_cursor
+                    self.experiment_logs[name] = experiment_cursor
                     changed = True
                 changed |= experiment_cursor.sync(st)
             else:
@@ -206,9 +215,8 @@ class RunTracker:
         for name in self.logs.keys() - seen_logs:
             self.bytes_read_before += self.logs.pop(name).bytes_read
             changed = True
-        if self.experiment_log is not None and not experiment_log_seen:
-            self.bytes_read_before += self.experiment_log.bytes_read
-            self.experiment_log = None
+        for name in self.experiment_logs.keys() - seen_experiment_logs:
+            self.bytes_read_before += self.experiment_logs.pop(name).bytes_read
             changed = True
         for name in self.json_files.keys() - seen_json:
             del self.json_files[name]
@@ -219,7 +227,7 @@ class RunTracker:
         if tuple(problems) != self.dir_problems:
             self.dir_problems = tuple(problems)
             changed = True
-        if not (self.logs or self.experiment_log or self.json_files or lock_present or problems):
+        if not (self.logs or self.experiment_logs or self.json_files or lock_present or problems):
             raise NotAnExperimentError(
                 self.directory, "no event log, manifest.json or run lock in it"
             )
@@ -234,7 +242,7 @@ class RunTracker:
         return target if inside and target != self._real_directory else None
 
     def _format(self) -> RunFormat:
-        if self.experiment_log is None and (
+        if not self.experiment_logs and (
             MANIFEST in self.json_files or any(name.startswith("events_") for name in self.logs)
         ):
             return "pidgin-ai-1.x"
@@ -282,8 +290,15 @@ class RunTracker:
             else:
                 chosen[conversation_id] = cursor
 
-        if self.experiment_log is not None:
-            problem_count += self._cursor_problems(self.experiment_log, problems)
+        experiment_log = self.experiment_log
+        if experiment_log is not None:
+            problem_count += self._cursor_problems(experiment_log, problems)
+            for ignored in self.experiment_logs.values():
+                if ignored is not experiment_log:
+                    problems.append(
+                        f"{ignored.display}: {experiment_log.display} is used; this one is ignored"
+                    )
+                    problem_count += 1
         snapshots: list[ConversationState] = []
         inferred = False
         for conversation_id, cursor in chosen.items():
@@ -324,7 +339,7 @@ class RunTracker:
             if json_file.problem and json_file.display.endswith(MANIFEST):
                 problems.append(json_file.problem)
                 problem_count += 1
-        log = None if self.experiment_log is None else self.experiment_log.sink
+        log = None if experiment_log is None else experiment_log.sink
         manifest = manifest_info(self.json_files.get(MANIFEST))
 
         counts = _count(snapshots)
@@ -344,7 +359,7 @@ class RunTracker:
             else:
                 status = "unknown"
                 problems.append(
-                    f"{self.experiment_log.display if self.experiment_log else EXPERIMENT_LOG}: "
+                    f"{experiment_log.display if experiment_log else EXPERIMENT_LOG}: "
                     f"ExperimentCompleteEvent status {log.status!r} is not understood"
                 )
                 problem_count += 1
@@ -509,8 +524,9 @@ class RunTracker:
         created = created or started
         started = started or created
         last_times = [c.last_event_at for c in snapshots if c.last_event_at is not None]
-        if self.experiment_log is not None:
-            experiment_last = parse_time(self.experiment_log.last_event_ts)
+        experiment_log = self.experiment_log
+        if experiment_log is not None:
+            experiment_last = parse_time(experiment_log.last_event_ts)
             if experiment_last is not None:
                 last_times.append(experiment_last)
         last_event = max(last_times) if last_times else None
@@ -565,7 +581,7 @@ class RunTracker:
         return tuple(item[3] for item in errors[-MAX_ERRORS_KEPT:])
 
 
-def _rank(cursor: LogCursor[ConversationLog]) -> int:
+def _rank(cursor: LogCursor[Any]) -> int:
     return 0 if not cursor.compressed else 1 if cursor.path.endswith(".gz") else 2
 
 
