@@ -99,6 +99,20 @@ def test_binary_file_named_like_a_log(run_dir: Path) -> None:
     assert any("more problems not listed" in problem for problem in state.problems)
 
 
+def test_unterminated_event_types(run_dir: Path, logs: Any) -> None:
+    # Each line must cost its own length, not the rest of the read block: 60,000 of
+    # these once took minutes.
+    log = run_dir / "conv_a_events.jsonl"
+    hostile = b'{"event_type":"Turn\n' * 30_000 + b'{"x":1,"event_type":"Turn\n' * 30_000
+    log.write_bytes(hostile + logs.conversation_events("conv_a", 1))
+    state = StateBuilder.from_experiment_dir(run_dir)
+    assert state.conversations["conv_a"].turns_completed == 1
+    assert state.conversations["conv_a"].status == "completed"
+    assert state.problem_count == 60_000
+    assert state.problems[0].startswith(f"{log}:1: not valid JSON")
+    assert state.problems[-1] == f"{log}: 59980 more problems not listed"
+
+
 def test_empty_file_and_blank_lines(run_dir: Path) -> None:
     (run_dir / "conv_empty_events.jsonl").write_bytes(b"")
     (run_dir / "conv_blank_events.jsonl").write_bytes(b"\n\n   \n")

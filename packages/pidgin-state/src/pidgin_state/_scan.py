@@ -340,18 +340,21 @@ class LogCursor(Generic[S]):
                     if nl < 0:
                         break
                     if startswith(_OURS, pos):
-                        type_end = find(b'"', pos + _OURS_LEN, nl)
-                        sniffed = block[pos + _OURS_LEN : type_end]
+                        type_start = pos + _OURS_LEN
                     else:
-                        key = rfind(_KEY, pos, nl)
-                        if key < 0 or block[pos] != _OPEN_BRACE:
-                            if not self._odd_line(block[pos:nl], line_no):
-                                not_events += 1
-                            line_no += 1
-                            pos = nl + 1
-                            continue
-                        type_end = find(b'"', key + _KEY_LEN, nl)
-                        sniffed = block[key + _KEY_LEN : type_end]
+                        type_start = rfind(_KEY, pos, nl) + _KEY_LEN
+                        if type_start < _KEY_LEN or block[pos] != _OPEN_BRACE:
+                            type_start = -1
+                    # Never slice with a -1 end: a hostile file of unterminated types would
+                    # copy the rest of the block once per line.
+                    type_end = find(b'"', type_start, nl) if type_start > 0 else -1
+                    if type_end < 0:
+                        if not self._odd_line(block[pos:nl], line_no):
+                            not_events += 1
+                        line_no += 1
+                        pos = nl + 1
+                        continue
+                    sniffed = block[type_start:type_end]
                     marker = get_marker(sniffed, missing)
                     if marker is None:  # the most common case: a line state never needs
                         if block[nl - 1] != _CLOSE_BRACE and not self._odd_line(
