@@ -1,0 +1,143 @@
+"""Other users on the machine must not read conversation content: files 0600, dirs 0700.
+
+Logs hold everything the agents said, so every file Pidgin creates (logs, the run lock,
+the loader's markers, the databases) is readable by its owner only, and every directory
+it creates is listable by its owner only. This is a documented choice (see the
+pidgin-events README); a group that needs to share results copies or loads them.
+
+The writers run with ``umask 000`` here, so the modes come from Pidgin and not from a
+careful umask. (The tests run as root, which reads anything anyway: what is checked is
+the mode bits a normal user's files would get.)
+"""
+
+from __future__ import annotations
+
+import signal
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from _faultlog import FaultLog, PythonProcesses
+
+WRITE_EVERYTHING = """
+import os, sys
+os.umask(0)
+import pidgin_events as pe
+from pidgin_load import load_experiment, load_all
+root, home_db = sys.argv[1], sys.argv[2]
+with pe.Experiment.create(root, name="private", experiment_id="exp_private") as exp:
+    with exp.conversation(agent_a="a", agent_b="b", conversation_id="conv_p") as c:
+        c.turn_start(); c.message("agent_a", "secret"); c.turn_complete(0.5)
+chat = pe.Chat.create(root, agent_a="local:test", agent_b="local:test", conversation_id="conv_chat")
+chat.end()
+load_experiment(os.path.join(root, "experiments", "exp_private"))
+load_all(root, None)  # the chat, into $PIDGIN_CHATS_DB
+print(chat.directory)
+"""
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def exposed(paths: list[Path]) -> list[str]:
+    """Paths whose group or other bits are set."""
+    return [f"{p}: {oct(mode(p))}" for p in paths if mode(p) & 0o077]
+
+
+def test_files_and_directories_are_private(
+    out_root: Path,
+    home: Path,
+    python: PythonProcesses,
+    fault_log: FaultLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    row = fault_log.row("permissions of everything written (umask 000): files 0600, dirs 0700")
+    pytest.importorskip("pidgin_load")
+    root = out_root / "fresh"  # created by Pidgin itself
+    chats_db = home / ".pidgin" / "chats.duckdb"
+    monkeypatch.setenv("PIDGIN_CHATS_DB", str(chats_db))
+    result = python.run(WRITE_EVERYTHING, str(root), str(chats_db))
+    assert result.returncode == 0, result.stderr.decode()
+    chat_dir = Path(result.stdout.decode().strip())
+    experiment = root / "experiments" / "exp_private"
+    expected_files = [
+        experiment / "experiment.jsonl",
+        experiment / "conv_p_events.jsonl",
+        experiment / ".pidgin.lock",
+        experiment / ".loaded_to_db",
+        root / "experiments" / "experiments.duckdb",
+        chat_dir / "conv_chat_events.jsonl",
+        chat_dir / ".loaded_to_db",
+        chats_db,
+    ]
+    for path in expected_files:
+        assert path.exists(), path
+    files = [p for p in root.rglob("*") if p.is_file()] + [chats_db]
+    dirs = [p for p in root.rglob("*") if p.is_dir()] + [chats_db.parent]
+    assert not exposed(files), exposed(files)
+    assert not exposed(dirs), exposed(dirs)
+    row.add(written=0, recovered=0, runs=len(files) + len(dirs))
+    row.outcome = (
+        f"{len(files)} files (logs, run lock, markers, both databases) 0600 and {len(dirs)} "
+        "directories 0700, whatever the umask"
+    )
+
+
+PAUSED_LOAD_ENV = "PIDGIN_LOAD_TEST_PAUSE_AFTER_INSERT"
+
+
+def test_database_side_files_are_private_during_a_load(
+    out_root: Path,
+    sandbox: Path,
+    python: PythonProcesses,
+    fault_log: FaultLog,
+) -> None:
+    """While a load is inside its transaction, DuckDB's side files hold the new rows.
+
+    The default database sits in ``experiments/`` (0700), which hides its side files; a
+    database given with ``--db`` in a shared directory (0755) has only its own modes.
+    """
+    pytest.importorskip("pidgin_load")
+    row = fault_log.row(
+        "permissions of the database and DuckDB's WAL while a load runs, --db in a shared "
+        "directory (umask 000)"
+    )
+    made = python.run(
+        """
+import sys
+import pidgin_events as pe
+with pe.Experiment.create(sys.argv[1], name="wal", experiment_id="exp_wal") as exp:
+    with exp.conversation(agent_a="a", agent_b="b", conversation_id="conv_w") as c:
+        c.message("agent_a", "secret " * 1000)
+""",
+        str(out_root),
+    )
+    assert made.returncode == 0, made.stderr.decode()
+    shared = sandbox / "shared"
+    shared.mkdir(mode=0o755)
+    db = shared / "results.duckdb"
+    loader = python.start(
+        f"""
+import os, sys
+os.umask(0)
+os.environ["{PAUSED_LOAD_ENV}"] = "30"
+from pidgin_load._cli import main
+sys.exit(main([sys.argv[1], "--db", sys.argv[2]]))
+""",
+        str(out_root / "experiments" / "exp_wal"),
+        str(db),
+    )
+    try:
+        assert loader.stderr is not None
+        line = loader.stderr.readline().decode()
+        assert "pausing" in line, line
+        time.sleep(0.2)
+        side = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
+        row.add(written=0, recovered=0, runs=len(side))
+        row.outcome = ", ".join(f"{p.name} {oct(mode(p))}" for p in side)
+        assert not exposed(side), exposed(side)
+    finally:
+        loader.send_signal(signal.SIGKILL)
+        loader.communicate()
