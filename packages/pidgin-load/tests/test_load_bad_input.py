@@ -238,3 +238,127 @@ def test_a_newer_database_schema_is_refused(tmp_path: Path, write_experiment: An
     with pytest.raises(pl.LoadError, match="newer than"):
         pl.load_experiment(directory, db, force=True)
     shutil.rmtree(directory)  # nothing else to check: the refusal wrote nothing
+
+
+def _insert_line(log: Path, after: int, line: bytes) -> None:
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join([*lines[:after], line, *lines[after:]]))
+
+
+def test_a_repeated_line_loads_once_and_is_reported(
+    tmp_path: Path, write_experiment: Any, counts: Any, query: Any
+) -> None:
+    directory = write_experiment(tmp_path, experiment_id="exp_rep", conversations=1, turns=2)
+    pl.load_experiment(directory, tmp_path / "clean.duckdb")
+    clean = counts(tmp_path / "clean.duckdb", "exp_rep")
+    log = _first_log(directory)
+    fifth = log.read_bytes().splitlines(keepends=True)[4]
+    _insert_line(log, 5, fifth)  # line 6 repeats line 5, seq and event_id included
+    db = tmp_path / "db.duckdb"
+
+    summary = pl.load_experiment(directory, db)
+
+    event_id = json.loads(fifth)["event_id"]
+    assert query(db, "SELECT source_file, line_number, reason FROM load_errors") == [
+        (log.name, 6, f"a repeat of {log.name} line 5 (event_id {event_id})")
+    ]
+    assert summary.bad_lines == 1
+    # the same rows as before the damage, plus the first load's DatabaseLoadEvent
+    assert counts(db, "exp_rep") == {**clean, "events": clean["events"] + 1, "load_errors": 1}
+
+
+def test_an_event_of_another_conversation_is_reported(
+    tmp_path: Path, write_experiment: Any, query: Any
+) -> None:
+    directory = write_experiment(tmp_path, experiment_id="exp_wrong", conversations=2, turns=1)
+    log_a, log_b = sorted(directory.glob("*_events.jsonl"))
+    conversation_b = pe.conversation_id_of_log(log_b.name)
+    assert conversation_b is not None
+    stray = pe.ErrorEvent(conversation_id=conversation_b, error_type="stray", error_message="x")
+    _insert_line(log_a, 3, pe.encode_event(stray, seq=3))
+    db = tmp_path / "db.duckdb"
+
+    pl.load_experiment(directory, db)
+
+    conversation_a = pe.conversation_id_of_log(log_a.name)
+    assert query(db, "SELECT source_file, line_number, reason FROM load_errors") == [
+        (log_a.name, 4, f"an event of conversation {conversation_b} in the log of {conversation_a}")
+    ]
+    assert query(db, "SELECT count(*) FROM errors") == [(0,)]
+
+
+def test_a_log_named_unlike_its_conversation_still_loads(tmp_path: Path, query: Any) -> None:
+    """A foreign writer may carry ids that cannot be file names; the log is still its own."""
+    directory = tmp_path / "experiments" / "exp_foreign"
+    directory.mkdir(parents=True)
+    odd = "conv with spaces/and 'quotes'"
+    with pe.EventWriter(directory / "conv_1_events.jsonl", experiment_id="exp_foreign") as w:
+        w.emit(pe.ConversationStartEvent(conversation_id=odd))
+        w.emit(pe.TurnStartEvent(conversation_id=odd, turn_number=0))
+        w.emit(pe.TurnCompleteEvent(conversation_id=odd, turn_number=0, convergence_score=0.5))
+        w.emit(pe.ConversationEndEvent(conversation_id=odd, total_turns=1, status="completed"))
+    db = tmp_path / "db.duckdb"
+
+    summary = pl.load_experiment(directory, db)
+
+    assert summary.bad_lines == 0
+    assert query(db, "SELECT conversation_id, turns, status FROM conversations") == [
+        (odd, 1, "completed")
+    ]
+
+
+def test_symbolic_links_are_not_followed(
+    tmp_path: Path, write_experiment: Any, counts: Any, query: Any
+) -> None:
+    directory = write_experiment(tmp_path / "out", experiment_id="exp_links", conversations=1)
+    outside = tmp_path / "secret_events.jsonl"
+    with pe.EventWriter(outside) as writer:
+        writer.emit(
+            pe.ErrorEvent(conversation_id="conv_leak", error_type="x", error_message="SECRET")
+        )
+    (directory / "conv_leak_events.jsonl").symlink_to(outside)
+    (directory / "events_conv_passwd.jsonl").symlink_to("/etc/passwd")
+    db = tmp_path / "db.duckdb"
+
+    summary = pl.load_experiment(directory, db)
+
+    assert query(db, "SELECT count(*) FROM events WHERE payload::VARCHAR LIKE '%SECRET%'") == [(0,)]
+    assert counts(db, "exp_links")["load_errors"] == 0
+    assert counts(db, "exp_links")["conversations"] == 1
+    for name in ("conv_leak_events.jsonl", "events_conv_passwd.jsonl"):
+        assert any(name in w and "symbolic link" in w for w in summary.warnings), summary.warnings
+    marker = json.loads((directory / pe.LOADED_MARKER).read_text())
+    assert "conv_leak_events.jsonl" not in {entry["name"] for entry in marker["files"]}
+
+
+def test_database_side_files_are_private_even_under_umask_0(
+    tmp_path: Path, write_experiment: Any, holder: list[Any]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    directory = write_experiment(tmp_path, experiment_id="exp_wal", conversations=1)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    db = shared / "results.duckdb"
+    code = (
+        "import os, sys\nos.umask(0)\nfrom pidgin_load._cli import main\n"
+        "sys.exit(main([sys.argv[1], '--db', sys.argv[2]]))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(directory), str(db)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PIDGIN_LOAD_TEST_PAUSE_AFTER_INSERT": "300"},
+    )
+    holder.append(process)
+    assert process.stderr is not None
+    assert "pausing" in process.stderr.readline()
+    side = [path for path in shared.iterdir() if path.name.startswith(db.name)]
+    assert db in side
+    exposed = {
+        path.name: oct(path.stat().st_mode & 0o777) for path in side if path.stat().st_mode & 0o077
+    }
+    assert not exposed

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pidgin_events import FILE_MODE, make_private_dir
 
@@ -20,6 +21,7 @@ __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "LOCK_TIMEOUT_ENV",
     "MEMORY_LIMIT_ENV",
+    "PRIVATE_FILES",
     "connect",
     "lock_timeout_from_env",
 ]
@@ -33,6 +35,36 @@ DEFAULT_MEMORY_LIMIT = "1GB"
 
 _FIRST_DELAY = 0.05
 _MAX_DELAY = 1.0
+
+
+class _PrivateUmask:
+    """Holds the process umask at 077 while any database is open, then restores it.
+
+    DuckDB creates its write-ahead log (``<db>.wal``) and spill directory (``<db>.tmp``)
+    with the process umask, and they hold the rows being loaded: conversation content.
+    The umask is per process, so this is counted (nested and threaded opens are fine);
+    files other threads create meanwhile are private too, which errs on the safe side.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = 0
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._saved = os.umask(0o077)
+            self._depth += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                os.umask(self._saved)
+
+
+PRIVATE_FILES = _PrivateUmask()
 
 
 def lock_timeout_from_env(value: float | None = None) -> float:
@@ -52,26 +84,73 @@ def _is_lock_conflict(exc: Exception) -> bool:
     return "lock" in str(exc).lower()
 
 
+def _open(db_path: Path, config: dict[str, Any], memory_limit: str) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(db_path), config=config)
+    except duckdb.IOException:
+        raise  # the caller tells a lock conflict from the rest
+    except duckdb.Error as exc:
+        hint = f" (${MEMORY_LIMIT_ENV}={memory_limit!r})" if "emory" in str(exc) else ""
+        raise LoadError(f"cannot open database {db_path}: {exc}{hint}") from exc
+    try:
+        # Naive timestamps (none in our logs, some in pidgin-ai's) are read as UTC.
+        con.execute("SET TimeZone = 'UTC'")
+        migrate(con, str(db_path))
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _create(db_path: Path, config: dict[str, Any], memory_limit: str) -> None:
+    """Create the database with its schema under a temporary name, then link it in place.
+
+    So a database file, once it exists, always has its schema: a load killed while
+    creating it leaves no file at all (at most a ``.<name>.<pid>.creating`` beside it).
+    Linking never replaces: if another loader created it meanwhile, theirs is kept.
+    """
+    temporary = db_path.with_name(f".{db_path.name}.{os.getpid()}.creating")
+    temporary.unlink(missing_ok=True)
+    try:
+        _open(temporary, config, memory_limit).close()
+        os.chmod(temporary, FILE_MODE)  # it will hold conversation content, like the logs
+        try:
+            os.link(temporary, db_path)
+        except FileExistsError:
+            pass  # another loader created it first: use theirs
+        except OSError:
+            # No hard links on this filesystem: a rename, which replaces only a file that
+            # appeared in the last microseconds (another loader's empty new database).
+            if not db_path.exists():
+                os.replace(temporary, db_path)
+    finally:
+        temporary.unlink(missing_ok=True)
+        Path(f"{temporary}.wal").unlink(missing_ok=True)
+
+
 def connect(db_path: Path, *, lock_timeout: float) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) and migrate the database at ``db_path``.
 
     DuckDB lets one process write a database file. If another holds it, retry with
     exponential backoff for up to ``lock_timeout`` seconds, then raise
-    ``DatabaseLockedError``. Nothing is written before the lock is ours.
+    ``DatabaseLockedError``. Nothing is written before the lock is ours. The caller
+    holds ``PRIVATE_FILES`` while the connection is open.
     """
     import duckdb
 
     # DuckDB would otherwise cache up to 80% of RAM; a loader's memory stays bounded.
     memory_limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+    config: dict[str, Any] = {"memory_limit": memory_limit}
     make_private_dir(db_path.parent)
-    created = not db_path.exists()
+    if not db_path.exists():
+        _create(db_path, config, memory_limit)
     started = time.monotonic()
     delay = _FIRST_DELAY
     while True:
         try:
-            con = duckdb.connect(str(db_path), config=config)
-            break
+            return _open(db_path, config, memory_limit)
         except duckdb.IOException as exc:
             waited = time.monotonic() - started
             if not _is_lock_conflict(exc):
@@ -81,16 +160,3 @@ def connect(db_path: Path, *, lock_timeout: float) -> duckdb.DuckDBPyConnection:
                 raise DatabaseLockedError(str(db_path), detail, waited) from exc
             time.sleep(min(delay, lock_timeout - waited))
             delay = min(delay * 2, _MAX_DELAY)
-        except duckdb.Error as exc:
-            hint = f" (${MEMORY_LIMIT_ENV}={memory_limit!r})" if "emory" in str(exc) else ""
-            raise LoadError(f"cannot open database {db_path}: {exc}{hint}") from exc
-    try:
-        if created:
-            os.chmod(db_path, FILE_MODE)  # it holds conversation content, like the logs
-        # Naive timestamps (none in our logs, some in pidgin-ai's) are read as UTC.
-        con.execute("SET TimeZone = 'UTC'")
-        migrate(con, str(db_path))
-    except BaseException:
-        con.close()
-        raise
-    return con

@@ -53,13 +53,13 @@ _GLOB_CHARS = frozenset("*?[]{}")
 # The envelope every event line shares; the rest of the line stays in ``payload``.
 _ENVELOPE = (
     '{"event_type": "JSON", "timestamp": "TIMESTAMPTZ", "seq": "BIGINT", '
-    '"conversation_id": "VARCHAR"}'
+    '"event_id": "VARCHAR", "conversation_id": "VARCHAR"}'
 )
 
 _EVENTS_SQL = f"""
 INSERT INTO events
-    (experiment_id, conversation_id, seq, event_type, timestamp, source_file, line_number,
-     payload)
+    (experiment_id, conversation_id, seq, event_id, event_type, timestamp, source_file,
+     line_number, payload)
 WITH files AS (
     SELECT unnest($paths::VARCHAR[]) AS path,
            unnest($names::VARCHAR[]) AS source_file,
@@ -76,37 +76,112 @@ parsed AS (
     WHERE CASE WHEN strlen(line) > 16 THEN true ELSE trim(line, e' \\t\\r\\f') <> '' END
 ),
 typed AS (
-    SELECT *,
+    SELECT t.*, f.source_file, f.file_conversation_id,
         CASE WHEN json_type(p.event_type) = 'VARCHAR' THEN nullif(p.event_type ->> '$', '') END
             AS event_type
-    FROM parsed
+    FROM parsed AS t JOIN files AS f USING (path)
+),
+checked AS (
+    SELECT *,
+        CASE
+            WHEN event_type IS NULL THEN
+                CASE
+                    WHEN NOT json_valid(line) THEN 'not valid JSON'
+                    WHEN json_type(line) <> 'OBJECT' THEN
+                        'expected a JSON object, got ' || CASE json_type(line)
+                            WHEN 'ARRAY' THEN 'an array' WHEN 'VARCHAR' THEN 'a string'
+                            WHEN 'NULL' THEN 'null' WHEN 'BOOLEAN' THEN 'a boolean'
+                            ELSE 'a number' END
+                    WHEN json_type(line, '$.event_type') IS NULL THEN 'no ''event_type'' string'
+                    ELSE '''event_type'' is not a non-empty string'
+                END
+        END AS problem
+    FROM typed
 )
 SELECT
     $experiment_id,
-    coalesce(t.p.conversation_id, f.file_conversation_id),
-    coalesce(t.p.seq, t.line_number - 1),
-    t.event_type,
-    t.p.timestamp,
-    f.source_file,
-    t.line_number,
+    coalesce(p.conversation_id, file_conversation_id),
+    coalesce(p.seq, line_number - 1),
+    p.event_id,
+    CASE WHEN problem IS NULL THEN event_type END,
+    p.timestamp,
+    source_file,
+    line_number,
+    -- A problem line stays here only until the end of this transaction: it is moved to
+    -- load_errors (_BAD_LINES_SQL), its reason and excerpt kept in the payload meanwhile.
     CASE
-        WHEN t.event_type IS NOT NULL THEN t.line
-        -- A bad line stays here only until the end of this transaction (see _BAD_LINES_SQL).
-        ELSE json_object(
-            'reason',
-            CASE
-                WHEN NOT json_valid(t.line) THEN 'not valid JSON'
-                WHEN json_type(t.line) <> 'OBJECT' THEN
-                    'expected a JSON object, got ' || CASE json_type(t.line)
-                        WHEN 'ARRAY' THEN 'an array' WHEN 'VARCHAR' THEN 'a string'
-                        WHEN 'NULL' THEN 'null' WHEN 'BOOLEAN' THEN 'a boolean'
-                        ELSE 'a number' END
-                WHEN json_type(t.line, '$.event_type') IS NULL THEN 'no ''event_type'' string'
-                ELSE '''event_type'' is not a non-empty string'
-            END,
-            'excerpt', left(t.line, {_EXCERPT_CHARS}))
+        WHEN problem IS NULL THEN line
+        ELSE json_object('reason', problem, 'excerpt', left(line, {_EXCERPT_CHARS}))
     END
-FROM typed AS t JOIN files AS f ON f.path = t.path
+FROM checked
+"""
+
+# A log whose events name more than one conversation: the log belongs to the conversation
+# its ConversationStartEvent names (else the one its file name names), and an event of
+# another conversation in it is reported rather than loaded. Foreign writers may name a
+# log differently from the id its lines carry, so a mismatch of name alone is no error.
+_MIXED_LOGS_SQL = """
+SELECT list(source_file) FROM (
+    SELECT source_file FROM events
+    WHERE experiment_id = $experiment_id AND conversation_id IS NOT NULL
+        AND event_type IS NOT NULL
+    GROUP BY source_file HAVING count(DISTINCT conversation_id) > 1
+)
+"""
+
+_MISPLACED_SQL = f"""
+UPDATE events SET
+    event_type = NULL,
+    payload = json_object(
+        'reason', 'an event of conversation ' || events.conversation_id || ' in the log of '
+            || o.owner,
+        'excerpt', left(events.payload::VARCHAR, {_EXCERPT_CHARS}))
+FROM (
+    SELECT f.source_file, coalesce(s.conversation_id, f.file_conversation_id) AS owner
+    FROM (
+        SELECT unnest($names::VARCHAR[]) AS source_file,
+               unnest($conversations::VARCHAR[]) AS file_conversation_id
+    ) AS f
+    LEFT JOIN (
+        SELECT source_file, arg_min(conversation_id, line_number) AS conversation_id
+        FROM events
+        WHERE experiment_id = $experiment_id AND event_type = 'ConversationStartEvent'
+        GROUP BY source_file
+    ) AS s USING (source_file)
+    WHERE list_contains($mixed::VARCHAR[], f.source_file)
+) AS o
+WHERE events.experiment_id = $experiment_id AND events.source_file = o.source_file
+    AND events.event_type IS NOT NULL AND events.conversation_id <> o.owner
+"""
+
+# A line repeated whole (same event_id) is loaded once; each later copy is reported.
+_REPEATED_IDS_SQL = """
+SELECT list(event_id) FROM (
+    SELECT event_id FROM events
+    WHERE experiment_id = $experiment_id AND event_id IS NOT NULL AND event_type IS NOT NULL
+    GROUP BY event_id HAVING count(*) > 1
+)
+"""
+
+_DUPLICATES_SQL = f"""
+UPDATE events SET
+    event_type = NULL,
+    payload = json_object(
+        'reason', 'a repeat of ' || d.first_file || ' line ' || d.first_line
+            || ' (event_id ' || d.event_id || ')',
+        'excerpt', left(events.payload::VARCHAR, {_EXCERPT_CHARS}))
+FROM (
+    SELECT source_file, line_number, event_id,
+        first_value(line_number) OVER by_id AS first_line,
+        first_value(source_file) OVER by_id AS first_file
+    FROM events
+    WHERE experiment_id = $experiment_id AND event_type IS NOT NULL
+        AND list_contains($event_ids::VARCHAR[], event_id)
+    WINDOW by_id AS (PARTITION BY event_id ORDER BY source_file, line_number)
+) AS d
+WHERE events.experiment_id = $experiment_id
+    AND events.source_file = d.source_file AND events.line_number = d.line_number
+    AND (d.source_file, d.line_number) <> (d.first_file, d.first_line)
 """
 
 _BAD_LINES_SQL = """
@@ -553,6 +628,20 @@ def ingest_run(
             sources = _utf8_sources(sources, scratch, bad)
         for batch in _batches(sources):
             events += _insert_events(con, run.experiment_id, batch)
+    mixed = con.execute(_MIXED_LOGS_SQL, params).fetchone()
+    if mixed and mixed[0]:
+        con.execute(
+            _MISPLACED_SQL,
+            {
+                **params,
+                "mixed": mixed[0],
+                "names": [log.name for log in run.logs],
+                "conversations": [log.conversation_id for log in run.logs],
+            },
+        )
+    repeated = con.execute(_REPEATED_IDS_SQL, params).fetchone()
+    if repeated and repeated[0]:
+        con.execute(_DUPLICATES_SQL, {**params, "event_ids": repeated[0]})
     bad_in_sql = _count(con, _BAD_LINES_SQL, params)
     if bad_in_sql:
         con.execute(_DROP_BAD_LINES_SQL, params)

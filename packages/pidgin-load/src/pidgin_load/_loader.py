@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pidgin_events import LOAD_FAILED_MARKER, output_root
 
-from ._connect import connect, lock_timeout_from_env
+from ._connect import PRIVATE_FILES, connect, lock_timeout_from_env
 from ._errors import ExperimentRunningError, LoadError
 from ._ingest import NotUtf8Error, ingest_run
 from ._markers import (
@@ -66,10 +66,14 @@ class _Database:
         if self._con is None:
             import duckdb
 
+            PRIVATE_FILES.acquire()
             try:
                 self._con = connect(self.path, lock_timeout=self._lock_timeout)
-            except duckdb.Error as exc:
-                raise LoadError(f"cannot prepare database {self.path}: {exc}") from exc
+            except BaseException as exc:
+                PRIVATE_FILES.release()
+                if isinstance(exc, duckdb.Error):
+                    raise LoadError(f"cannot prepare database {self.path}: {exc}") from exc
+                raise
         return self._con
 
     def fingerprints(self, experiment_ids: list[str]) -> dict[str, str]:
@@ -87,7 +91,10 @@ class _Database:
     def close(self) -> None:
         con, self._con = self._con, None
         if con is not None:
-            con.close()
+            try:
+                con.close()
+            finally:
+                PRIVATE_FILES.release()
 
 
 @dataclass(slots=True)
@@ -186,10 +193,7 @@ def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool
         reason = f"reloaded (forced): {what}"
     else:
         reason = f"loaded: {what}"
-    for ignored in run.ignored:
-        summary.warnings.append(
-            f"{run.path}: {ignored} ignored (another copy of that log was read)"
-        )
+    summary.warnings.extend(f"{run.path}: {note}" for note in run.notes)
     summary.loaded.append(RunOutcome(str(run.path), run.experiment_id, str(database.path), reason))
 
 

@@ -59,12 +59,14 @@ class Run:
     manifest: dict[str, Any] | None = None
     start: dict[str, Any] | None = None
     complete: dict[str, Any] | None = None
-    ignored: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Files left out (symbolic links, second copies of a log), in words."""
 
     @property
     def experiment_log(self) -> Path | None:
-        path = self.path / EXPERIMENT_LOG
-        return path if self.source_format == "pidgin" and path.is_file() else None
+        if self.source_format == "pidgin" and any(log.name == EXPERIMENT_LOG for log in self.logs):
+            return self.path / EXPERIMENT_LOG
+        return None
 
     @property
     def finished(self) -> bool:
@@ -113,33 +115,47 @@ def _ends_with_end_event(path: Path) -> bool:
     return b'"event_type":"ConversationEndEvent"' in lines[-1].replace(b" ", b"")
 
 
-def _log_files(directory: Path) -> tuple[list[LogFile], list[str]]:
-    """The conversation logs of a run, one per conversation, plus names left out.
+def _scan(directory: Path) -> tuple[list[LogFile], set[str], list[str]]:
+    """The run's conversation logs (one per conversation), its other regular files, and notes.
 
+    Symbolic links are never followed: a log linked to a file elsewhere (another run, or
+    ``/etc/passwd``) would copy outside data into the database; each is reported instead.
     When a log exists both plain and compressed (an archive being made), the plain one is
-    read and the other is reported as ignored, so no event is loaded twice.
+    read and the other is reported, so that no event is loaded twice.
     """
     chosen: dict[str, tuple[int, Path]] = {}
-    ignored: list[str] = []
-    with os.scandir(directory) as entries:
-        names = sorted(entry.name for entry in entries if entry.is_file())
-    for name in names:
+    notes: list[str] = []
+    regular: set[str] = set()
+    with os.scandir(directory) as scan:
+        entries = sorted(scan, key=lambda entry: entry.name)
+    for entry in entries:
+        name = entry.name
         conversation_id = conversation_id_of_log(name)
+        wanted = conversation_id is not None or name in (EXPERIMENT_LOG, MANIFEST)
+        if entry.is_symlink():
+            if wanted:
+                notes.append(f"{name} is a symbolic link: not followed, not loaded")
+            continue
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        regular.add(name)
         if conversation_id is None:
             continue
         rank = _COMPRESSED_RANK[Path(name).suffix]
         previous = chosen.get(conversation_id)
         if previous is None or rank < previous[0]:
             if previous is not None:
-                ignored.append(previous[1].name)
+                notes.append(f"{previous[1].name} ignored: {name} holds the same conversation")
             chosen[conversation_id] = (rank, directory / name)
         else:
-            ignored.append(name)
+            notes.append(
+                f"{name} ignored: {chosen[conversation_id][1].name} holds the same conversation"
+            )
     logs = [
         LogFile(path, path.name, conversation_id)
         for conversation_id, (_, path) in sorted(chosen.items(), key=lambda item: item[1][1].name)
     ]
-    return logs, ignored
+    return logs, regular, notes
 
 
 def _experiment_records(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -179,13 +195,12 @@ def inspect_run(run_dir: str | os.PathLike[str]) -> Run:
     path = Path(run_dir).absolute()
     if not path.is_dir():
         raise LoadError(f"{path}: not a directory")
-    logs, ignored = _log_files(path)
-    manifest_path = path / MANIFEST
+    logs, regular, notes = _scan(path)
     experiment_log = path / EXPERIMENT_LOG
-    manifest = _read_manifest(manifest_path) if manifest_path.is_file() else None
+    manifest = _read_manifest(path / MANIFEST) if MANIFEST in regular else None
     kind: Literal["experiment", "chat"] = "chat" if is_chat_dir(path) else "experiment"
     start = complete = None
-    if manifest is None and experiment_log.is_file():
+    if manifest is None and EXPERIMENT_LOG in regular:
         start, complete = _experiment_records(experiment_log)
         logs.append(LogFile(experiment_log, EXPERIMENT_LOG, None))
     if not logs:
@@ -211,7 +226,7 @@ def inspect_run(run_dir: str | os.PathLike[str]) -> Run:
         manifest=manifest,
         start=start,
         complete=complete,
-        ignored=ignored,
+        notes=notes,
     )
 
 

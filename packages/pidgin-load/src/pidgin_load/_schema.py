@@ -149,6 +149,7 @@ CREATE TABLE events (
     experiment_id    VARCHAR NOT NULL,
     conversation_id  VARCHAR,
     seq              BIGINT,
+    event_id         VARCHAR,
     event_type       VARCHAR,      -- never NULL once a load has committed
     timestamp        TIMESTAMPTZ,
     source_file      VARCHAR NOT NULL,
