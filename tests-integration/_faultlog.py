@@ -54,6 +54,8 @@ class FaultRow:
     """Of those, how many were read back afterwards."""
     outcome: str = ""
     nodeid: str = ""
+    line: int = 0
+    """Where the test is defined, so that each slow variant follows its default one."""
     result: str = ""
 
     @property
@@ -62,11 +64,15 @@ class FaultRow:
             return None
         return self.written - self.recovered
 
-    def add(self, *, written: int = 0, recovered: int = 0, runs: int = 1) -> None:
-        """Count one more repetition of the fault."""
+    def add(
+        self, *, written: int | None = None, recovered: int | None = None, runs: int = 1
+    ) -> None:
+        """Count ``runs`` more repetitions of the fault (events: None when none are involved)."""
         self.runs += runs
-        self.written = (self.written or 0) + written
-        self.recovered = (self.recovered or 0) + recovered
+        if written is not None:
+            self.written = (self.written or 0) + written
+        if recovered is not None:
+            self.recovered = (self.recovered or 0) + recovered
 
 
 @dataclass
@@ -124,11 +130,11 @@ class TableWriter:
             self.results[nodeid] = "skipped"
 
     def session_rows(self) -> list[FaultRow]:
-        ordered = sorted(self.rows, key=lambda nodeid: (*self.locations.get(nodeid, ("", 0)),))
         rows: list[FaultRow] = []
-        for nodeid in ordered:
-            for row in self.rows[nodeid]:
+        for nodeid, produced in self.rows.items():
+            for row in produced:
                 row.result = self.results.get(nodeid, "unknown")
+                row.line = self.locations.get(nodeid, ("", 0))[1]
                 rows.append(row)
         return rows
 
@@ -146,15 +152,24 @@ class TableWriter:
         return path
 
 
+MODULE_ORDER = (
+    "test_faults_writer",
+    "test_faults_load",
+    "test_faults_cli",
+    "test_hostile_logs",
+    "test_hostile_ids",
+    "test_hostile_permissions",
+)
+"""The table's sections: events, loader, command line, then hostile input."""
+
+
 def _ordered(rows: Sequence[FaultRow]) -> list[FaultRow]:
-    files = ("test_faults_", "test_hostile_")
-
-    def key(row: FaultRow) -> tuple[int, str, str]:
+    def key(row: FaultRow) -> tuple[int, str, int, str]:
         module = row.nodeid.split("::", 1)[0]
-        group = next((i for i, prefix in enumerate(files) if prefix in module), len(files))
-        return group, module, row.variant
+        group = next((i for i, name in enumerate(MODULE_ORDER) if name in module), 99)
+        return group, module, row.line, row.nodeid
 
-    # sorted() is stable: within a module, rows keep the order the session produced.
+    # sorted() is stable: the rows of one test keep the order the test produced them in.
     return sorted(rows, key=key)
 
 
@@ -213,8 +228,15 @@ def render_table(rows: Sequence[FaultRow], command: str) -> str:
         "- **lost**: written minus recovered; the suite fails if it is ever above 0.",
         "- **variant**: `default` runs in every CI run; `slow` is the long variant",
         "  (`pytest -m slow`), run by `.ci/run` in its own step.",
-        "- **result**: the pytest result of the test that produced the row; `xfail` names a",
-        "  known bug in another package.",
+        "- **result**: the pytest result of the test that produced the row; `xfail` rows",
+        "  are known bugs in a package, listed under the table.",
+        "",
+        "Regenerate it with both variants in one session (each session keeps the rows of",
+        "tests it did not run):",
+        "",
+        "```sh",
+        f'{TABLE_ENV}=1 python -m pytest tests-integration -m "slow or not slow" -n 2',
+        "```",
         "",
         f"Last written {stamp} by `{command}`.",
         f"Totals: {len(rows)} scenarios, {total_written:,} events written, {total_lost:,} lost.",
@@ -222,7 +244,12 @@ def render_table(rows: Sequence[FaultRow], command: str) -> str:
         "| scenario | variant | runs | written | recovered | lost | outcome | result |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
+    bugs: dict[str, int] = {}
     for row in rows:
+        result = row.result
+        if result.startswith("xfail: "):
+            number = bugs.setdefault(result.removeprefix("xfail: "), len(bugs) + 1)
+            result = f"xfail (known bug {number})"
         cells = [
             row.scenario,
             row.variant,
@@ -231,9 +258,13 @@ def render_table(rows: Sequence[FaultRow], command: str) -> str:
             row.recovered,
             row.lost,
             row.outcome,
-            row.result,
+            result,
         ]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    if bugs:
+        lines += ["", "## Known bugs", ""]
+        lines += ["Each `xfail` row is a strict expected failure: it turns red when fixed.", ""]
+        lines += [f"{number}. {reason}" for reason, number in bugs.items()]
     data = json.dumps([asdict(row) for row in rows], ensure_ascii=True)
     lines += ["", f"{_DATA_MARK}{data} -->", ""]
     return "\n".join(lines)

@@ -89,6 +89,26 @@ def fault_log(request: pytest.FixtureRequest) -> Iterator[FaultLog]:
 
 
 @pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs, mounted for this test (root only; skipped where mounting is refused)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        reason = mounted.stderr.strip() or f"exit status {mounted.returncode}"
+        pytest.skip(f"cannot mount a small tmpfs for the full-disk test ({reason}); needs root")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.fixture
 def sandbox(tmp_path: Path) -> Path:
     """A directory holding the output root and neighbours that nothing may touch."""
     box = tmp_path / "sandbox"

@@ -110,7 +110,7 @@ def test_hostile_ids_refused_by_the_api(out_root: Path, sandbox: Path, fault_log
     assert sorted(names) == sorted(
         [pe.EXPERIMENT_LOG, pe.RUN_LOCK, *(f"{v}_events.jsonl" for v in ACCEPTED)]
     )
-    row.add(written=0, recovered=0, runs=len(HOSTILE) * 6)
+    row.add(runs=len(HOSTILE) * 6)
     row.outcome = (
         f"all {len(HOSTILE)} values refused by validate_id, Experiment.create (name and id), "
         "conversation(), Chat.create and conversation_log_path with a ValueError quoting "
@@ -161,7 +161,7 @@ def test_hostile_ids_refused_by_the_cli(
     assert tree_snapshot(sandbox) == before, "a refused command changed files"
     assert not list(sandbox.rglob("pwned"))
     assert not Path("pwned").exists()
-    row.add(written=0, recovered=0, runs=len(jobs))
+    row.add(runs=len(jobs))
     row.outcome = (
         f"{len(jobs)} invocations ({len(CLI_COMMANDS)} commands x {len(values)} values; "
         "NUL cannot be put in argv): every one exit 1 or 2 with a message, no traceback, "

@@ -12,13 +12,12 @@ the mode bits a normal user's files would get.)
 
 from __future__ import annotations
 
-import signal
+import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
-from _faultlog import FaultLog, PythonProcesses
+from _faultlog import FaultLog, PythonProcesses, RunCommand
 
 WRITE_EVERYTHING = """
 import os, sys
@@ -78,14 +77,11 @@ def test_files_and_directories_are_private(
     dirs = [p for p in root.rglob("*") if p.is_dir()] + [chats_db.parent]
     assert not exposed(files), exposed(files)
     assert not exposed(dirs), exposed(dirs)
-    row.add(written=0, recovered=0, runs=len(files) + len(dirs))
+    row.add(runs=len(files) + len(dirs))
     row.outcome = (
         f"{len(files)} files (logs, run lock, markers, both databases) 0600 and {len(dirs)} "
         "directories 0700, whatever the umask"
     )
-
-
-PAUSED_LOAD_ENV = "PIDGIN_LOAD_TEST_PAUSE_AFTER_INSERT"
 
 
 def test_database_side_files_are_private_during_a_load(
@@ -94,15 +90,16 @@ def test_database_side_files_are_private_during_a_load(
     python: PythonProcesses,
     fault_log: FaultLog,
 ) -> None:
-    """While a load is inside its transaction, DuckDB's side files hold the new rows.
+    """Whatever DuckDB creates beside the database while loading holds the rows loaded.
 
     The default database sits in ``experiments/`` (0700), which hides its side files; a
-    database given with ``--db`` in a shared directory (0755) has only its own modes.
+    database given with ``--db`` in a shared directory (0755) has only its own modes. The
+    directory is watched for the whole of a first load and of a forced reload.
     """
     pytest.importorskip("pidgin_load")
     row = fault_log.row(
-        "permissions of the database and DuckDB's WAL while a load runs, --db in a shared "
-        "directory (umask 000)"
+        "permissions of the database and DuckDB's side files (WAL) while loads run, --db in "
+        "a shared directory (umask 000)"
     )
     made = python.run(
         """
@@ -110,7 +107,8 @@ import sys
 import pidgin_events as pe
 with pe.Experiment.create(sys.argv[1], name="wal", experiment_id="exp_wal") as exp:
     with exp.conversation(agent_a="a", agent_b="b", conversation_id="conv_w") as c:
-        c.message("agent_a", "secret " * 1000)
+        for turn in range(400):
+            c.message("agent_a", "secret " * 2000)
 """,
         str(out_root),
     )
@@ -118,26 +116,89 @@ with pe.Experiment.create(sys.argv[1], name="wal", experiment_id="exp_wal") as e
     shared = sandbox / "shared"
     shared.mkdir(mode=0o755)
     db = shared / "results.duckdb"
-    loader = python.start(
-        f"""
+    seen: dict[str, int] = {}
+    for extra in ([], ["--force"]):
+        loader = python.start(
+            """
 import os, sys
 os.umask(0)
-os.environ["{PAUSED_LOAD_ENV}"] = "30"
 from pidgin_load._cli import main
-sys.exit(main([sys.argv[1], "--db", sys.argv[2]]))
+sys.exit(main(sys.argv[1:]))
 """,
-        str(out_root / "experiments" / "exp_wal"),
-        str(db),
+            str(out_root / "experiments" / "exp_wal"),
+            "--db",
+            str(db),
+            *extra,
+        )
+        while loader.poll() is None:
+            with os.scandir(shared) as entries:
+                for entry in entries:
+                    try:
+                        seen[entry.name] = seen.get(entry.name, 0) | mode(Path(entry.path))
+                    except FileNotFoundError:
+                        continue  # gone between the listing and the stat
+        _, err = loader.communicate()
+        assert loader.returncode == 0, err.decode()
+    row.add(runs=2)
+    row.outcome = "seen during the loads: " + ", ".join(
+        f"{name} {oct(bits)}" for name, bits in sorted(seen.items())
     )
+    assert db.name in seen
+    assert {name: oct(bits) for name, bits in seen.items() if bits & 0o077} == {}
+
+
+def test_cli_runs_are_private(
+    out_root: Path, home: Path, pidgin: RunCommand, fault_log: FaultLog
+) -> None:
+    """``pidgin run`` (background runner, runner.log, runner.pid) and ``pidgin chat``."""
+    row = fault_log.row("permissions of what `pidgin run` and `pidgin chat` write (umask 000)")
+    root = out_root / "fresh"
+    old = os.umask(0)  # inherited by the commands and the runner they start
     try:
-        assert loader.stderr is not None
-        line = loader.stderr.readline().decode()
-        assert "pausing" in line, line
-        time.sleep(0.2)
-        side = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
-        row.add(written=0, recovered=0, runs=len(side))
-        row.outcome = ", ".join(f"{p.name} {oct(mode(p))}" for p in side)
-        assert not exposed(side), exposed(side)
+        ran = pidgin("-o", str(root), "run", "-a", "local:test", "-b", "local:test", "-t", "2")
+        chatted = pidgin("-o", str(root), "chat", "-a", "local:test", "-b", "local:test", "-t", "1")
     finally:
-        loader.send_signal(signal.SIGKILL)
-        loader.communicate()
+        os.umask(old)
+    assert ran.returncode == 0, ran.stderr
+    assert chatted.returncode == 0, chatted.stderr
+    (experiment,) = (root / "experiments").glob("exp_*")
+    for name in ("runner.log", "runner.pid", ".loaded_to_db", "experiment.jsonl"):
+        assert (experiment / name).exists(), name
+    chats_db = home / ".pidgin" / "chats.duckdb"
+    assert chats_db.exists()
+    files = [p for p in [*root.rglob("*"), *chats_db.parent.rglob("*")] if p.is_file()]
+    dirs = [p for p in [*root.rglob("*"), chats_db.parent] if p.is_dir()]
+    assert not exposed(files), exposed(files)
+    assert not exposed(dirs), exposed(dirs)
+    row.add(runs=len(files) + len(dirs))
+    row.outcome = f"{len(files)} files 0600 and {len(dirs)} directories 0700"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pidgin_events make_private_dir promises private parents, but os.makedirs applies "
+    "its mode to the last directory only: an output root Pidgin creates gets the umask's "
+    "mode (0777 under umask 000: anyone can swap its experiments/ directory)",
+)
+def test_output_root_created_by_pidgin_is_private(
+    out_root: Path, python: PythonProcesses, fault_log: FaultLog
+) -> None:
+    row = fault_log.row(
+        "permissions of an output root (and its parents) Pidgin creates (umask 000)"
+    )
+    root = out_root / "new" / "nested" / "root"
+    made = python.run(
+        """
+import os, sys
+os.umask(0)
+import pidgin_events as pe
+with pe.Experiment.create(sys.argv[1], name="n"):
+    pass
+""",
+        str(root),
+    )
+    assert made.returncode == 0, made.stderr.decode()
+    created = [out_root / "new", out_root / "new" / "nested", root]
+    row.add(runs=len(created))
+    row.outcome = ", ".join(f"{p.relative_to(out_root)} {oct(mode(p))}" for p in created)
+    assert not exposed(created), exposed(created)
