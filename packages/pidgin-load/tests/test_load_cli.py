@@ -126,3 +126,38 @@ def test_importing_the_package_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_progress_is_one_rewritten_line_on_a_terminal(
+    tmp_path: Path, write_experiment: Any
+) -> None:
+    import os
+    import pty
+
+    write_experiment(tmp_path, experiment_id="exp_tty1")
+    write_experiment(tmp_path, experiment_id="exp_tty2")
+    terminal, child_side = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pidgin_load", "--all", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=child_side,
+        text=True,
+    )
+    os.close(child_side)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = process.communicate(timeout=120)
+    os.close(terminal)
+    assert process.returncode == 0
+    assert b"\r\x1b[K[1/2] exp_tty1" in seen
+    assert b"\r\x1b[K[2/2] exp_tty2" in seen
+    assert seen.endswith(b"\r\x1b[K")  # the line is cleared before the summary
+    assert "2 loaded" in out
+    assert "\x1b" not in out  # stdout is not a terminal: no escape codes there

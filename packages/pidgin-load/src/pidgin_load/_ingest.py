@@ -70,7 +70,8 @@ raw_lines AS (
     FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text($paths))
 ),
 parsed AS (
-    SELECT path, line_number, line, TRY(from_json(line, '{_ENVELOPE}')) AS p
+    SELECT path, line_number, line,
+        CASE WHEN json_valid(line) THEN from_json(line, '{_ENVELOPE}') END AS p
     FROM raw_lines
     -- blank lines are not events (a short line is trimmed to find out; long ones never are)
     WHERE CASE WHEN strlen(line) > 16 THEN true ELSE trim(line, e' \\t\\r\\f') <> '' END
@@ -204,11 +205,11 @@ _MESSAGES_SQL = """
 INSERT INTO messages
 WITH m AS (
     SELECT conversation_id, seq, source_file, line_number, timestamp,
-        TRY(from_json(payload, '{"agent_id": "VARCHAR", "turn_number": "INTEGER",
+        from_json(payload, '{"agent_id": "VARCHAR", "turn_number": "INTEGER",
             "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT", "total_tokens": "BIGINT",
             "duration_ms": "BIGINT", "cache_read_tokens": "BIGINT",
             "cache_write_tokens": "BIGINT",
-            "message": {"role": "VARCHAR", "content": "VARCHAR", "agent_id": "VARCHAR"}}')) AS p
+            "message": {"role": "VARCHAR", "content": "VARCHAR", "agent_id": "VARCHAR"}}') AS p
     FROM events
     WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent'
 ),
@@ -241,9 +242,9 @@ _TURNS_SQL = """
 INSERT INTO turns
 WITH done AS (
     SELECT conversation_id, timestamp, source_file, line_number,
-        TRY(from_json(payload, '{"turn_number": "INTEGER", "convergence_score": "DOUBLE",
+        from_json(payload, '{"turn_number": "INTEGER", "convergence_score": "DOUBLE",
             "turn": {"agent_a_message": {"content": "VARCHAR"},
-                     "agent_b_message": {"content": "VARCHAR"}}}')) AS p
+                     "agent_b_message": {"content": "VARCHAR"}}}') AS p
     FROM events
     WHERE experiment_id = $experiment_id AND event_type = 'TurnCompleteEvent'
         AND conversation_id IS NOT NULL
@@ -289,10 +290,10 @@ SELECT
     p.error_message, p.context, p.agent_id, p.provider, p.error_code, p.retryable,
     p.retry_count, p.turn_number, timestamp, seq, source_file, line_number
 FROM (
-    SELECT *, TRY(from_json(payload, '{"error_type": "VARCHAR", "error_message": "VARCHAR",
+    SELECT *, from_json(payload, '{"error_type": "VARCHAR", "error_message": "VARCHAR",
         "context": "VARCHAR", "agent_id": "VARCHAR", "provider": "VARCHAR",
         "error_code": "VARCHAR", "retryable": "BOOLEAN", "retry_count": "INTEGER",
-        "turn_number": "INTEGER"}')) AS p
+        "turn_number": "INTEGER"}') AS p
     FROM events
     WHERE experiment_id = $experiment_id AND list_contains($error_types::VARCHAR[], event_type)
 )
@@ -310,11 +311,11 @@ WITH conv AS (
 ),
 st AS (
     SELECT conversation_id, timestamp,
-        TRY(from_json(payload, '{{"agent_a": {_AGENT}, "agent_b": {_AGENT},
+        from_json(payload, '{{"agent_a": {_AGENT}, "agent_b": {_AGENT},
             "agent_a_model": "VARCHAR", "agent_b_model": "VARCHAR",
             "agent_a_display_name": "VARCHAR", "agent_b_display_name": "VARCHAR",
             "temperature_a": "DOUBLE", "temperature_b": "DOUBLE", "max_turns": "INTEGER",
-            "initial_prompt": "VARCHAR", "config": "JSON"}}')) AS p
+            "initial_prompt": "VARCHAR", "config": "JSON"}}') AS p
     FROM events
     WHERE experiment_id = $experiment_id AND event_type = 'ConversationStartEvent'
         AND conversation_id IS NOT NULL
@@ -323,8 +324,8 @@ st AS (
 ),
 en AS (
     SELECT conversation_id, timestamp,
-        TRY(from_json(payload, '{{"status": "VARCHAR", "reason": "VARCHAR", "error": "VARCHAR",
-            "total_turns": "INTEGER", "duration_ms": "BIGINT"}}')) AS p
+        from_json(payload, '{{"status": "VARCHAR", "reason": "VARCHAR", "error": "VARCHAR",
+            "total_turns": "INTEGER", "duration_ms": "BIGINT"}}') AS p
     FROM events
     WHERE experiment_id = $experiment_id AND event_type = 'ConversationEndEvent'
         AND conversation_id IS NOT NULL
@@ -389,8 +390,8 @@ pu AS (
         sum(p.tokens_used) AS tokens, any_value(p.model) AS reported_model,
         any_value(p.provider) AS provider
     FROM (
-        SELECT conversation_id, TRY(from_json(payload, '{"agent_id": "VARCHAR",
-            "model": "VARCHAR", "provider": "VARCHAR", "tokens_used": "BIGINT"}')) AS p
+        SELECT conversation_id, from_json(payload, '{"agent_id": "VARCHAR",
+            "model": "VARCHAR", "provider": "VARCHAR", "tokens_used": "BIGINT"}') AS p
         FROM events WHERE experiment_id = $experiment_id AND event_type = 'TokenUsageEvent'
     )
     GROUP BY ALL

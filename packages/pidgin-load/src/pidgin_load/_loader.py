@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pidgin_events import LOAD_FAILED_MARKER, output_root
+from pidgin_events import LOAD_FAILED_MARKER
+from pidgin_events import output_root as resolve_output_root
 
 from ._connect import PRIVATE_FILES, connect, lock_timeout_from_env
 from ._errors import ExperimentRunningError, LoadError
@@ -248,7 +249,7 @@ def load_experiment(
 
 
 def load_all(
-    output_root_dir: str | os.PathLike[str] | None = None,
+    output_root: str | os.PathLike[str] | None = None,
     db_path: str | os.PathLike[str] | None = None,
     *,
     force: bool = False,
@@ -264,7 +265,7 @@ def load_all(
     run does not stop the rest. ``progress(done, total, label)`` is called after each run.
     """
     started = time.monotonic()
-    root = output_root(output_root_dir)
+    root = resolve_output_root(output_root)
     summary = LoadSummary()
     timeout = lock_timeout_from_env(lock_timeout)
     dirs = discover_runs(root, include_chats=include_chats)
