@@ -398,3 +398,41 @@ def test_readers_query_while_nothing_loads(
         "two read-only connections query at once; a load meanwhile fails cleanly "
         "(DatabaseLockedError) and succeeds once they close"
     )
+
+
+# --- a big log --------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pidgin_load runs DuckDB with memory_limit 1GB (_connect.DEFAULT_MEMORY_LIMIT) and "
+    "reads a whole batch of logs (up to BATCH_BYTES = 64 MB, or one bigger file) in one "
+    "INSERT ... SELECT: a single 96 MB conversation log needs more than 1 GB and fails with "
+    "DuckDB's 'Out of Memory Error' (an 80 MB log already does)",
+)
+def test_a_96_mb_conversation_log_loads(
+    out_root: Path, tmp_path: Path, fault_log: FaultLog, pidgin_load_cmd: RunCommand
+) -> None:
+    """A long conversation between verbose models: 48 messages of 2 MB in one log."""
+    row = fault_log.row("a 96 MB conversation log (48 messages of 2 MB) loaded with the defaults")
+    with (
+        pe.Experiment.create(out_root, name="big", experiment_id="exp_big") as experiment,
+        experiment.conversation(
+            agent_a="local:test", agent_b="local:test", conversation_id="conv_big"
+        ) as conversation,
+    ):
+        for _ in range(24):
+            conversation.turn_start()
+            conversation.message("agent_a", "a" * (2 << 20))
+            conversation.message("agent_b", "b" * (2 << 20))
+            conversation.turn_complete(0.5)
+    written = sum(len(pe.read_events(p).events) for p in experiment.directory.glob("*.jsonl"))
+    db = tmp_path / "big.duckdb"
+    result = pidgin_load_cmd(str(experiment.directory), "--db", str(db), "--json")
+    row.add(written=written, recovered=0)
+    row.outcome = (result.stdout + result.stderr).strip().splitlines()[-1][:200]
+    assert result.returncode == 0, result.stdout + result.stderr
+    in_db = table_counts(db, "exp_big")["events"]
+    row.recovered = in_db
+    row.outcome = "loaded whole"
+    assert in_db == written

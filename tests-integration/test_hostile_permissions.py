@@ -174,12 +174,6 @@ def test_cli_runs_are_private(
     row.outcome = f"{len(files)} files 0600 and {len(dirs)} directories 0700"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pidgin_events make_private_dir promises private parents, but os.makedirs applies "
-    "its mode to the last directory only: an output root Pidgin creates gets the umask's "
-    "mode (0777 under umask 000: anyone can swap its experiments/ directory)",
-)
 def test_output_root_created_by_pidgin_is_private(
     out_root: Path, python: PythonProcesses, fault_log: FaultLog
 ) -> None:
