@@ -157,7 +157,10 @@ def _stamp() -> str:
 
 
 def _print_log(message: str) -> None:
-    print(f"{_stamp()} {message}", flush=True)
+    # runner.log is a courtesy: on a full disk, failing to log must not stop the runner
+    # from recording how the experiment ended.
+    with contextlib.suppress(OSError):
+        print(f"{_stamp()} {message}", flush=True)
 
 
 def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print_log) -> RunSummary:

@@ -12,8 +12,25 @@ DIR_MODE = 0o700
 
 
 def make_private_dir(path: os.PathLike[str] | str) -> None:
-    """Create a directory (and parents) that other users cannot list or read."""
-    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    """Create a directory, and each missing parent, that other users cannot list or read.
+
+    ``os.makedirs`` gives its mode to the last directory only; the parents it creates
+    would get the umask's mode, and anyone could then swap a directory inside them.
+    """
+    missing: list[str] = []
+    current = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise
 
 
 def append_line(fd: int, data: bytes) -> None:

@@ -6,6 +6,7 @@ ends the conversation as ``failed`` (``interrupted`` for Ctrl-C) with the error 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -223,9 +224,33 @@ class Conversation:
             self.end("interrupted", reason=type(exc).__name__)
         else:
             message = f"{type(exc).__name__}: {exc}"
-            if not self.ended:
-                self.error(type(exc).__name__, str(exc))
-            self.end("failed", reason="exception", error=message)
+            try:
+                if not self.ended:
+                    self.error(type(exc).__name__, str(exc))
+            finally:
+                # Even when the error cannot be written (a full disk), the conversation
+                # must end: its log closes and its run lock is released.
+                self.end("failed", reason="exception", error=message)
+
+
+_RESERVE = ".pidgin.reserve"
+_RESERVE_BYTES = 8 * 1024  # an end event is under 1 KB; a few pages are plenty
+
+
+def _reserve_space(directory: Path) -> Path:
+    """Hold a little disk space that ``complete`` frees to record the outcome on a full disk."""
+    path = directory / _RESERVE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if os.write(fd, bytes(_RESERVE_BYTES)) != _RESERVE_BYTES:
+                raise OSError("short write")
+        finally:
+            os.close(fd)
+    except OSError:  # no room even for this: hold nothing rather than take the last bytes
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return path
 
 
 class Experiment:
@@ -258,6 +283,7 @@ class Experiment:
         self._outcomes: dict[str, int] = {}
         self._open: set[str] = set()
         self._lock = RunLock(directory)
+        self._reserve = _reserve_space(directory)
         self._writer = EventWriter(
             directory / EXPERIMENT_LOG, experiment_id=experiment_id, fsync=fsync
         )
@@ -348,6 +374,10 @@ class Experiment:
         if status is None:
             status = "interrupted" if counts.get("interrupted") or unfinished else "completed"
         self.status = status
+        # Give back the space held in reserve, so that even on a full disk the outcome
+        # (failed, and why) can be written.
+        with contextlib.suppress(OSError):
+            self._reserve.unlink()
         try:
             self.emit(
                 ExperimentCompleteEvent(

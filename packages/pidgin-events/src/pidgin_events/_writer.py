@@ -81,9 +81,9 @@ class EventWriter:
             seq = self._next_seq
             encode = event_encoder(type(event))
             line = encode(event, seq, self._id_prefix + str(seq), self.experiment_id)
-            if self._needs_seal:
-                self._seal(fd)
             try:
+                if self._needs_seal:
+                    self._seal(fd)
                 written = os.write(fd, line)  # append_line inlined: this is the hot path
                 if written != len(line):
                     append_line(fd, line[written:])
