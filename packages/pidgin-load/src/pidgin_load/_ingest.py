@@ -155,12 +155,13 @@ WHERE events.experiment_id = $experiment_id AND events.source_file = o.source_fi
     AND events.event_type IS NOT NULL AND events.conversation_id <> o.owner
 """
 
-# A line repeated whole (same event_id) is loaded once; each later copy is reported.
+# A line repeated whole in one log (same event_id) is loaded once; each later copy is
+# reported. Writers draw a random event-id prefix each, so only a replayed line repeats.
 _REPEATED_IDS_SQL = """
-SELECT list(event_id) FROM (
-    SELECT event_id FROM events
+SELECT count(*) FROM (
+    SELECT 1 FROM events
     WHERE experiment_id = $experiment_id AND event_id IS NOT NULL AND event_type IS NOT NULL
-    GROUP BY event_id HAVING count(*) > 1
+    GROUP BY source_file, event_id HAVING count(*) > 1
 )
 """
 
@@ -168,21 +169,25 @@ _DUPLICATES_SQL = f"""
 UPDATE events SET
     event_type = NULL,
     payload = json_object(
-        'reason', 'a repeat of ' || d.first_file || ' line ' || d.first_line
-            || ' (event_id ' || d.event_id || ')',
+        'reason', 'a repeat of line ' || d.first_line || ' (event_id ' || d.event_id || ')',
         'excerpt', left(events.payload::VARCHAR, {_EXCERPT_CHARS}))
 FROM (
-    SELECT source_file, line_number, event_id,
-        first_value(line_number) OVER by_id AS first_line,
-        first_value(source_file) OVER by_id AS first_file
-    FROM events
-    WHERE experiment_id = $experiment_id AND event_type IS NOT NULL
-        AND list_contains($event_ids::VARCHAR[], event_id)
-    WINDOW by_id AS (PARTITION BY event_id ORDER BY source_file, line_number)
+    SELECT source_file, line_number, event_id, first_line FROM (
+        SELECT e.source_file, e.line_number, e.event_id,
+            min(e.line_number) OVER (PARTITION BY e.source_file, e.event_id) AS first_line
+        FROM events AS e
+        JOIN (
+            SELECT source_file, event_id FROM events
+            WHERE experiment_id = $experiment_id AND event_id IS NOT NULL
+                AND event_type IS NOT NULL
+            GROUP BY source_file, event_id HAVING count(*) > 1
+        ) AS repeated USING (source_file, event_id)
+        WHERE e.experiment_id = $experiment_id AND e.event_type IS NOT NULL
+    )
+    WHERE line_number > first_line
 ) AS d
 WHERE events.experiment_id = $experiment_id
     AND events.source_file = d.source_file AND events.line_number = d.line_number
-    AND (d.source_file, d.line_number) <> (d.first_file, d.first_line)
 """
 
 _BAD_LINES_SQL = """
@@ -203,7 +208,14 @@ SELECT $experiment_id, unnest($names::VARCHAR[]), unnest($lines::BIGINT[]),
 
 _MESSAGES_SQL = """
 INSERT INTO messages
-WITH m AS (
+SELECT
+    $experiment_id, conversation_id, p.turn_number,
+    coalesce(p.agent_id, p.message.agent_id),
+    p.message.role, p.message.content, length(p.message.content),
+    p.prompt_tokens, p.completion_tokens, p.total_tokens,
+    p.cache_read_tokens, p.cache_write_tokens, p.duration_ms,
+    timestamp, seq, source_file, line_number
+FROM (
     SELECT conversation_id, seq, source_file, line_number, timestamp,
         from_json(payload, '{"agent_id": "VARCHAR", "turn_number": "INTEGER",
             "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT", "total_tokens": "BIGINT",
@@ -212,30 +224,32 @@ WITH m AS (
             "message": {"role": "VARCHAR", "content": "VARCHAR", "agent_id": "VARCHAR"}}') AS p
     FROM events
     WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent'
-),
-starts AS (
-    SELECT source_file, line_number,
-        TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number
-    FROM events WHERE experiment_id = $experiment_id AND event_type = 'TurnStartEvent'
-),
--- pidgin-ai 1.x messages carry no turn number: their turn is the last one started before
--- them. The as-of join runs on narrow keys only, then a hash join brings the turn along.
-started AS (
-    SELECT e.source_file, e.line_number, s.turn_number
-    FROM (SELECT source_file, line_number FROM events
-          WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent') AS e
-    ASOF LEFT JOIN starts AS s
-        ON e.source_file = s.source_file AND e.line_number >= s.line_number
 )
-SELECT
-    $experiment_id, m.conversation_id,
-    coalesce(m.p.turn_number, s.turn_number),
-    coalesce(m.p.agent_id, m.p.message.agent_id),
-    m.p.message.role, m.p.message.content, length(m.p.message.content),
-    m.p.prompt_tokens, m.p.completion_tokens, m.p.total_tokens,
-    m.p.cache_read_tokens, m.p.cache_write_tokens, m.p.duration_ms,
-    m.timestamp, m.seq, m.source_file, m.line_number
-FROM m LEFT JOIN started AS s USING (source_file, line_number)
+"""
+
+_UNNUMBERED_MESSAGES_SQL = """
+SELECT count(*) FROM messages WHERE experiment_id = $experiment_id AND turn_number IS NULL
+"""
+
+# pidgin-ai 1.x messages carry no turn number: their turn is the last one started before
+# them in their log. Only those messages pay for the as-of join.
+_MESSAGE_TURNS_SQL = """
+UPDATE messages SET turn_number = found.turn_number
+FROM (
+    SELECT m.source_file, m.line_number, t.turn_number
+    FROM (
+        SELECT source_file, line_number FROM messages
+        WHERE experiment_id = $experiment_id AND turn_number IS NULL
+    ) AS m
+    ASOF JOIN (
+        SELECT source_file, line_number,
+            TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number
+        FROM events WHERE experiment_id = $experiment_id AND event_type = 'TurnStartEvent'
+    ) AS t
+        ON m.source_file = t.source_file AND m.line_number >= t.line_number
+) AS found
+WHERE messages.experiment_id = $experiment_id
+    AND messages.source_file = found.source_file AND messages.line_number = found.line_number
 """
 
 _TURNS_SQL = """
@@ -640,9 +654,8 @@ def ingest_run(
                 "conversations": [log.conversation_id for log in run.logs],
             },
         )
-    repeated = con.execute(_REPEATED_IDS_SQL, params).fetchone()
-    if repeated and repeated[0]:
-        con.execute(_DUPLICATES_SQL, {**params, "event_ids": repeated[0]})
+    if _count(con, _REPEATED_IDS_SQL, params):
+        con.execute(_DUPLICATES_SQL, params)
     bad_in_sql = _count(con, _BAD_LINES_SQL, params)
     if bad_in_sql:
         con.execute(_DROP_BAD_LINES_SQL, params)
@@ -652,6 +665,8 @@ def ingest_run(
     result.rows["events"] = events - bad_in_sql
     result.rows["load_errors"] = result.bad_lines
     result.rows["messages"] = _count(con, _MESSAGES_SQL, params)
+    if _count(con, _UNNUMBERED_MESSAGES_SQL, params):
+        con.execute(_MESSAGE_TURNS_SQL, params)
     result.rows["turns"] = _count(con, _TURNS_SQL, params)
     result.rows["errors"] = _count(
         con, _ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}
