@@ -562,12 +562,19 @@ def _refresh_legacy_format(
     result.rows.append(
         compare(
             NAME,
-            f"no-change refresh, pidgin-ai 1.1 experiment ({_shape(directory)})",
+            f"no-change refresh, {label} ({_shape(directory)})",
             both.measure("ours", "s"),
             "pidgin-ai StateBuilder (cached on manifest.json mtime)",
             both.measure("legacy", "s"),
             how="faster",
-            note=both.error("pidgin-ai", "ours"),
+            note=both.error("pidgin-ai", "ours")
+            or (
+                "pidgin-ai only stats manifest.json and hands back its cached state: cheap, "
+                "but blind to whatever the events say and the manifest does not (a crashed "
+                "run stays 'running'); ours looks at every log for appended bytes"
+                if use_legacy
+                else ""
+            ),
         )
     )
     ws.log(f"  refresh after {_mb(size)} appended to the {label}")
