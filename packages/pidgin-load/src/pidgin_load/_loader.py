@@ -120,9 +120,9 @@ def _plan(run: Run, db: Path, *, force: bool, allow_running: bool) -> _Plan:
     if marker is None:
         return plan
     plan.prior_fingerprint = str(marker.get("fingerprint"))
-    current = fingerprint(effective_stats(run, marker))
-    if current != plan.prior_fingerprint:
-        plan.stale = stale_reason(marker, effective_stats(run, marker))
+    stats = effective_stats(run, marker)
+    if fingerprint(stats) != plan.prior_fingerprint:
+        plan.stale = stale_reason(marker, stats)
     elif force:
         pass
     elif (run.path / LOAD_FAILED_MARKER).exists():
