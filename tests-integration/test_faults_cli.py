@@ -318,14 +318,6 @@ def slow_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "fault:slow"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pidgin_cli _runner._run_conversations calls future.exception() on futures it "
-    "cancelled at the stop; once a worker dequeues them that raises CancelledError, and the "
-    "stopped experiment is recorded `failed` ('CancelledError: ') instead of `interrupted` "
-    "(a race: with fast models about 1 stop in 4 here; a model still answering when the "
-    "stop arrives loses it every time)",
-)
 def test_experiment_stop_with_conversations_waiting(
     out_root: Path,
     tmp_path: Path,
@@ -348,13 +340,6 @@ def test_experiment_stop_with_conversations_waiting(
     row.outcome = f"{started} conversation(s) started, the rest never; all `interrupted`"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pidgin_cli _models.ModelRegistry._load_entry_points sets _entry_points_loaded "
-    "before registering the plugins, without a lock: with --max-parallel 2 the runner's "
-    "second conversation thread resolves the model meanwhile and fails with "
-    "UnknownModelError, and the experiment fails",
-)
 def test_plugin_model_with_parallel_conversations(
     out_root: Path, pidgin: RunCommand, fault_log: FaultLog, slow_model: str
 ) -> None:

@@ -394,13 +394,6 @@ def on_a_terminal(env: dict[str, str], *args: str) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pidgin_cli prints names, models and error messages read from logs verbatim "
-    "(plain tables via _output.plain_table/_cell, and the rich renderers): an escape "
-    "sequence in a log (a provider's error message, a model name) reaches the terminal and "
-    "sets its title, clears the screen",
-)
 def test_terminal_control_sequences_from_logs_are_neutralised(
     out_root: Path, fault_log: FaultLog, pidgin: RunCommand, command_env: dict[str, str]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -207,3 +208,37 @@ def test_legacy_directories_load(run_cli: RunCli, legacy_root: Path) -> None:
     summary = json.loads(result.stdout)
     assert len(summary["loaded"]) == 2
     assert set(_loaded_column(run_cli).values()) == {"yes"}
+
+
+def test_stale_is_the_loaders_verdict(
+    run_cli: RunCli, output_root: Path, make_experiment: Any
+) -> None:
+    """Watchers and the loader agree: bookkeeping appended after a load is not a change, a
+    log touched without a byte written is (the loader reloads it)."""
+    from pidgin_events import EventWriter, PostProcessingCompleteEvent
+
+    make_experiment("judged", experiment_id="exp_judged")
+    directory = output_root / "experiments" / "exp_judged"
+    assert run_cli("load-db", "judged").returncode == 0
+    with EventWriter(directory / "experiment.jsonl", experiment_id="exp_judged") as writer:
+        writer.emit(PostProcessingCompleteEvent(experiment_id="exp_judged", tasks_completed=()))
+    assert _loaded_column(run_cli) == {"exp_judged": "yes"}
+    load = json.loads(run_cli("experiment", "list", "--json").stdout)["experiments"][0]["load"]
+    assert (load["state"], load["stale"], load["stale_reason"]) == ("loaded", False, None)
+    summary = json.loads(run_cli("load-db", "--all", "--json").stdout)
+    assert [o["experiment_id"] for o in summary["skipped"]] == ["exp_judged"]
+
+    (log,) = directory.glob("conv_*_events.jsonl")
+    info = log.stat()
+    os.utime(log, ns=(info.st_atime_ns, info.st_mtime_ns + 2_000_000_000))
+    assert _loaded_column(run_cli) == {"exp_judged": "stale"}
+    status = json.loads(run_cli("experiment", "status", "judged", "--json").stdout)
+    load = status["experiment"]["load"]
+    assert (load["state"], load["stale"]) == ("stale", True)
+    assert load["stale_reason"] == f"changed since its load: {log.name} was modified"
+    shown = run_cli("experiment", "status", "judged").stdout
+    assert f"{log.name} was modified" in shown
+    assert "reload with: pidgin load-db exp_judged" in shown
+    summary = json.loads(run_cli("load-db", "--all", "--json").stdout)
+    assert [o["experiment_id"] for o in summary["stale"]] == ["exp_judged"]
+    assert _loaded_column(run_cli) == {"exp_judged": "yes"}

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._output import safe_text
 from ._runner import PID_FILE, RUNNER_LOG, ExperimentSpec
 
 if TYPE_CHECKING:
@@ -252,8 +253,12 @@ def follow_experiment(directory: Path, *, echo: Echo, interval: float = 0.25) ->
 
     Reads only what was appended since the last look. Returns 0 if the experiment
     completed, 1 otherwise. Ctrl-C stops following and leaves the experiment running.
+    Every line goes through ``safe_text``: ids, statuses and reasons come from the logs.
     """
     from pidgin_events import LogReader, conversation_id_of_log, is_running
+
+    def say(line: str) -> None:
+        echo(safe_text(line))
 
     readers: dict[str, LogReader] = {}
     max_turns: dict[str, int | None] = {}
@@ -267,10 +272,10 @@ def follow_experiment(directory: Path, *, echo: Echo, interval: float = 0.25) ->
                 for event in reader.events():
                     line = _progress_line(conversation, event, max_turns)
                     if line:
-                        echo(line)
+                        say(line)
             complete = completion(directory)
             if complete is not None:
-                echo(
+                say(
                     f"experiment {directory.name} {complete.status}: "
                     f"{complete.completed_conversations} completed, "
                     f"{complete.failed_conversations} failed, "
@@ -278,11 +283,11 @@ def follow_experiment(directory: Path, *, echo: Echo, interval: float = 0.25) ->
                 )
                 return 0 if complete.status == "completed" else 1
             if is_running(directory) is False and completion(directory) is None:
-                echo(f"experiment {directory.name}: its runner is gone without completing it")
+                say(f"experiment {directory.name}: its runner is gone without completing it")
                 return 1
             time.sleep(interval)
     except KeyboardInterrupt:
-        echo(f"detached; {directory.name} keeps running in the background")
+        say(f"detached; {directory.name} keeps running in the background")
         return 0
 
 

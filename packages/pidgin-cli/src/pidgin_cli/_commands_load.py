@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._output import json_option, no_color, output_option, resolve_output_root, use_rich
+from ._output import (
+    fail,
+    json_option,
+    no_color,
+    output_option,
+    resolve_output_root,
+    safe_text,
+    use_rich,
+)
 from ._resolve import complete_run_id, resolve_run
 
 if TYPE_CHECKING:
@@ -83,7 +91,7 @@ def load_db_command(
     # Every ID is resolved before anything loads: a typo in the third one loads nothing.
     directories = list(dict.fromkeys(resolve_run(root, text) for text in run_ids))
     if load_everything and not root.is_dir():
-        raise click.ClickException(f"output root {root} does not exist or is not a directory")
+        raise fail(f"output root {root} does not exist or is not a directory")
 
     try:
         with _progress(enabled=use_rich(sys.stderr)) as progress:
@@ -142,14 +150,15 @@ def _progress(*, enabled: bool) -> Iterator[ProgressCallback]:
         TextColumn("loading"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         console=make_console(stderr=True),
         transient=True,
     )
     task = bar.add_task("", total=None)
 
     def tick(done: int, total: int, label: str) -> None:
-        bar.update(task, completed=done, total=total, description=label)
+        # A run directory's name: shown, never read as markup or obeyed as a control code.
+        bar.update(task, completed=done, total=total, description=safe_text(label))
 
     with bar:
         yield tick
@@ -161,22 +170,26 @@ def _print_summary(summary: LoadSummary) -> None:
     def word(text: str, color: str) -> str:
         return click.style(text, fg=color, bold=True) if styled else text
 
+    # Ids, directories and reasons come from the runs' logs and names: shown, never obeyed.
     for outcome in summary.loaded:
-        click.echo(f"{word('loaded ', 'green')}  {outcome.experiment_id}  {outcome.reason}")
+        click.echo(
+            f"{word('loaded ', 'green')}  {safe_text(outcome.experiment_id)}  "
+            f"{safe_text(outcome.reason)}"
+        )
     for outcome in summary.skipped:
         click.echo(
-            f"{word('skipped', 'blue')}  {outcome.experiment_id or outcome.run_dir}  "
-            f"{outcome.reason}"
+            f"{word('skipped', 'blue')}  {safe_text(outcome.experiment_id or outcome.run_dir)}  "
+            f"{safe_text(outcome.reason)}"
         )
     for outcome in summary.failed:
         click.echo(
-            f"{word('FAILED ', 'red')}  {outcome.experiment_id or outcome.run_dir}  "
-            f"{outcome.reason}",
+            f"{word('FAILED ', 'red')}  {safe_text(outcome.experiment_id or outcome.run_dir)}  "
+            f"{safe_text(outcome.reason)}",
             err=True,
         )
     for warning in summary.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(str(summary))
+        click.echo(f"warning: {safe_text(warning)}", err=True)
+    click.echo(safe_text(summary, multiline=True))
     if summary.rows:
         rows = ", ".join(f"{table} {count}" for table, count in sorted(summary.rows.items()))
         click.echo(f"rows: {rows}")

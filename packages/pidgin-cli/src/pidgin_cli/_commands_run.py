@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ._output import make_console, output_option, resolve_output_root, use_rich
+from ._output import (
+    fail,
+    make_console,
+    output_option,
+    resolve_output_root,
+    rich_text,
+    safe_text,
+    use_rich,
+)
 from ._resolve import complete_run_id, resolve_run
 
 if TYPE_CHECKING:
@@ -182,7 +190,7 @@ def _experiment_name(root: Path, name: str | None) -> str:
             candidate += f"-{chooser.randrange(1000, 10000)}"
         if candidate not in taken:
             return candidate
-    raise click.ClickException("could not find an unused experiment name; give one with -n")
+    raise fail("could not find an unused experiment name; give one with -n")
 
 
 def _hint_root(output: Path | None, root: Path) -> str:
@@ -288,7 +296,7 @@ def run_command(
         launched = launch_experiment(spec)
     except (LaunchError, OSError) as exc:
         message = f"could not start experiment {spec.experiment_id}: {exc}"
-        raise click.ClickException(message) from None
+        raise fail(message) from None
     if quiet:
         click.echo(launched.experiment_id)
         return
@@ -324,14 +332,14 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
     if finished is None:
         click.echo("The database load is still running; 'pidgin experiment status' will tell.")
     elif load is not None and load.status == "loaded":
-        click.echo(f"Loaded into DuckDB: {load.db_path}")
+        click.echo(f"Loaded into DuckDB: {safe_text(load.db_path)}")
     elif load is not None and load.status == "skipped":
-        click.echo(f"Already loaded into DuckDB: {load.db_path}")
+        click.echo(f"Already loaded into DuckDB: {safe_text(load.db_path)}")
     else:
         reason = load.error if load is not None else "see runner.log"
         click.echo(
-            f"Not loaded into DuckDB: {reason}\n"
-            f"  The experiment itself is {complete.status}; load it later with "
+            f"Not loaded into DuckDB: {safe_text(reason)}\n"
+            f"  The experiment itself is {safe_text(complete.status)}; load it later with "
             f"'pidgin load-db {experiment_id}' or 'pidgin load-db --all'."
         )
     return code
@@ -348,17 +356,19 @@ class _ChatPrinter:
         self.console: Console | None = make_console() if use_rich() else None
 
     def message(self, agent_id: str, content: str, turn: int) -> None:
-        model = self.plan.model(agent_id)
+        """A model's reply: its text is the model's, so it is shown, never obeyed."""
+        model = safe_text(self.plan.model(agent_id))
         label = "Agent A" if agent_id == "agent_a" else "Agent B"
         if self.console is None:
-            click.echo(f"[turn {turn + 1}] {agent_id} ({model}): {content}")
+            shown = safe_text(content, multiline=True)
+            click.echo(f"[turn {turn + 1}] {safe_text(agent_id)} ({model}): {shown}")
             return
         from rich.text import Text
 
         style = "bold cyan" if agent_id == "agent_a" else "bold magenta"
         header = Text.assemble((f"{label}", style), (f"  {model}  turn {turn + 1}", "dim"))
         self.console.print(header)
-        self.console.print(Text(content))
+        self.console.print(rich_text(content, multiline=True))
 
     def turn(self, turn: int, score: float, warn: bool) -> None:
         warning = ""
@@ -377,11 +387,10 @@ class _ChatPrinter:
 
     def say(self, text: str) -> None:
         if self.console is None:
-            click.echo(text)
+            click.echo(safe_text(text, multiline=True))
         else:
-            from rich.text import Text
-
-            self.console.print(Text(text), soft_wrap=True)  # paths stay copyable
+            # soft_wrap: paths stay copyable
+            self.console.print(rich_text(text, multiline=True), soft_wrap=True)
 
 
 @click.command(
@@ -443,7 +452,7 @@ def chat_command(
     try:
         conversation = Chat.create(root, **plan.start_arguments())
     except OSError as exc:
-        raise click.ClickException(f"could not create the chat under {root}: {exc}") from None
+        raise fail(f"could not create the chat under {root}: {exc}") from None
     directory = conversation.directory
     printer.say(f"Chat {conversation.id}: {plan.agent_a} vs {plan.agent_b}, {turns} turn(s)")
     previous = signal.getsignal(signal.SIGINT)
@@ -519,24 +528,25 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
     if running is False:
         ended = completion(directory)
         if ended is not None:
-            raise click.ClickException(
+            raise fail(
                 f"experiment {experiment_id} is not running: it already ended ({ended.status})."
             )
-        raise click.ClickException(
+        raise fail(
             f"experiment {experiment_id} is not running: its writer stopped without completing "
             "it (killed?), so it counts as interrupted."
         )
     pid = signal_runner(directory, signal.SIGTERM)
     if pid is None:
         known = runner_pid(directory)
-        raise click.ClickException(
+        raise fail(
             f"experiment {experiment_id} is not written by a runner that pidgin started"
             + ("" if known is None else f" (runner.pid says {known}, which is not it)")
             + "; stop the process writing it."
         )
-    click.echo(f"Stopping {experiment_id} (runner pid {pid})...")
+    shown = safe_text(experiment_id)
+    click.echo(f"Stopping {shown} (runner pid {pid})...")
     if wait_for_event(directory, "ExperimentCompleteEvent", timeout) is None:
-        raise click.ClickException(
+        raise fail(
             f"sent SIGTERM to runner {pid}, but {experiment_id} has not recorded its end "
             f"within {timeout:g} s. It ends at its conversations' next step; check again "
             f"with 'pidgin experiment status {experiment_id}'."
@@ -544,7 +554,7 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
     complete = completion(directory)
     assert complete is not None
     click.echo(
-        f"Stopped {experiment_id}: {complete.status} ({complete.completed_conversations} "
+        f"Stopped {shown}: {safe_text(complete.status)} ({complete.completed_conversations} "
         f"completed, {complete.interrupted_conversations} interrupted, "
         f"{complete.failed_conversations} failed)."
     )

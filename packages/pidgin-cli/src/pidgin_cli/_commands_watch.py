@@ -21,11 +21,14 @@ import click
 from ._output import (
     JSON_SCHEMA_VERSION,
     echo_json,
+    fail,
     json_option,
     make_console,
     output_option,
     plain_table,
     resolve_output_root,
+    rich_text,
+    safe_text,
     use_rich,
 )
 from ._resolve import complete_run_id, resolve_run
@@ -63,7 +66,7 @@ def _build(path: Path, builder: StateBuilder | None = None) -> ExperimentState:
     try:
         return _refresh(builder or StateBuilder(), path)
     except NotAnExperimentError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _refresh(builder: StateBuilder, path: Path) -> ExperimentState:
@@ -80,7 +83,7 @@ def _all_runs(root: Path, builder: StateBuilder | None = None) -> list[Experimen
     if not root.exists():
         return []
     if not root.is_dir():
-        raise click.ClickException(f"output root {root} is not a directory")
+        raise fail(f"output root {root} is not a directory")
     if builder is not None:
         return builder.output_root(root)
     return StateBuilder.from_output_root(root)
@@ -233,7 +236,7 @@ def _attach(
             time.sleep(interval)
     except KeyboardInterrupt:
         display.close()
-        name = directory.name
+        name = safe_text(directory.name)
         click.echo(
             f"\nDetached from {name}; it keeps running.\n"
             f"  re-attach: pidgin experiment attach {name}\n"
@@ -260,7 +263,7 @@ def _poll(
     except NotAnExperimentError as exc:
         if time.monotonic() - started < grace:
             return None
-        raise click.ClickException(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _ended(state: ExperimentState, started: float, grace: float) -> bool:
@@ -285,7 +288,9 @@ class _PlainFollower:
 
         if not self._header:
             click.echo(
-                f"attached to {state.id} ({state.name}): {state.status}, {run_progress(state)}"
+                safe_text(
+                    f"attached to {state.id} ({state.name}): {state.status}, {run_progress(state)}"
+                )
             )
             self._header = True
         for conversation in state.conversations.values():
@@ -295,7 +300,7 @@ class _PlainFollower:
             self._seen[conversation.id] = key
             turns = f"{conversation.turns_completed}/{conversation.max_turns or '?'}"
             click.echo(
-                f"{_clock()}  {conversation.id}  {conversation.status}  turns {turns}  "
+                f"{_clock()}  {safe_text(conversation.id)}  {conversation.status}  turns {turns}  "
                 f"convergence {format_score(conversation.latest_convergence)}"
             )
 
@@ -324,7 +329,7 @@ class _LiveDisplay:
         self._live.stop()
 
     def summary(self, state: ExperimentState) -> None:
-        self.console.print(_summary_line(state))
+        self.console.print(rich_text(_summary_line(state), multiline=True))
 
 
 def _clock() -> str:
@@ -336,11 +341,11 @@ def _summary_line(state: ExperimentState) -> str:
     from ._render_text import format_duration
 
     elapsed = format_duration(state.timing.elapsed())
-    line = f"{state.id} {state.status}: {run_progress(state)} in {elapsed}"
+    line = f"{safe_text(state.id)} {state.status}: {run_progress(state)} in {elapsed}"
     if state.error:
-        line += f" ({state.error})"
+        line += f" ({safe_text(state.error)})"
     if state.status in FINISHED:
-        line += f"\n  details: pidgin experiment status {state.directory.name}"
+        line += f"\n  details: pidgin experiment status {safe_text(state.directory.name)}"
     return line
 
 
@@ -358,8 +363,8 @@ def _attach_frame(
     now = _now()
     timing = state.timing
     header = Text()
-    header.append(f"{state.name} ", style="bold")
-    header.append(f"({state.id})  ")
+    header.append(f"{safe_text(state.name)} ", style="bold")
+    header.append(f"({safe_text(state.id)})  ")
     header.append(state.status, style=STATUS_STYLES.get(state.status, ""))
     header.append(f"  conversations {run_progress(state)}")
     header.append(f"  elapsed {format_duration(timing.elapsed(now))}")
@@ -388,7 +393,7 @@ def _attach_frame(
     if state.last_errors:
         last = state.last_errors[-1]
         parts.append(
-            Text(f"last error: {last.error_type or last.event_type}: {last.message}", style="red")
+            rich_text(f"last error: {last.error_type or last.event_type}: {last.message}", "red")
         )
     if not final:
         parts.append(Text("Ctrl-C detaches; the experiment keeps running.", style="dim"))
@@ -519,8 +524,8 @@ class _MonitorFrame:
 
         return [
             [
-                state.id,
-                state.name,
+                safe_text(state.id),
+                safe_text(state.name),
                 run_progress(state),
                 str(len(state.active_conversations)),
                 format_score(state.convergence.mean_of_latest),
@@ -537,10 +542,10 @@ class _MonitorFrame:
         return [
             [
                 format_age(error.timestamp, self.now),
-                state.id,
-                error.conversation_id or "-",
-                error.error_type or error.event_type,
-                shorten(error.message, 80),
+                safe_text(state.id),
+                safe_text(error.conversation_id or "-"),
+                safe_text(error.error_type or error.event_type),
+                shorten(safe_text(error.message), 80),
             ]
             for state, error in self.errors
         ]
@@ -551,8 +556,8 @@ class _MonitorFrame:
 
         return [
             [
-                state.id,
-                state.name,
+                safe_text(state.id),
+                safe_text(state.name),
                 state.status,
                 run_progress(state),
                 format_age(state.timing.completed or state.timing.last_event, self.now),
@@ -568,7 +573,7 @@ class _MonitorFrame:
     def _title(self) -> str:
         stamp = self.now.astimezone().isoformat(timespec="seconds")
         return (
-            f"pidgin monitor  {self.root}  {stamp}  {len(self.running)} running, "
+            f"pidgin monitor  {safe_text(self.root)}  {stamp}  {len(self.running)} running, "
             f"{self.finished_count} finished in 24h"
         )
 
@@ -596,7 +601,7 @@ class _MonitorFrame:
             for header in headers:
                 result.add_column(header, no_wrap=header not in ("NAME", "MESSAGE"))
             for row in rows:
-                result.add_row(*row)
+                result.add_row(*(rich_text(cell) for cell in row))
             return result
 
         return Group(

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ._commands_run import check_seed
-from ._output import make_console, output_option, plain_table, resolve_output_root, use_rich
+from ._output import (
+    fail,
+    make_console,
+    output_option,
+    plain_table,
+    resolve_output_root,
+    rich_text,
+    safe_text,
+    use_rich,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -69,27 +78,29 @@ def sparkline(scores: list[float]) -> str:
 
 
 class _Out:
-    """Headings, paragraphs and tables: rich on a terminal, plain text in a pipe."""
+    """Headings, paragraphs and tables: rich on a terminal, plain text in a pipe.
+
+    Everything shown goes through ``safe_text``: statuses, reasons, load errors and
+    conversation ids come from the run's logs and directory.
+    """
 
     def __init__(self) -> None:
         self.console: Console | None = make_console() if use_rich() else None
 
     def heading(self, text: str) -> None:
         if self.console is None:
-            click.echo(f"\n== {text}")
+            click.echo(f"\n== {safe_text(text)}")
         else:
             from rich.rule import Rule
 
             self.console.print()
-            self.console.print(Rule(text, align="left", style="cyan"))
+            self.console.print(Rule(rich_text(text), align="left", style="cyan"))
 
     def text(self, text: str) -> None:
         if self.console is None:
-            click.echo(text)
+            click.echo(safe_text(text, multiline=True))
         else:
-            from rich.text import Text
-
-            self.console.print(Text(text))
+            self.console.print(rich_text(text, multiline=True))
 
     def table(self, headers: list[str], rows: list[list[str]]) -> None:
         if self.console is None:
@@ -99,7 +110,7 @@ class _Out:
 
         table = Table(*headers, header_style="bold", box=None, pad_edge=False)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(rich_text(cell) for cell in row))
         self.console.print(table)
 
 
@@ -159,7 +170,7 @@ def demo_command(
     try:
         launched = launch_experiment(spec)
     except (LaunchError, OSError) as exc:
-        raise click.ClickException(f"could not start the demo: {exc}") from None
+        raise fail(f"could not start the demo: {exc}") from None
     out.text(f"Started {launched.experiment_id} ({spec.name}) in the background; following it.")
     code = follow_and_report(root, launched.experiment_id)
     directory = launched.directory

@@ -147,6 +147,8 @@ class ModelRegistry:
         self._aliases: dict[str, str] = {}
         self._entry_points_loaded = False
         self._guard = threading.Lock()
+        self._plugins_guard = threading.Lock()
+        """Held while plugins register: other threads wait for them instead of missing them."""
 
     def register(
         self,
@@ -198,13 +200,24 @@ class ModelRegistry:
             return self._models.get(name)
 
     def _load_entry_points(self) -> None:
-        """Let installed distributions add providers; costs an import only when needed."""
-        self._entry_points_loaded = True
-        from importlib.metadata import entry_points
+        """Let installed distributions add providers; costs an import only when needed.
 
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
-            register = entry.load()
-            register(self)
+        Conversations resolve models from several threads at once: the first one in loads
+        the plugins while the others wait, and the flag is set only once every plugin has
+        registered, so nobody sees it set and the plugin's model still missing. A plugin
+        that fails is not retried (its error reaches the first caller).
+        """
+        with self._plugins_guard:
+            if self._entry_points_loaded:
+                return
+            from importlib.metadata import entry_points
+
+            try:
+                for entry in entry_points(group=ENTRY_POINT_GROUP):
+                    register = entry.load()
+                    register(self)
+            finally:
+                self._entry_points_loaded = True
 
 
 # --- local:test -------------------------------------------------------------------------

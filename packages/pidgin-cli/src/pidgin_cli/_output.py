@@ -8,6 +8,7 @@ for all of them at once.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -18,6 +19,7 @@ import click
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 __all__ = [
     "JSON_SCHEMA_VERSION",
@@ -30,6 +32,8 @@ __all__ = [
     "output_option",
     "plain_table",
     "resolve_output_root",
+    "rich_text",
+    "safe_text",
     "use_rich",
 ]
 
@@ -144,10 +148,63 @@ def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _cell(text: str) -> str:
-    text = " ".join(text.split())
+    text = " ".join(safe_text(text).split())
     return text if text else "-"
 
 
+# --- text from logs on a terminal -------------------------------------------------------
+
+_LINE_BREAKS = re.compile("\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f"  # C0 and C1 controls, DEL: ESC starts every escape sequence
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi controls reorder what is shown
+    "\ud800-\udfff]"  # lone surrogates (undecodable file names): the encoder would fail
+)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _escaped_but_lines(match: re.Match[str]) -> str:
+    return match.group() if match.group() in "\t\n" else _escaped(match)
+
+
+def safe_text(text: object, *, multiline: bool = False) -> str:
+    """``text`` made harmless for a terminal: every control character shown, not obeyed.
+
+    Names, ids, models, error messages and file names come from logs and run directories
+    that providers, models and other programs wrote: an ESC in them would set the
+    terminal's title or clear it, a bidi override would reorder what is shown. Each such
+    character becomes a visible escape (``\\x1b``, ``\\u202e``). Line breaks and tabs
+    become spaces, so that a value cannot forge lines of a table, or stay (newline and
+    tab only) with ``multiline``. Every command prints what it read through this (or
+    ``rich_text``); ``--json`` keeps the true values, JSON escapes control characters.
+    """
+    text = text if isinstance(text, str) else str(text)
+    if text.isprintable():  # the usual case costs one scan in C
+        return text
+    if multiline:
+        return _UNSAFE.sub(_escaped_but_lines, text.replace("\r\n", "\n"))
+    return _UNSAFE.sub(_escaped, _LINE_BREAKS.sub(" ", text))
+
+
+def rich_text(text: object, style: str = "", *, multiline: bool = False) -> Text:
+    """``safe_text`` as a rich ``Text``: never parsed as markup, so ``[red]`` stays literal.
+
+    A plain ``str`` given to rich (a table cell, ``Console.print``) is read as markup:
+    brackets in a name would restyle the output or, unbalanced, abort it.
+    """
+    from rich.text import Text
+
+    return Text(safe_text(text, multiline=multiline), style=style)
+
+
 def fail(message: str) -> click.ClickException:
-    """A failure (exit status 1) whose message is printed on stderr as ``Error: ...``."""
-    return click.ClickException(message)
+    """A failure (exit status 1) whose message is printed on stderr as ``Error: ...``.
+
+    The message goes through ``safe_text`` (lines kept): failures name runs, files and
+    what logs say, and click prints its messages as they are.
+    """
+    return click.ClickException(safe_text(message, multiline=True))

@@ -2,7 +2,9 @@
 
 The ``--json`` documents are built here, key by key, rather than dumped from the state
 dataclasses, so that they stay stable (and documented in the README) while pidgin-state
-evolves. Plain text and rich renderables are built from the same words.
+evolves. Plain text and rich renderables are built from the same words, in which every
+string read from a log or a run directory has been through ``safe_text``: the JSON keeps
+the true values, the screens never pass a control character to the terminal.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._output import JSON_SCHEMA_VERSION, plain_table
+from ._output import JSON_SCHEMA_VERSION, plain_table, rich_text, safe_text
 from ._render_text import (
     format_age,
     format_duration,
@@ -103,26 +105,17 @@ def load_state(state: ExperimentState) -> str:
     if database.failed:
         return "failed"
     if database.loaded:
-        return "stale" if _changed_since_load(state) else "loaded"
+        return "stale" if database.stale else "loaded"
     if state.status == "running":
         return "running"
     return "not_loaded"
-
-
-def _changed_since_load(state: ExperimentState) -> bool:
-    """Whether a conversation wrote events after the load (the loader would call it stale)."""
-    loaded_at = state.database.loaded_at
-    if loaded_at is None:
-        return False
-    latest = [c.last_event_at for c in state.conversations.values() if c.last_event_at]
-    return bool(latest) and max(latest) > loaded_at
 
 
 def load_label(state: ExperimentState) -> str:
     """The LOADED column: ``yes``, ``no``, ``stale``, ``failed: <short reason>``, ``-``."""
     verdict = load_state(state)
     if verdict == "failed":
-        return f"failed: {shorten(state.database.error or 'unknown reason', 40)}"
+        return f"failed: {shorten(safe_text(state.database.error or 'unknown reason'), 40)}"
     return {"loaded": "yes", "stale": "stale", "not_loaded": "no", "running": "-"}[verdict]
 
 
@@ -176,6 +169,8 @@ def summary_json(state: ExperimentState, now: datetime | None = None) -> dict[st
             "db_path": database.db_path,
             "failed_at": iso(database.failed_at),
             "reason": database.error,
+            "stale": database.stale,
+            "stale_reason": database.stale_reason,
         },
     }
 
@@ -304,8 +299,8 @@ def list_rows(states: Iterable[ExperimentState], now: datetime | None = None) ->
     now = now or _now()
     return [
         [
-            state.id,
-            state.name,
+            safe_text(state.id),
+            safe_text(state.name),
             state.status,
             run_progress(state),
             format_age(_age_anchor(state), now),
@@ -327,10 +322,10 @@ def _conversation_row(conversation: ConversationState) -> list[str]:
     models = f"{conversation.agent_a_model or '?'} / {conversation.agent_b_model or '?'}"
     tokens = sum(count.total for count in conversation.tokens.values())
     return [
-        conversation.id,
+        safe_text(conversation.id),
         conversation.status,
         turns,
-        models,
+        safe_text(models),
         format_score(conversation.latest_convergence),
         format_score(conversation.mean_convergence),
         format_tokens(tokens),
@@ -371,12 +366,15 @@ def _facts(state: ExperimentState, now: datetime) -> list[tuple[str, str]]:
         facts.append(
             ("database", loaded + (f" into {database.db_path}" if database.db_path else ""))
         )
+        if verdict == "stale":
+            facts.append(("", shorten(database.stale_reason, 200) or "changed since its load"))
+            facts.append(("", "reload with: pidgin load-db " + state.directory.name))
     elif verdict == "failed":
         facts.append(("database", f"load failed: {shorten(database.error, 200) or 'unknown'}"))
         facts.append(("", "retry with: pidgin load-db " + state.directory.name))
     else:
         facts.append(("database", "not loaded" if verdict == "not_loaded" else "not yet (running)"))
-    return facts
+    return [(key, safe_text(value)) for key, value in facts]
 
 
 def _when(moment: datetime | None, now: datetime) -> str:
@@ -401,9 +399,9 @@ def detail_plain(state: ExperimentState, now: datetime | None = None) -> str:
         lines += [f"  {_error_line(error)}" for error in state.last_errors]
     if state.problems:
         lines += ["", f"problems ({state.problem_count}):"]
-        lines += [f"  {problem}" for problem in state.problems]
+        lines += [f"  {safe_text(problem)}" for problem in state.problems]
     for note in state.notes:
-        lines.append(f"note: {note}")
+        lines.append(f"note: {safe_text(note)}")
     return "\n".join(lines)
 
 
@@ -411,16 +409,14 @@ def _error_line(error: ErrorInfo) -> str:
     when = error.timestamp.isoformat(timespec="seconds") if error.timestamp else "-"
     kind = error.error_type or error.event_type
     where = error.conversation_id or "-"
-    return f"{when}  {where}  {kind}: {shorten(error.message, 160)}"
+    return safe_text(f"{when}  {where}  {kind}: {shorten(error.message, 160)}")
 
 
 # --- rich ------------------------------------------------------------------------------
 
 
 def _status_text(status: str) -> Any:
-    from rich.text import Text
-
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+    return rich_text(status, style=STATUS_STYLES.get(status, ""))
 
 
 def list_rich(states: Sequence[ExperimentState], now: datetime | None = None) -> Table:
@@ -431,7 +427,7 @@ def list_rich(states: Sequence[ExperimentState], now: datetime | None = None) ->
     for header in LIST_HEADERS:
         table.add_column(header, no_wrap=header != "NAME")
     for state, row in zip(states, list_rows(states, now), strict=True):
-        cells: list[Any] = list(row)
+        cells: list[Any] = [rich_text(cell) for cell in row]
         cells[2] = _status_text(state.status)
         table.add_row(*cells)
     return table
@@ -458,7 +454,7 @@ def conversations_rich(
     table.add_column("TOKENS", justify="right", no_wrap=True)
     shown = conversations if limit is None else conversations[:limit]
     for conversation in shown:
-        row = _conversation_row(conversation)
+        row = [rich_text(cell) for cell in _conversation_row(conversation)]
         cells: list[Any] = [row[0], _status_text(conversation.status)]
         if bars:
             total = conversation.max_turns or max(conversation.turns_completed, 1)
@@ -466,7 +462,7 @@ def conversations_rich(
         cells += [
             row[2],
             row[3],
-            sparkline(conversation.convergence),
+            rich_text(sparkline(conversation.convergence)),
             row[4],
             row[5],
             row[6],
@@ -487,18 +483,18 @@ def detail_rich(state: ExperimentState, now: datetime | None = None) -> Renderab
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
     for key, value in _facts(state, now):
-        facts.add_row(key, _status_text(value) if key == "status" else value)
+        facts.add_row(key, _status_text(value) if key == "status" else rich_text(value))
     parts: list[RenderableType] = [facts]
     conversations = _ordered(state)
     if conversations:
         parts.append(conversations_rich(conversations, bars=False))
     if state.last_errors:
         parts.append(Text("recent errors", style="bold red"))
-        parts.extend(Text(f"  {_error_line(error)}") for error in state.last_errors)
+        parts.extend(rich_text(f"  {_error_line(error)}") for error in state.last_errors)
     if state.problems:
         parts.append(Text(f"problems ({state.problem_count})", style="bold yellow"))
-        parts.extend(Text(f"  {problem}") for problem in state.problems)
-    parts.extend(Text(f"note: {note}", style="dim") for note in state.notes)
+        parts.extend(rich_text(f"  {problem}") for problem in state.problems)
+    parts.extend(rich_text(f"note: {note}", style="dim") for note in state.notes)
     return Group(*parts)
 
 

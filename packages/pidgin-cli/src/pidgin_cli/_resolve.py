@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
+from ._output import fail
+
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
@@ -134,7 +136,7 @@ def _validate(text: str, what: str) -> None:
 def _ambiguous(text: str, refs: Sequence[RunRef], what: str) -> click.ClickException:
     listed = "\n".join(f"  {ref.describe()}" for ref in refs[:_MAX_LISTED])
     more = f"\n  ... and {len(refs) - _MAX_LISTED} more" if len(refs) > _MAX_LISTED else ""
-    return click.ClickException(
+    return fail(
         f"{text!r} is ambiguous: it matches {len(refs)} runs:\n{listed}{more}\n"
         f"Give the full id or a longer prefix."
     )
@@ -145,7 +147,7 @@ def _unknown(
 ) -> click.ClickException:
     places = " or ".join(str(root / _KIND_DIRS[kind]) for kind in kinds)
     if not refs:
-        return click.ClickException(
+        return fail(
             f"no {what} {text!r}: there are none under {places} "
             "(choose another output root with -o or $PIDGIN_OUTPUT)"
         )
@@ -166,7 +168,7 @@ def _unknown(
         hint = f"Did you mean one of these?\n{listed}"
     else:
         hint = "Run 'pidgin experiment list --all' to see them."
-    return click.ClickException(f"no {what} matches {text!r} under {places}.\n{hint}")
+    return fail(f"no {what} matches {text!r} under {places}.\n{hint}")
 
 
 def _subdirectories(parent: Path) -> Iterator[Path]:

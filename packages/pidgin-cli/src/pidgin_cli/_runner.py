@@ -232,13 +232,16 @@ def _run_conversations(
             # A short timeout keeps the main thread free to run signal handlers.
             done, pending = concurrent.futures.wait(pending, timeout=0.2)
             for future in done:
-                exc = future.exception()
+                # Cancelled at a stop: a conversation that never started, not a failure
+                # (``exception()`` would raise CancelledError for it).
+                exc = None if future.cancelled() else future.exception()
                 if exc is not None and failure is None:
                     failure = exc
                     stop.request("error")  # the others end as interrupted
             if stop.is_set():
-                for future in pending:
-                    future.cancel()
+                # Those still queued are never started: cancel them and stop waiting for
+                # them. ``cancel()`` is False for those running; they end at their next step.
+                pending = {future for future in pending if not future.cancel()}
         for future in futures:
             if not future.cancelled() and future.exception() is None:
                 result = future.result()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,13 +89,19 @@ def _rows(value: Any) -> dict[str, int] | None:
 
 
 def database_state(
-    loaded: JsonFile | None, failed: JsonFile | None, log: ExperimentLog | None
+    loaded: JsonFile | None,
+    failed: JsonFile | None,
+    log: ExperimentLog | None,
+    *,
+    changes: Callable[[Any], list[str] | None] | None = None,
 ) -> tuple[DatabaseState, list[str]]:
     """Whether the run is in DuckDB, and the problems met finding out.
 
     The ``.loaded_to_db`` marker decides ``loaded``;
     the newest failure (``.load_failed`` or a failed ``DatabaseLoadEvent``) that is
     newer than that load sets ``failed``. Marker timestamps fall back to file times.
+    ``changes`` compares the marker's ``files`` list with the disk (``_stale``): any
+    difference makes a loaded run ``stale``.
 
     A ``DatabaseLoadEvent`` saying "loaded" without its marker does not count as loaded:
     the marker is written after the commit, so it is the loader's word.
@@ -104,6 +111,7 @@ def database_state(
     db_path = fingerprint = error = None
     rows: dict[str, int] | None = None
     details: dict[str, Any] | None = None
+    stale_reason: str | None = None
     is_loaded = loaded is not None
     source: str | None = None
     if loaded is not None:
@@ -118,6 +126,9 @@ def database_state(
         rows = _rows(data.get("rows"))
         if loaded.data is not None and "loaded_at" not in data:
             problems.append(f"{loaded.display}: no 'loaded_at'; using the file's time")
+        found = None if changes is None else changes(data.get("files"))
+        if found:  # None: no usable list (not pidgin-load's marker), so nobody can tell
+            stale_reason = "changed since its load: " + "; ".join(found)
 
     failure_at: datetime | None = None
     failure_error: str | None = None
@@ -162,6 +173,8 @@ def database_state(
         error=error,
         source=source,
         details=details,
+        stale=stale_reason is not None,
+        stale_reason=stale_reason,
     )
     return state, problems
 

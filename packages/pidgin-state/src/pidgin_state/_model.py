@@ -211,6 +211,8 @@ class DatabaseState:
     ``.loaded_to_db`` (written after the loader's commit) decides ``loaded``; a
     ``.load_failed`` marker or a failed ``DatabaseLoadEvent`` newer than the last load
     sets ``failed`` with its ``error``. ``details`` is the marker's JSON as written.
+    ``stale``: loaded, but a file the load read has changed since (by the loader's own
+    rule, so loading every run reloads it); ``stale_reason`` says which and how.
     """
 
     loaded: bool = False
@@ -224,6 +226,9 @@ class DatabaseState:
     source: str | None = None
     """Where the verdict came from: ``.loaded_to_db``, ``.load_failed`` or ``DatabaseLoadEvent``."""
     details: dict[str, Any] | None = None
+    stale: bool = False
+    stale_reason: str | None = None
+    """E.g. ``changed since its load: conv_1_events.jsonl changed size from 10 to 20 bytes``."""
 
 
 @dataclass(frozen=True, slots=True)

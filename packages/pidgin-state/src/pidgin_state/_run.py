@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -58,6 +59,7 @@ from ._model import (
 )
 from ._scan import LogCursor
 from ._sinks import MAX_ERRORS_KEPT, ConversationLog, ExperimentLog
+from ._stale import DiskFile, changes_since_load, files_a_load_reads, only_bookkeeping_after
 from ._time import parse_time
 
 __all__ = [
@@ -101,6 +103,10 @@ class RunTracker:
         """``experiment.jsonl`` and its archives (``.gz``, ``.zst``) by name."""
         self.json_files: dict[str, JsonFile] = {}
         self.lock_present = False
+        self.stats: dict[str, os.stat_result] = {}
+        """The ``lstat`` of each file above that is not a symbolic link, by name."""
+        self._bookkeeping: tuple[tuple[object, ...], bool] | None = None
+        """The last ``only_bookkeeping_after`` verdict on experiment.jsonl, and its key."""
         self.dir_problems: tuple[str, ...] = ()
         self.version = 0
         self.bytes_read_before = 0
@@ -158,6 +164,7 @@ class RunTracker:
         seen_json: set[str] = set()
         lock_present = False
         seen_experiment_logs: set[str] = set()
+        stats: dict[str, os.stat_result] = {}
         for entry in entries:
             name = entry.name
             if name == RUN_LOCK:
@@ -181,7 +188,7 @@ class RunTracker:
                     path = target
                     st = os.stat(target)
                 else:
-                    st = entry.stat(follow_symlinks=False)
+                    st = stats[name] = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 problems.append(f"{entry.path}: cannot stat: {exc.strerror or exc}")
                 continue
@@ -224,6 +231,7 @@ class RunTracker:
         if lock_present != self.lock_present:
             self.lock_present = lock_present
             changed = True
+        self.stats = stats  # any change in them changed a cursor or a JSON file above
         if tuple(problems) != self.dir_problems:
             self.dir_problems = tuple(problems)
             changed = True
@@ -392,7 +400,10 @@ class RunTracker:
 
         timing = self._timing(log, manifest, snapshots, status, progress)
         database, database_problems = database_state(
-            self.json_files.get(LOADED_MARKER), self.json_files.get(LOAD_FAILED_MARKER), log
+            self.json_files.get(LOADED_MARKER),
+            self.json_files.get(LOAD_FAILED_MARKER),
+            log,
+            changes=self._changes_since_load,
         )
         problems.extend(database_problems)
         problem_count += len(database_problems)
@@ -436,6 +447,26 @@ class RunTracker:
             problem_count=problem_count,
             notes=tuple(notes),
         )
+
+    def _changes_since_load(self, recorded: Any) -> list[str] | None:
+        """``changes_since_load`` for this run's files as the last scan saw them."""
+        disk: dict[str, DiskFile] = {
+            name: (st.st_size, st.st_mtime_ns)
+            for name, st in self.stats.items()
+            if stat.S_ISREG(st.st_mode)
+        }
+        return changes_since_load(recorded, files_a_load_reads(disk), self._bookkeeping_after)
+
+    def _bookkeeping_after(self, offset: int) -> bool:
+        """Whether experiment.jsonl holds only bookkeeping lines after ``offset``; cached."""
+        seen = self.stats.get(EXPERIMENT_LOG)
+        if seen is None:
+            return False
+        key = (offset, seen.st_ino, seen.st_size, seen.st_mtime_ns, seen.st_ctime_ns)
+        if self._bookkeeping is None or self._bookkeeping[0] != key:
+            path = os.path.join(self.directory, EXPERIMENT_LOG)
+            self._bookkeeping = (key, only_bookkeeping_after(path, offset, seen.st_size))
+        return self._bookkeeping[1]
 
     @staticmethod
     def _cursor_problems(cursor: LogCursor[Any], problems: list[str]) -> int:

@@ -152,7 +152,8 @@ class LogCursor(Generic[S]):
         return None if self.identity is None else self.identity[3] / 1e9
 
     def sync(self, st: os.stat_result) -> bool:
-        """Catch up with the file whose ``stat`` is ``st``; True if anything changed."""
+        """Catch up with the file whose ``stat`` is ``st``; True if it changed (its bytes or
+        only its ``stat``)."""
         seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if seen == self.identity:
             return False
@@ -189,6 +190,8 @@ class LogCursor(Generic[S]):
                 if restart:
                     self._restart()
                 changed = self._read_plain(fd, fst.st_size) or restart
+            # A new stat is a change even when no byte is new (a touch): a load sees it.
+            changed = changed or identity != old
             self.identity = identity
             if self.read_error is not None:
                 self.read_error = None
