@@ -13,6 +13,7 @@ from ._codec import (
     encode_event,
     event_from_dict,
     event_to_dict,
+    json_type,
 )
 from ._events import (
     ERROR_EVENT_TYPES,
@@ -150,6 +151,7 @@ __all__ = [
     "event_to_dict",
     "is_running",
     "json_schema",
+    "json_type",
     "make_private_dir",
     "new_id",
     "open_log",

@@ -24,6 +24,7 @@ __all__ = [
     "event_encoder",
     "event_from_dict",
     "event_to_dict",
+    "json_type",
 ]
 
 
@@ -200,7 +201,7 @@ def _typed(*kinds: type) -> Callable[[Any, str], Any]:
         # JSON has one number type: 3.0 is the integer 3 to encoders in other languages.
         if integral and isinstance(value, float) and value.is_integer():
             return int(value)
-        raise EventDecodeError(f"field {name!r}: expected {label}, got {_json_type(value)}")
+        raise EventDecodeError(f"field {name!r}: expected {label}, got {json_type(value)}")
 
     return convert
 
@@ -216,14 +217,15 @@ _JSON_NAMES: Mapping[type, str] = {
 }
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded value (``integer``, ``object``...), as messages say it."""
     return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
 def _timestamp(value: Any, name: str) -> Any:
     if not isinstance(value, str):
         raise EventDecodeError(
-            f"field {name!r}: expected an ISO 8601 string, got {_json_type(value)}"
+            f"field {name!r}: expected an ISO 8601 string, got {json_type(value)}"
         )
     try:
         return parse_timestamp(value)
@@ -237,7 +239,7 @@ def _mapping(optional: bool) -> Callable[[Any, str], Any]:
     def convert(value: Any, name: str) -> Any:
         if isinstance(value, dict) or (optional and value is None):
             return value
-        raise EventDecodeError(f"field {name!r}: expected an object, got {_json_type(value)}")
+        raise EventDecodeError(f"field {name!r}: expected an object, got {json_type(value)}")
 
     return convert
 
@@ -251,7 +253,7 @@ def _str_tuple(value: Any, name: str) -> Any:
 def _nested(cls: type[Any]) -> Callable[[Any, str], Any]:
     def convert(value: Any, name: str) -> Any:
         if not isinstance(value, dict):
-            raise EventDecodeError(f"field {name!r}: expected an object, got {_json_type(value)}")
+            raise EventDecodeError(f"field {name!r}: expected an object, got {json_type(value)}")
         return _build(cls, value, f"{name}.")
 
     return convert
@@ -268,7 +270,7 @@ def _messages(value: Any, name: str) -> Any:
     if value is None:
         return None
     if not isinstance(value, list):
-        raise EventDecodeError(f"field {name!r}: expected an array, got {_json_type(value)}")
+        raise EventDecodeError(f"field {name!r}: expected an array, got {json_type(value)}")
     message = _nested(ev.Message)
     return tuple(message(item, f"{name}[{i}]") for i, item in enumerate(value))
 
@@ -348,5 +350,5 @@ def decode_event(line: bytes | str) -> ev.Event:
     except orjson.JSONDecodeError as exc:
         raise EventDecodeError(f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise EventDecodeError(f"expected a JSON object, got {_json_type(data)}")
+        raise EventDecodeError(f"expected a JSON object, got {json_type(data)}")
     return event_from_dict(data)

@@ -15,6 +15,8 @@ from functools import cache
 
 import orjson
 
+from ._codec import json_type
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypeAlias
@@ -28,7 +30,6 @@ __all__ = [
     "SchemaValidator",
     "default_validator",
     "file_problems",
-    "json_type",
     "validate_file",
     "validate_line",
 ]
@@ -66,25 +67,6 @@ _TYPE_TESTS: Mapping[str, Callable[[Any], bool]] = {
     "array": lambda value: isinstance(value, list),
     "object": lambda value: isinstance(value, dict),
 }
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name of a decoded value, as error messages say it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _json_equal(left: Any, right: Any) -> bool:
