@@ -18,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
-from pidgin_events import EVENT_TYPES
+from pidgin_events import EVENT_TYPES, json_type
 
 from ._time import parse_time
 
@@ -447,7 +447,7 @@ class LogCursor(Generic[S]):
     def _decoded_odd(self, data: Any, line_no: int) -> bool:
         """A decoded line whose sniffed type was wrong (a nested key) or that is no object."""
         if type(data) is not dict:
-            self._problem_at(line_no, f"expected a JSON object, got {_json_type(data)}")
+            self._problem_at(line_no, f"expected a JSON object, got {json_type(data)}")
             return False
         return self._decoded(data, line_no)
 
@@ -571,18 +571,3 @@ def _sniff_timestamp(buf: bytes, start: int, end: int) -> str | None:
         return buf[value_start:value_end].decode("ascii")
     except UnicodeDecodeError:
         return None
-
-
-_JSON_NAMES = {
-    type(None): "null",
-    bool: "boolean",
-    int: "integer",
-    float: "number",
-    str: "string",
-    list: "array",
-    dict: "object",
-}
-
-
-def _json_type(value: Any) -> str:
-    return _JSON_NAMES.get(type(value), type(value).__name__)
