@@ -13,6 +13,7 @@ Slow variants (``@pytest.mark.slow``) run only when selected with ``-m``: a bare
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -73,7 +74,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     writer = _TABLE.get("writer")
     if writer is None or not writer.rows:
         return
-    args = " ".join(session.config.invocation_params.args)
+    args = shlex.join(session.config.invocation_params.args)
     path = writer.write(TABLE_PATH, f"{TABLE_ENV}=1 python -m pytest {args}".strip())
     sys.stderr.write(f"\nfault table written to {path}\n")
 

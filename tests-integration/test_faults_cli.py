@@ -353,6 +353,7 @@ def test_plugin_model_with_parallel_conversations(
     row.outcome = f"experiment {shown['status']}: {shown['error']}"
     assert result.returncode == 0, result.stdout + result.stderr
     assert shown["status"] == "completed"
+    row.outcome = "both conversation threads resolve the plugin model; experiment `completed`"
 
 
 # --- a full disk under the runner -------------------------------------------------------
@@ -451,10 +452,13 @@ def test_full_disk_runner_reason_names_the_file(
     row = fault_log.row("full disk under `pidgin run`: the failure reason names the file")
     _, detail, written = run_until_disk_full(small_disk, pidgin, stop_runners)
     row.add(written=written, recovered=written)
-    row.outcome = f"reason: {detail['error']}"
     conversations = detail["conversations"]
     assert isinstance(conversations, list)
-    assert str(conversations[0]["log"]) in str(detail["error"])
+    log = str(conversations[0]["log"])
+    row.outcome = f"reason does not name the log: {detail['error']}"
+    assert log in str(detail["error"])
+    shown = str(detail["error"]).replace(str(Path(log).parent) + "/", "")
+    row.outcome = f"the recorded reason names the log: `{shown[:160]}`"
 
 
 # --- a notebook holds the database during the automatic load ----------------------------
