@@ -403,13 +403,6 @@ def test_readers_query_while_nothing_loads(
 # --- a big log --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pidgin_load _ingest._EVENTS_SQL reads each log whole (read_text, then "
-    "string_split on newlines and unnest) under DuckDB memory_limit 1GB "
-    "(_connect.DEFAULT_MEMORY_LIMIT); BATCH_BYTES cannot split one file, so a single 80 MB+ "
-    "conversation log fails with 'Out of Memory Error' and the experiment cannot be loaded",
-)
 def test_a_96_mb_conversation_log_loads(
     out_root: Path, tmp_path: Path, fault_log: FaultLog, pidgin_load_cmd: RunCommand
 ) -> None:

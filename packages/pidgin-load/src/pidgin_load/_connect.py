@@ -24,6 +24,7 @@ __all__ = [
     "PRIVATE_FILES",
     "connect",
     "lock_timeout_from_env",
+    "memory_limit_from_env",
 ]
 
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -78,6 +79,11 @@ def lock_timeout_from_env(value: float | None = None) -> float:
         except ValueError:
             raise LoadError(f"${LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
     return DEFAULT_LOCK_TIMEOUT
+
+
+def memory_limit_from_env() -> str:
+    """``$PIDGIN_LOAD_MEMORY_LIMIT``, else 1GB: DuckDB would otherwise cache up to 80% of RAM."""
+    return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
 
 
 def _is_lock_conflict(exc: Exception) -> bool:
@@ -140,8 +146,7 @@ def connect(db_path: Path, *, lock_timeout: float) -> duckdb.DuckDBPyConnection:
     """
     import duckdb
 
-    # DuckDB would otherwise cache up to 80% of RAM; a loader's memory stays bounded.
-    memory_limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    memory_limit = memory_limit_from_env()
     config: dict[str, Any] = {"memory_limit": memory_limit}
     make_private_dir(db_path.parent)
     if not db_path.exists():

@@ -10,15 +10,21 @@ The normalised tables are then filled from the ``events`` rows just written, par
 the payloads they need (pidgin-ai's history-laden ``MessageRequestEvent`` lines, 91% of
 its bytes, are parsed once, in the first pass, and never again).
 
-Python touches the bytes only in two rare cases: ``.gz``/``.zst`` logs are decompressed
-to a private temporary directory first, and a file with bytes that are not UTF-8 (which
-DuckDB refuses to read as text) is copied with each such line blanked, the line being
-recorded in ``load_errors`` from Python.
+Memory stays bounded whatever the size of the logs: one statement reads at most
+``BATCH_BYTES`` of them, and a log bigger than that is cut at newlines into ranges
+(``_chunks``), each copied to a private file just before its statement and numbered from
+the line it starts at.
+
+Python touches the bytes only in rare cases: such big logs are cut and copied,
+``.gz``/``.zst`` logs are decompressed to a private temporary directory first, and a file
+with bytes that are not UTF-8 (which DuckDB refuses to read as text) is copied with each
+such line blanked, the line being recorded in ``load_errors`` from Python.
 """
 
 from __future__ import annotations
 
 import codecs
+import itertools
 import os
 import shutil
 import sys
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pidgin_events import ERROR_EVENT_TYPES, EVENT_TYPES, open_log
 
+from ._chunks import LineRange, copy_range, line_ranges
 from ._errors import LoadError
 from ._runs import LogFile, Run
 from ._schema import TABLES
@@ -41,13 +48,22 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_BYTES", "PAUSE_ENV", "IngestResult", "NotUtf8Error", "ingest_run"]
 
-BATCH_BYTES = 64 << 20
-"""Logs are read in statements of at most this many bytes, so memory stays bounded."""
+BATCH_BYTES = 32 << 20
+"""Logs are read in statements of at most this many bytes, so memory stays bounded.
+
+Parsing lines takes up to ~15 times their size in DuckDB (long lines cost the most), so
+32 MB stays well inside the default 1GB memory limit. A log bigger than this is read in
+ranges of whole lines of at most this size; only a single longer line exceeds it.
+"""
 
 PAUSE_ENV = "PIDGIN_LOAD_TEST_PAUSE_AFTER_INSERT"
 """Test hook: seconds to sleep inside the transaction after the inserts, before COMMIT."""
 
+_VECTOR_ROWS = 2048
+"""DuckDB processes rows in vectors of this many: one vector of long lines is all in memory."""
+_LAST_LINE = 1 << 62
 _EXCERPT_CHARS = 200
+_COPIES = itertools.count()  # names the copies made in a scratch directory
 _GLOB_CHARS = frozenset("*?[]{}")
 
 # The envelope every event line shares; the rest of the line stays in ``payload``.
@@ -63,7 +79,8 @@ INSERT INTO events
 WITH files AS (
     SELECT unnest($paths::VARCHAR[]) AS path,
            unnest($names::VARCHAR[]) AS source_file,
-           unnest($conversations::VARCHAR[]) AS file_conversation_id
+           unnest($conversations::VARCHAR[]) AS file_conversation_id,
+           unnest($first_lines::BIGINT[]) - 1 AS lines_before
 ),
 raw_lines AS (
     SELECT filename AS path, unnest(lines) AS line, generate_subscripts(lines, 1) AS line_number
@@ -77,7 +94,8 @@ parsed AS (
     WHERE CASE WHEN strlen(line) > 16 THEN true ELSE trim(line, e' \\t\\r\\f') <> '' END
 ),
 typed AS (
-    SELECT t.*, f.source_file, f.file_conversation_id,
+    SELECT t.* EXCLUDE (line_number), t.line_number + f.lines_before AS line_number,
+        f.source_file, f.file_conversation_id,
         CASE WHEN json_type(p.event_type) = 'VARCHAR' THEN nullif(p.event_type ->> '$', '') END
             AS event_type
     FROM parsed AS t JOIN files AS f USING (path)
@@ -223,7 +241,7 @@ FROM (
             "cache_write_tokens": "BIGINT",
             "message": {"role": "VARCHAR", "content": "VARCHAR", "agent_id": "VARCHAR"}}') AS p
     FROM events
-    WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent'
+    WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent' {in_slice}
 )
 """
 
@@ -252,22 +270,40 @@ WHERE messages.experiment_id = $experiment_id
     AND messages.source_file = found.source_file AND messages.line_number = found.line_number
 """
 
-_TURNS_SQL = """
-INSERT INTO turns
-WITH done AS (
+# What the turns need from each TurnCompleteEvent, kept apart so that the payloads (in
+# pidgin-ai's, the whole turn) are parsed slice by slice, like the messages.
+_TURN_ENDS_TABLE_SQL = """
+CREATE OR REPLACE TEMP TABLE pidgin_load_turn_ends (
+    conversation_id VARCHAR, timestamp TIMESTAMPTZ, source_file VARCHAR, line_number BIGINT,
+    turn_number INTEGER, convergence_score DOUBLE, agent_a_chars BIGINT, agent_b_chars BIGINT
+)
+"""
+
+_TURN_ENDS_SQL = """
+INSERT INTO pidgin_load_turn_ends
+SELECT conversation_id, timestamp, source_file, line_number, p.turn_number,
+    p.convergence_score, length(p.turn.agent_a_message.content),
+    length(p.turn.agent_b_message.content)
+FROM (
     SELECT conversation_id, timestamp, source_file, line_number,
         from_json(payload, '{"turn_number": "INTEGER", "convergence_score": "DOUBLE",
             "turn": {"agent_a_message": {"content": "VARCHAR"},
                      "agent_b_message": {"content": "VARCHAR"}}}') AS p
     FROM events
     WHERE experiment_id = $experiment_id AND event_type = 'TurnCompleteEvent'
-        AND conversation_id IS NOT NULL
-),
-last_done AS (
-    SELECT conversation_id, timestamp, p.turn_number AS turn_number, p
-    FROM done WHERE p.turn_number IS NOT NULL
+        AND conversation_id IS NOT NULL {in_slice}
+)
+WHERE p.turn_number IS NOT NULL
+"""
+
+_DROP_TURN_ENDS_SQL = "DROP TABLE pidgin_load_turn_ends"
+
+_TURNS_SQL = """
+INSERT INTO turns
+WITH last_done AS (
+    SELECT * FROM pidgin_load_turn_ends
     QUALIFY row_number() OVER (
-        PARTITION BY conversation_id, p.turn_number ORDER BY source_file DESC, line_number DESC
+        PARTITION BY conversation_id, turn_number ORDER BY source_file DESC, line_number DESC
     ) = 1
 ),
 started AS (
@@ -287,9 +323,8 @@ said AS (
     GROUP BY ALL
 )
 SELECT
-    $experiment_id, d.conversation_id, d.turn_number, d.p.convergence_score,
-    coalesce(s.a_chars, length(d.p.turn.agent_a_message.content)),
-    coalesce(s.b_chars, length(d.p.turn.agent_b_message.content)),
+    $experiment_id, d.conversation_id, d.turn_number, d.convergence_score,
+    coalesce(s.a_chars, d.agent_a_chars), coalesce(s.b_chars, d.agent_b_chars),
     s.a_tokens, s.b_tokens,
     st.started_at, d.timestamp, date_diff('millisecond', st.started_at, d.timestamp)
 FROM last_done AS d
@@ -310,6 +345,7 @@ FROM (
         "turn_number": "INTEGER"}') AS p
     FROM events
     WHERE experiment_id = $experiment_id AND list_contains($error_types::VARCHAR[], event_type)
+        {in_slice}
 )
 """
 
@@ -476,11 +512,20 @@ class IngestResult:
 
 @dataclass(frozen=True, slots=True)
 class _Source:
-    """A file DuckDB reads (maybe a private copy) standing for one of the run's logs."""
+    """Lines of one of the run's logs that one statement reads: the whole file, or a range."""
 
-    read_path: str
+    path: str
+    """The log itself, or a private copy of it (decompressed, or under a plain name)."""
     log: LogFile
-    size: int
+    lines: LineRange
+    last_line: int
+    """The number of the last line of ``lines`` (or more: the last range of a file)."""
+    whole: bool
+    """Whether ``lines`` is the whole file, which DuckDB then reads in place."""
+
+    @property
+    def size(self) -> int:
+        return self.lines.size
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> int:
@@ -530,6 +575,23 @@ def _readable_path(log: LogFile, scratch: Path, index: int) -> Path:
     return path
 
 
+def _sources_of(log: LogFile, path: Path) -> list[_Source]:
+    """The log as one source, or, if bigger than a batch, as ranges of whole lines."""
+    size = path.stat().st_size
+    if size > BATCH_BYTES:
+        try:
+            ranges = list(line_ranges(path, BATCH_BYTES))
+        except OSError as exc:
+            raise LoadError(f"{log.path}: cannot read: {exc}") from exc
+        if len(ranges) > 1:
+            last_lines = [lines.first_line - 1 for lines in ranges[1:]] + [_LAST_LINE]
+            return [
+                _Source(str(path), log, lines, last, whole=False)
+                for lines, last in zip(ranges, last_lines, strict=True)
+            ]
+    return [_Source(str(path), log, LineRange(0, size, 1), _LAST_LINE, whole=True)]
+
+
 def _is_utf8(path: str) -> bool:
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
@@ -542,10 +604,12 @@ def _is_utf8(path: str) -> bool:
     return True
 
 
-def _blank_non_utf8_lines(source: _Source, target: Path, bad: dict[str, list[Any]]) -> None:
+def _blank_non_utf8_lines(
+    path: str, source: _Source, target: Path, bad: dict[str, list[Any]]
+) -> None:
     """Copy a file, blanking each line that is not UTF-8 and noting it for load_errors."""
-    with open(source.read_path, "rb") as reader, open(target, "wb") as writer:
-        for number, raw in enumerate(reader, start=1):
+    with open(path, "rb") as reader, open(target, "wb") as writer:
+        for number, raw in enumerate(reader, start=source.lines.first_line):
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -566,7 +630,43 @@ class NotUtf8Error(Exception):
     """DuckDB refused a file as text; the transaction is aborted and must be started again."""
 
 
-def _insert_events(con: duckdb.DuckDBPyConnection, experiment_id: str, batch: list[_Source]) -> int:
+@contextmanager
+def _files_to_read(
+    batch: list[_Source], scratch: Path, *, clean_utf8: bool, bad: dict[str, list[Any]]
+) -> Iterator[list[str]]:
+    """The file DuckDB reads for each source of a batch; copies made for it go afterwards.
+
+    A range is copied to a file of its own (DuckDB reads files whole). With ``clean_utf8``,
+    a file that is not all UTF-8 is replaced by a copy with such lines blanked.
+    """
+    made: list[Path] = []
+    try:
+        paths = []
+        for source in batch:
+            path = source.path
+            if not source.whole:
+                copy = scratch / f"range-{next(_COPIES)}.jsonl"
+                made.append(copy)
+                try:
+                    copy_range(path, copy, source.lines)
+                except OSError as exc:
+                    raise LoadError(f"{source.log.path}: cannot read: {exc}") from exc
+                path = str(copy)
+            if clean_utf8 and not _is_utf8(path):
+                cleaned = scratch / f"utf8-{next(_COPIES)}.jsonl"
+                made.append(cleaned)
+                _blank_non_utf8_lines(path, source, cleaned, bad)
+                path = str(cleaned)
+            paths.append(path)
+        yield paths
+    finally:
+        for copy_path in made:
+            copy_path.unlink(missing_ok=True)  # a big log's copies never pile up on disk
+
+
+def _insert_events(
+    con: duckdb.DuckDBPyConnection, experiment_id: str, batch: list[_Source], paths: list[str]
+) -> int:
     import duckdb
 
     try:
@@ -575,9 +675,10 @@ def _insert_events(con: duckdb.DuckDBPyConnection, experiment_id: str, batch: li
             _EVENTS_SQL,
             {
                 "experiment_id": experiment_id,
-                "paths": [source.read_path for source in batch],
+                "paths": paths,
                 "names": [source.log.name for source in batch],
                 "conversations": [source.log.conversation_id for source in batch],
+                "first_lines": [source.lines.first_line for source in batch],
             },
         )
     except duckdb.InvalidInputException as exc:
@@ -586,19 +687,76 @@ def _insert_events(con: duckdb.DuckDBPyConnection, experiment_id: str, batch: li
         raise
 
 
-def _utf8_sources(
-    sources: list[_Source], scratch: Path, bad: dict[str, list[Any]]
-) -> list[_Source]:
-    """The sources, with each file that is not all UTF-8 replaced by a cleaned copy."""
-    cleaned = []
-    for index, source in enumerate(sources):
-        if _is_utf8(source.read_path):
-            cleaned.append(source)
+# A slice's rows, in a form DuckDB filters inside its scan of ``events``, so that the
+# payloads of the other rows are never fetched. (A line range per file, looked up in a
+# list, is not: it would fetch every payload the other conditions select.)
+_IN_SLICE = """
+    AND list_contains($slice_files::VARCHAR[], source_file)
+    AND line_number BETWEEN $slice_first AND $slice_last
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Slice:
+    """Events that a statement parsing their payloads reads at once: some lines of some logs.
+
+    DuckDB holds a vector of ``_VECTOR_ROWS`` rows in memory whole, so a statement over
+    many long lines (a log of 2 MB messages) would need all of them at once; sliced, it
+    needs at most a batch. ``files=None`` is every event of the run: no filter at all.
+    """
+
+    files: tuple[str, ...] | None
+    first: int = 1
+    last: int = _LAST_LINE
+
+    def sql(self, template: str) -> str:
+        return template.replace("{in_slice}", "" if self.files is None else _IN_SLICE)
+
+    def params(self) -> dict[str, Any]:
+        if self.files is None:
+            return {}
+        return {"slice_files": list(self.files), "slice_first": self.first, "slice_last": self.last}
+
+
+def _slices_of(sources: list[_Source]) -> list[_Slice]:
+    """Some batches' sources as slices: their whole logs together, each range on its own."""
+    whole = tuple(source.log.name for source in sources if source.whole)
+    slices = [_Slice(whole)] if whole else []
+    for source in sources:
+        if source.whole:
             continue
-        target = scratch / f"utf8-{index}.jsonl"
-        _blank_non_utf8_lines(source, target, bad)
-        cleaned.append(_Source(str(target), source.log, source.size))
-    return cleaned
+        previous = slices[-1] if slices else None
+        if previous and previous.files == (source.log.name,) and previous.last < _LAST_LINE:
+            # the next range of the same log
+            slices[-1] = _Slice(previous.files, previous.first, source.last_line)
+        else:
+            slices.append(_Slice((source.log.name,), source.lines.first_line, source.last_line))
+    return slices
+
+
+def _slices(batches: list[tuple[list[_Source], int]]) -> list[_Slice]:
+    """Slices covering the batches read (with their row counts); usually one, unfiltered.
+
+    Batches of at least ``_VECTOR_ROWS`` rows are read together: a vector then spans at
+    most two of them. A batch of fewer rows, long ones, is read on its own.
+    """
+    groups: list[list[_Source]] = []
+    joinable = False  # whether the last group takes more batches
+    for batch, rows in batches:
+        many = rows >= _VECTOR_ROWS
+        if not (groups and joinable and many):
+            groups.append([])
+        joinable = many
+        groups[-1].extend(batch)
+    if len(groups) <= 1:
+        return [_Slice(None)]
+    return [part for group in groups for part in _slices_of(group)]
+
+
+def _count_sliced(
+    con: duckdb.DuckDBPyConnection, template: str, params: dict[str, Any], slices: list[_Slice]
+) -> int:
+    return sum(_count(con, part.sql(template), {**params, **part.params()}) for part in slices)
 
 
 def _pause_for_tests() -> None:
@@ -633,16 +791,16 @@ def ingest_run(
         con.execute(f"DELETE FROM {table} WHERE experiment_id = $experiment_id", params)
     result = IngestResult()
     bad: dict[str, list[Any]] = {"names": [], "lines": [], "reasons": [], "excerpts": []}
-    events = 0
+    read: list[tuple[list[_Source], int]] = []
     with _scratch() as scratch:
         sources = []
         for index, log in enumerate(run.logs):
-            path = _readable_path(log, scratch, index)
-            sources.append(_Source(str(path), log, path.stat().st_size))
-        if clean_utf8:
-            sources = _utf8_sources(sources, scratch, bad)
+            sources.extend(_sources_of(log, _readable_path(log, scratch, index)))
         for batch in _batches(sources):
-            events += _insert_events(con, run.experiment_id, batch)
+            with _files_to_read(batch, scratch, clean_utf8=clean_utf8, bad=bad) as paths:
+                read.append((batch, _insert_events(con, run.experiment_id, batch, paths)))
+    events = sum(rows for _, rows in read)
+    slices = _slices(read)
     mixed = con.execute(_MIXED_LOGS_SQL, params).fetchone()
     if mixed and mixed[0]:
         con.execute(
@@ -664,12 +822,15 @@ def ingest_run(
     result.bad_lines = bad_in_sql + len(bad["lines"])
     result.rows["events"] = events - bad_in_sql
     result.rows["load_errors"] = result.bad_lines
-    result.rows["messages"] = _count(con, _MESSAGES_SQL, params)
+    result.rows["messages"] = _count_sliced(con, _MESSAGES_SQL, params, slices)
     if _count(con, _UNNUMBERED_MESSAGES_SQL, params):
         con.execute(_MESSAGE_TURNS_SQL, params)
+    con.execute(_TURN_ENDS_TABLE_SQL)
+    _count_sliced(con, _TURN_ENDS_SQL, params, slices)
     result.rows["turns"] = _count(con, _TURNS_SQL, params)
-    result.rows["errors"] = _count(
-        con, _ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}
+    con.execute(_DROP_TURN_ENDS_SQL)
+    result.rows["errors"] = _count_sliced(
+        con, _ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}, slices
     )
     result.rows["conversations"] = _count(con, _CONVERSATIONS_SQL, params)
     result.rows["token_usage"] = _count(con, _TOKEN_USAGE_SQL, params)

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from pidgin_events import LOAD_FAILED_MARKER
 from pidgin_events import output_root as resolve_output_root
 
-from ._connect import PRIVATE_FILES, connect, lock_timeout_from_env
+from ._connect import (
+    MEMORY_LIMIT_ENV,
+    PRIVATE_FILES,
+    connect,
+    lock_timeout_from_env,
+    memory_limit_from_env,
+)
 from ._errors import ExperimentRunningError, LoadError
 from ._ingest import NotUtf8Error, ingest_run
 from ._markers import (
@@ -132,6 +138,17 @@ def _plan(run: Run, db: Path, *, force: bool, allow_running: bool) -> _Plan:
     return plan
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether DuckDB ran out of memory; at COMMIT it says so only in words."""
+    import duckdb
+
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return True
+    return isinstance(exc, duckdb.Error) and (
+        "failed to pin block" in str(exc) or "failed to allocate" in str(exc)
+    )
+
+
 def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool) -> None:
     """Load one planned run in one transaction, then write its markers."""
     import duckdb
@@ -159,6 +176,13 @@ def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool
         except BaseException as exc:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
+            if _out_of_memory(exc):
+                # DuckDB's own advice (SET memory_limit) is out of the user's reach here
+                raise LoadError(
+                    f"{run.path}: loading into {database.path} failed: "
+                    f"{str(exc).splitlines()[0]} (the memory limit is "
+                    f"{memory_limit_from_env()}; raise it with ${MEMORY_LIMIT_ENV})"
+                ) from exc
             if isinstance(exc, duckdb.Error):
                 raise LoadError(f"{run.path}: loading into {database.path} failed: {exc}") from exc
             raise
