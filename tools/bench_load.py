@@ -34,7 +34,7 @@ orjson directly, in the exact layout pidgin-events writes), then loads them in a
 process and reports the time, the throughput and the child's peak resident memory
 (``ru_maxrss`` from ``os.wait4``), next to the same figures for ``read_json``. Memory is
 bounded by pidgin-load's DuckDB memory limit (``PIDGIN_LOAD_MEMORY_LIMIT``, default 1GB)
-and its 64 MB read batches, not by the size of the experiment.
+and its 32 MB read batches, not by the size of the experiment.
 
 Standard library only; the children import duckdb and pidgin_load.
 """
