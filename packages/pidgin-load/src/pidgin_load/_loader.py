@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pidgin_events import LOAD_FAILED_MARKER
 from pidgin_events import output_root as resolve_output_root
@@ -28,6 +28,7 @@ from ._connect import (
 )
 from ._errors import ExperimentRunningError, LoadError
 from ._ingest import NotUtf8Error, ingest_run
+from ._lake import LakeDatabase
 from ._markers import (
     effective_stats,
     file_stats,
@@ -36,10 +37,12 @@ from ._markers import (
     record_load_success,
     stale_reason,
 )
+from ._origin import record_origin
 from ._paths import chats_db, experiments_db
 from ._runs import Run, discover_runs, inspect_run, running_reason
 from ._schema import SCHEMA_VERSION
 from ._summary import LoadSummary, RunOutcome
+from ._target import LakeTarget, lake_target, same_target
 
 if TYPE_CHECKING:
     import os
@@ -50,15 +53,6 @@ __all__ = ["Progress", "load_all", "load_experiment"]
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: called after each run is handled."""
-
-
-def _same_path(a: Any, b: Path) -> bool:
-    if not isinstance(a, str):
-        return False
-    try:
-        return Path(a).resolve() == b.resolve()
-    except OSError:
-        return False
 
 
 class _Database:
@@ -103,24 +97,57 @@ class _Database:
             finally:
                 PRIVATE_FILES.release()
 
+    def publish(self, experiment_id: str) -> None:
+        """The rows were written in place, by the transaction itself: nothing to do.
+
+        A lake (``LakeDatabase.publish``) copies the committed rows from its staging
+        database here, in the lake's own transaction.
+        """
+
+
+# --- lake targets (issue 16): where a run goes, and the database object for it --------
+Target = Path | LakeTarget
+
+
+def _label(db: Target) -> str:
+    return db.label if isinstance(db, LakeTarget) else str(db)
+
+
+def _open_target(db: Target, lock_timeout: float) -> _Database | LakeDatabase:
+    if isinstance(db, LakeTarget):
+        return LakeDatabase(db, lock_timeout, memory_limit_from_env())
+    return _Database(db, lock_timeout)
+
+
+def _resolve_target(
+    db_path: str | os.PathLike[str] | None, target: str | None, data_path: str | None
+) -> LakeTarget | None:
+    """A lake if ``target`` names one, or if no ``db_path`` is given and the environment does."""
+    if target is None and db_path is not None:
+        return None
+    return lake_target(target, data_path)
+
+
+# ---------------------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class _Plan:
     """A run the loader met, and what it decided to do about it."""
 
     run: Run
-    db: Path
+    db: Target
     prior_fingerprint: str | None  # from a marker for this database
     stale: str | None = None  # why a prior load is out of date
     skip: str | None = None  # why nothing needs doing
 
 
-def _plan(run: Run, db: Path, *, force: bool, allow_running: bool) -> _Plan:
+def _plan(run: Run, db: Target, *, force: bool, allow_running: bool) -> _Plan:
     why_running = running_reason(run)
     if why_running and not allow_running:
         raise ExperimentRunningError(str(run.path), why_running)
     marker = read_marker(run.path)
-    if marker is not None and not _same_path(marker.get("db_path"), db):
+    if marker is not None and not same_target(marker.get("db_path"), db):
         marker = None  # loaded elsewhere; this database has not seen it
     plan = _Plan(run, db, None)
     if marker is None:
@@ -133,7 +160,7 @@ def _plan(run: Run, db: Path, *, force: bool, allow_running: bool) -> _Plan:
         pass
     elif (run.path / LOAD_FAILED_MARKER).exists():
         pass  # a later load failed: load again rather than trust the old marker
-    elif db.exists():
+    elif isinstance(db, LakeTarget) or db.exists():
         plan.skip = f"unchanged since its load at {marker.get('loaded_at')}"
     return plan
 
@@ -149,7 +176,9 @@ def _out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool) -> None:
+def _load(
+    plan: _Plan, database: _Database | LakeDatabase, summary: LoadSummary, *, force: bool
+) -> None:
     """Load one planned run in one transaction, then write its markers."""
     import duckdb
 
@@ -165,6 +194,7 @@ def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool
             result = ingest_run(
                 con, run, loaded_at=datetime.now(UTC), fingerprint=fp, clean_utf8=clean_utf8
             )
+            result.rows["loads"] = record_origin(con, run.experiment_id, target=str(database.path))
             con.execute("COMMIT")
             break
         except NotUtf8Error:
@@ -186,6 +216,7 @@ def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool
             if isinstance(exc, duckdb.Error):
                 raise LoadError(f"{run.path}: loading into {database.path} failed: {exc}") from exc
             raise
+    database.publish(run.experiment_id)  # a lake's own transaction; nothing for a file
     duration_ms = int((time.monotonic() - started) * 1000)
     try:
         record_load_success(
@@ -222,7 +253,7 @@ def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool
     summary.loaded.append(RunOutcome(str(run.path), run.experiment_id, str(database.path), reason))
 
 
-def _verify_skips(plans: list[_Plan], database: _Database) -> None:
+def _verify_skips(plans: list[_Plan], database: _Database | LakeDatabase) -> None:
     """Once the database is open anyway, do not trust a marker the database contradicts."""
     skipped = [plan for plan in plans if plan.skip]
     if not skipped:
@@ -241,6 +272,8 @@ def load_experiment(
     force: bool = False,
     allow_running: bool = False,
     lock_timeout: float | None = None,
+    target: str | None = None,
+    data_path: str | None = None,
 ) -> LoadSummary:
     """Load one experiment or chat directory into DuckDB.
 
@@ -250,20 +283,31 @@ def load_experiment(
     ``allow_running``). Raises ``ExperimentRunningError``, ``DatabaseLockedError`` (after
     waiting up to ``lock_timeout`` seconds, default ``$PIDGIN_LOAD_LOCK_TIMEOUT`` or 10) or
     another ``LoadError``; the caller decides whether to ``record_load_failure``.
+
+    ``target`` (``ducklake:postgres:<connection string>``) and ``data_path`` load into a
+    DuckLake instead; without ``db_path`` and ``target``, ``$PIDGIN_LOAD_TARGET`` and
+    ``$PIDGIN_LAKE_DATA_PATH`` can name one.
     """
     from ._paths import default_db_path
 
     started = time.monotonic()
     run = inspect_run(exp_dir)
-    db = Path(db_path).absolute() if db_path is not None else default_db_path(run.path)
+    lake = _resolve_target(db_path, target, data_path)
+    db: Target
+    if lake is not None:
+        db = lake
+    else:
+        db = Path(db_path).absolute() if db_path is not None else default_db_path(run.path)
     plan = _plan(run, db, force=force, allow_running=allow_running or force)
     summary = LoadSummary()
-    database = _Database(db, lock_timeout_from_env(lock_timeout))
+    database = _open_target(db, lock_timeout_from_env(lock_timeout))
     try:
         # A marker matching an existing database is trusted here: checking the database
         # would cost its lock. load_all checks skips against a database it opens anyway.
         if plan.skip:
-            summary.skipped.append(RunOutcome(str(run.path), run.experiment_id, str(db), plan.skip))
+            summary.skipped.append(
+                RunOutcome(str(run.path), run.experiment_id, _label(db), plan.skip)
+            )
         else:
             _load(plan, database, summary, force=force)
     finally:
@@ -280,18 +324,23 @@ def load_all(
     include_chats: bool = True,
     progress: Progress | None = None,
     lock_timeout: float | None = None,
+    target: str | None = None,
+    data_path: str | None = None,
 ) -> LoadSummary:
     """Load every finished run under an output root that is not loaded, stale or failed.
 
     Experiments go to ``experiments_db(root)`` and chats to ``chats_db()`` unless
-    ``db_path`` sends everything to one database. Runs still being written are skipped
-    (listed in ``skipped``); failures are listed in ``failed`` rather than raised, so one bad
-    run does not stop the rest. ``progress(done, total, label)`` is called after each run.
+    ``db_path`` sends everything to one database, or a lake (``target``, else
+    ``$PIDGIN_LOAD_TARGET`` when no ``db_path`` is given) takes everything. Runs still
+    being written are skipped (listed in ``skipped``); failures are listed in ``failed``
+    rather than raised, so one bad run does not stop the rest. ``progress(done, total,
+    label)`` is called after each run.
     """
     started = time.monotonic()
     root = resolve_output_root(output_root)
     summary = LoadSummary()
     timeout = lock_timeout_from_env(lock_timeout)
+    lake = _resolve_target(db_path, target, data_path)
     dirs = discover_runs(root, include_chats=include_chats)
     total = len(dirs)
     done = 0
@@ -302,11 +351,11 @@ def load_all(
         if progress is not None:
             progress(done, total, label)
 
-    by_db: dict[Path, list[_Plan]] = {}
+    by_db: dict[Target, list[_Plan]] = {}
     for run_dir in dirs:
         try:
             run = inspect_run(run_dir)
-            db = _target_db(run, root, db_path)
+            db = lake if lake is not None else _target_db(run, root, db_path)
             plan = _plan(run, db, force=force, allow_running=False)
         except ExperimentRunningError as exc:
             summary.skipped.append(RunOutcome(str(run_dir), None, None, str(exc)))
@@ -330,7 +379,7 @@ def _target_db(run: Run, root: Path, db_path: str | os.PathLike[str] | None) -> 
 
 
 def _load_into(
-    db: Path,
+    db: Target,
     plans: list[_Plan],
     summary: LoadSummary,
     *,
@@ -338,7 +387,7 @@ def _load_into(
     timeout: float,
     tick: Callable[[str], None],
 ) -> None:
-    database = _Database(db, timeout)
+    database = _open_target(db, timeout)
     try:
         if any(not plan.skip for plan in plans):
             try:
@@ -352,14 +401,14 @@ def _load_into(
             run = plan.run
             if plan.skip:
                 summary.skipped.append(
-                    RunOutcome(str(run.path), run.experiment_id, str(db), plan.skip)
+                    RunOutcome(str(run.path), run.experiment_id, _label(db), plan.skip)
                 )
             else:
                 try:
                     _load(plan, database, summary, force=force)
                 except LoadError as exc:
                     summary.failed.append(
-                        RunOutcome(str(run.path), run.experiment_id, str(db), str(exc))
+                        RunOutcome(str(run.path), run.experiment_id, _label(db), str(exc))
                     )
             tick(run.experiment_id)
     finally:
@@ -368,23 +417,23 @@ def _load_into(
 
 def _fail_all(
     plans: Iterable[_Plan],
-    db: Path,
+    db: Target,
     exc: LoadError,
     summary: LoadSummary,
     tick: Callable[[str], None],
 ) -> None:
     for plan in plans:
         summary.failed.append(
-            RunOutcome(str(plan.run.path), plan.run.experiment_id, str(db), str(exc))
+            RunOutcome(str(plan.run.path), plan.run.experiment_id, _label(db), str(exc))
         )
         tick(plan.run.experiment_id)
 
 
 def _skip_all(
-    plans: Iterable[_Plan], db: Path, summary: LoadSummary, tick: Callable[[str], None]
+    plans: Iterable[_Plan], db: Target, summary: LoadSummary, tick: Callable[[str], None]
 ) -> None:
     for plan in plans:
         summary.skipped.append(
-            RunOutcome(str(plan.run.path), plan.run.experiment_id, str(db), plan.skip or "")
+            RunOutcome(str(plan.run.path), plan.run.experiment_id, _label(db), plan.skip or "")
         )
         tick(plan.run.experiment_id)

@@ -187,7 +187,7 @@ def _append_load_event(run: Run, event: DatabaseLoadEvent) -> None:
 def record_load_success(
     run: Run,
     *,
-    db_path: Path,
+    db_path: str | os.PathLike[str],  # a file, or a lake's label
     schema_version: int,
     stats: list[FileStat],
     rows: dict[str, int],

@@ -10,6 +10,7 @@ experiment's rows from every table before inserting them again, in one transacti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._errors import LoadError
@@ -198,7 +199,19 @@ FROM turns
 GROUP BY experiment_id, turn_number;
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+# Where each experiment's rows came from: with a lake, loads arrive from many machines.
+_V2_LOADS = """
+CREATE TABLE loads (
+    experiment_id   VARCHAR PRIMARY KEY,
+    loaded_at       TIMESTAMPTZ NOT NULL,
+    host            VARCHAR NOT NULL,   -- the loading machine's host name
+    pidgin_version  VARCHAR NOT NULL,   -- pidgin-load's version (the four packages share it)
+    duckdb_version  VARCHAR NOT NULL,
+    target          VARCHAR NOT NULL    -- the database file, or the lake's label
+);
+"""
+
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2_LOADS))
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -212,6 +225,7 @@ TABLES = (
     "errors",
     "events",
     "load_errors",
+    "loads",
 )
 """Every table holding an experiment's rows; a reload empties all of them first."""
 
@@ -227,7 +241,8 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version of an open database (0 for a new, empty one)."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'main' AND table_name = 'schema_version'"
+        "WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "AND table_name = 'schema_version'"
     ).fetchone()
     if not exists or not exists[0]:
         return 0
@@ -235,10 +250,17 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection, db_path: str) -> int:
+def _unchanged(sql: str) -> str:
+    return sql
+
+
+def migrate(
+    con: duckdb.DuckDBPyConnection, db_path: str, *, adapt: Callable[[str], str] = _unchanged
+) -> int:
     """Bring the database up to ``SCHEMA_VERSION`` in one transaction; return the version.
 
     A crash half-way leaves the database as it was, since DuckDB's DDL is transactional.
+    ``adapt`` rewrites each statement for a store that lacks some features (a DuckLake).
     """
     version = current_version(con)
     if version > SCHEMA_VERSION:
@@ -250,11 +272,15 @@ def migrate(con: duckdb.DuckDBPyConnection, db_path: str) -> int:
         return version
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(_BOOTSTRAP)
+        con.execute(adapt(_BOOTSTRAP))
         for number, sql in MIGRATIONS:
             if number > version:
-                con.execute(sql)
-                con.execute("INSERT INTO schema_version (version) VALUES (?)", [number])
+                con.execute(adapt(sql))
+                con.execute(
+                    "INSERT INTO schema_version (version, applied_at) "
+                    "VALUES (?, current_timestamp)",
+                    [number],
+                )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
