@@ -17,28 +17,37 @@ from typing import Any
 
 from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
+from ._lake import LAKE_PAUSE_ENV, connect_lake
 from ._loader import Progress, load_all, load_experiment
 from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
 from ._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from ._summary import LoadSummary, RunOutcome
+from ._target import LAKE_DATA_PATH_ENV, LAKE_PREFIX, TARGET_ENV, LakeTarget, lake_target
 
 __all__ = [
     "CHATS_DB_ENV",
     "DEFAULT_LOCK_TIMEOUT",
+    "LAKE_DATA_PATH_ENV",
+    "LAKE_PAUSE_ENV",
+    "LAKE_PREFIX",
     "LOCK_TIMEOUT_ENV",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "TABLES",
+    "TARGET_ENV",
     "DatabaseLockedError",
     "ExperimentRunningError",
+    "LakeTarget",
     "LoadError",
     "LoadSummary",
     "Progress",
     "RunOutcome",
     "chats_db",
+    "connect_lake",
     "default_db_path",
     "experiments_db",
+    "lake_target",
     "load_all",
     "load_experiment",
     "record_load_failure",

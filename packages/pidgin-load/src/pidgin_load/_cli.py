@@ -16,6 +16,7 @@ from typing import TextIO
 
 from ._paths import CHATS_DB_ENV
 from ._summary import LoadSummary, RunOutcome
+from ._target import LAKE_DATA_PATH_ENV, TARGET_ENV
 
 __all__ = ["main"]
 
@@ -24,6 +25,9 @@ databases:
   experiments load into <root>/experiments/experiments.duckdb (for a directory
   <root>/experiments/<id>/), chats into ~/.pidgin/chats.duckdb (${CHATS_DB_ENV}
   overrides it); --db sends everything to one file.
+  --target ducklake:postgres:"dbname=... host=..." (or ${TARGET_ENV}) sends
+  everything to a DuckLake instead, its Parquet files under --data-path (or
+  ${LAKE_DATA_PATH_ENV}); needs pidgin-load[lake]. See docs/many-machines.md.
 
 exit status: 0 all loaded or already loaded, 1 something failed, 2 usage error.
 """
@@ -46,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
         help="load every finished run under an output root (e.g. pidgin_output)",
     )
     parser.add_argument("--db", metavar="PATH", help="load into this database file")
+    parser.add_argument(
+        "--target",
+        metavar="SPEC",
+        help=f'load into a DuckLake: ducklake:postgres:"dbname=... host=..." (${TARGET_ENV})',
+    )
+    parser.add_argument(
+        "--data-path",
+        metavar="PATH",
+        help=f"where the lake's Parquet files go: a shared directory or s3://... "
+        f"(${LAKE_DATA_PATH_ENV}; needed when the lake is created)",
+    )
     parser.add_argument(
         "--force",
         action="store_true",
@@ -97,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"argument EXP_DIR: {run}: no such directory")
     if args.lock_timeout is not None and args.lock_timeout < 0:
         parser.error("argument --lock-timeout: must not be negative")
+    if args.target is not None and args.db is not None:
+        parser.error("give --db or --target, not both")
+    if args.data_path is not None and args.target is None:
+        parser.error("argument --data-path: goes with --target")
 
     from ._errors import LoadError
     from ._loader import load_all, load_experiment
@@ -112,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 include_chats=not args.no_chats,
                 progress=progress,
                 lock_timeout=args.lock_timeout,
+                target=args.target,
+                data_path=args.data_path,
             )
         else:
             for index, run in enumerate(args.runs, start=1):
@@ -119,11 +140,17 @@ def main(argv: list[str] | None = None) -> int:
                     progress(index - 1, len(args.runs), f"loading {run}")
                 try:
                     part = load_experiment(
-                        run, args.db, force=args.force, lock_timeout=args.lock_timeout
+                        run,
+                        args.db,
+                        force=args.force,
+                        lock_timeout=args.lock_timeout,
+                        target=args.target,
+                        data_path=args.data_path,
                     )
                 except LoadError as exc:
+                    where = args.db if args.target is None else args.target
                     summary.failed.append(
-                        RunOutcome(str(Path(run).absolute()), None, args.db, str(exc))
+                        RunOutcome(str(Path(run).absolute()), None, where, str(exc))
                     )
                 else:
                     summary.merge(part)

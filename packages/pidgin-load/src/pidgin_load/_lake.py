@@ -44,12 +44,19 @@ from typing import TYPE_CHECKING
 from ._errors import DatabaseLockedError, LoadError
 from ._extensions import load_lake_extensions
 from ._schema import TABLES, migrate
-from ._target import LakeTarget
+from ._target import TARGET_ENV, LakeTarget
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["CATALOG_ALIAS", "COMMIT_ATTEMPTS", "LAKE_PAUSE_ENV", "LakeDatabase", "lake_sql"]
+__all__ = [
+    "CATALOG_ALIAS",
+    "COMMIT_ATTEMPTS",
+    "LAKE_PAUSE_ENV",
+    "LakeDatabase",
+    "connect_lake",
+    "lake_sql",
+]
 
 CATALOG_ALIAS = "pidgin_lake"
 _LOCKS_ALIAS = "pidgin_lake_locks"
@@ -282,3 +289,39 @@ class LakeDatabase:
             if self._spill is not None:
                 shutil.rmtree(self._spill, ignore_errors=True)
                 self._spill = None
+
+
+def connect_lake(
+    target: str | None = None, *, data_path: str | None = None, read_only: bool = True
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake attached (read-only by default) as its default catalog.
+
+    ``target`` as for loading, else ``$PIDGIN_LOAD_TARGET``. The same tables and views as
+    a local database answer there: ``con.sql("FROM experiment_dashboard")``.
+    """
+    import duckdb
+
+    from ._target import lake_target
+
+    lake = lake_target(target, data_path)
+    if lake is None:
+        raise LoadError(f"no lake named: pass a target or set ${TARGET_ENV}")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        load_lake_extensions(con)
+        options = ["READ_ONLY"] if read_only else []
+        if lake.data_path is not None:
+            options.append(f"DATA_PATH '{_quoted(lake.data_path)}'")
+        suffix = f" ({', '.join(options)})" if options else ""
+        con.execute(
+            f"ATTACH 'ducklake:postgres:{_quoted(lake.catalog)}' AS {CATALOG_ALIAS}{suffix}"
+        )
+        con.execute(f"USE {CATALOG_ALIAS}")
+    except duckdb.Error as exc:
+        con.close()
+        raise LoadError(f"cannot open the lake {lake.label}: {str(exc).splitlines()[0]}") from exc
+    except BaseException:
+        con.close()
+        raise
+    return con
