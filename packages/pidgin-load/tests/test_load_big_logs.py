@@ -26,7 +26,10 @@ from pidgin_load._chunks import line_ranges
 SMALL_BATCH = 3000
 """Bytes per read batch in these tests: every log below is several batches long."""
 
-_VOLATILE = {"experiments": "EXCLUDE (loaded_at, fingerprint, run_dir)"}
+_VOLATILE = {
+    "experiments": "EXCLUDE (loaded_at, fingerprint, run_dir)",
+    "loads": "EXCLUDE (loaded_at, target)",
+}
 
 
 def _table_rows(db: Path, experiment_id: str) -> dict[str, list[tuple[Any, ...]]]:
