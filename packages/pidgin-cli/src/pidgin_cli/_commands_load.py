@@ -55,6 +55,20 @@ ProgressCallback = Callable[[int, int, str], None]
     help="Load into this database [default: <root>/experiments/experiments.duckdb; "
     "chats: $PIDGIN_CHATS_DB or ~/.pidgin/chats.duckdb].",
 )
+@click.option(
+    "--target",
+    metavar="SPEC",
+    default=None,
+    help='Load into a DuckLake instead: ducklake:postgres:"dbname=... host=..." '
+    "[default: $PIDGIN_LOAD_TARGET when --db is not given]. Needs pidgin-load[lake].",
+)
+@click.option(
+    "--data-path",
+    metavar="PATH",
+    default=None,
+    help="With --target: where the lake's Parquet files go, a shared directory or s3://... "
+    "[default: $PIDGIN_LAKE_DATA_PATH].",
+)
 @click.option("--no-chats", is_flag=True, help="With --all: experiments only.")
 @json_option
 @output_option
@@ -66,6 +80,8 @@ def load_db_command(
     load_everything: bool,
     force: bool,
     db_path: Path | None,
+    target: str | None,
+    data_path: str | None,
     no_chats: bool,
     as_json: bool,
     output: Path | None,
@@ -78,6 +94,7 @@ def load_db_command(
       pidgin load-db --all
       pidgin load-db greetings exp_0c1d --force
       pidgin load-db --all --db /tmp/copy.duckdb --json
+      pidgin load-db --all --target ducklake:postgres:"dbname=lake host=db" --data-path /shared/lake
 
     Exit status 0 when every run is loaded (or already was), 1 when any failed.
     """
@@ -87,6 +104,11 @@ def load_db_command(
         raise click.UsageError("give one or more experiment IDs, or --all")
     if no_chats and not load_everything:
         raise click.UsageError("--no-chats goes with --all")
+    if target is not None and db_path is not None:
+        raise click.UsageError("give --db or --target, not both")
+    if data_path is not None and target is None:
+        raise click.UsageError("--data-path goes with --target")
+    lake = (target, data_path)
     root = resolve_output_root(ctx, output)
     # Every ID is resolved before anything loads: a typo in the third one loads nothing.
     directories = list(dict.fromkeys(resolve_run(root, text) for text in run_ids))
@@ -96,9 +118,11 @@ def load_db_command(
     try:
         with _progress(enabled=use_rich(sys.stderr)) as progress:
             if load_everything:
-                summary = _load_all(root, db_path, force=force, chats=not no_chats, tick=progress)
+                summary = _load_all(
+                    root, db_path, force=force, chats=not no_chats, tick=progress, lake=lake
+                )
             else:
-                summary = _load_some(directories, db_path, force=force, tick=progress)
+                summary = _load_some(directories, db_path, force=force, tick=progress, lake=lake)
     except KeyboardInterrupt:
         click.echo("Interrupted: runs not yet committed were not loaded.", err=True)
         ctx.exit(1)
@@ -110,24 +134,45 @@ def load_db_command(
 
 
 def _load_all(
-    root: Path, db_path: Path | None, *, force: bool, chats: bool, tick: ProgressCallback
+    root: Path,
+    db_path: Path | None,
+    *,
+    force: bool,
+    chats: bool,
+    tick: ProgressCallback,
+    lake: tuple[str | None, str | None],
 ) -> LoadSummary:
     from pidgin_load import load_all
 
-    return load_all(root, db_path, force=force, include_chats=chats, progress=tick)
+    return load_all(
+        root,
+        db_path,
+        force=force,
+        include_chats=chats,
+        progress=tick,
+        target=lake[0],
+        data_path=lake[1],
+    )
 
 
 def _load_some(
-    directories: list[Path], db_path: Path | None, *, force: bool, tick: ProgressCallback
+    directories: list[Path],
+    db_path: Path | None,
+    *,
+    force: bool,
+    tick: ProgressCallback,
+    lake: tuple[str | None, str | None],
 ) -> LoadSummary:
     from pidgin_load import LoadError, LoadSummary, RunOutcome, load_experiment
 
     summary = LoadSummary()
     for done, directory in enumerate(directories, start=1):
         try:
-            part = load_experiment(directory, db_path, force=force)
+            part = load_experiment(
+                directory, db_path, force=force, target=lake[0], data_path=lake[1]
+            )
         except LoadError as exc:
-            where = None if db_path is None else str(db_path)
+            where = lake[0] if db_path is None else str(db_path)
             summary.failed.append(RunOutcome(str(directory), directory.name, where, str(exc)))
         else:
             summary.merge(part)

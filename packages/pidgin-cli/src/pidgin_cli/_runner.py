@@ -147,7 +147,7 @@ class LoadOutcome:
     """The automatic load of one run: loaded (or already loaded), or why not."""
 
     ok: bool
-    db_path: Path | None
+    db_path: Path | str | None  # a file, or a lake's label
     error: str | None = None
     detail: str = ""
 
@@ -283,9 +283,10 @@ def load_run(run_dir: Path, db_path: Path | None = None, *, log: Log = _print_lo
         log(f"database load skipped: {error}")
         _record_without_loader(run_dir, error, db_path)
         return LoadOutcome(False, db_path, error)
-    target = db_path if db_path is not None else pidgin_load.default_db_path(run_dir)
+    # Without a db_path, $PIDGIN_LOAD_TARGET may send the load to a lake (issue 16).
+    target = db_path if db_path is not None else pidgin_load.default_target(run_dir)
     try:
-        summary = pidgin_load.load_experiment(run_dir, target, allow_running=True)
+        summary = pidgin_load.load_experiment(run_dir, db_path, allow_running=True)
         if summary.failed:
             raise pidgin_load.LoadError("; ".join(outcome.reason for outcome in summary.failed))
     except Exception as exc:

@@ -23,7 +23,14 @@ from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
 from ._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from ._summary import LoadSummary, RunOutcome
-from ._target import LAKE_DATA_PATH_ENV, LAKE_PREFIX, TARGET_ENV, LakeTarget, lake_target
+from ._target import (
+    LAKE_DATA_PATH_ENV,
+    LAKE_PREFIX,
+    TARGET_ENV,
+    LakeTarget,
+    default_target,
+    lake_target,
+)
 
 __all__ = [
     "CHATS_DB_ENV",
@@ -46,6 +53,7 @@ __all__ = [
     "chats_db",
     "connect_lake",
     "default_db_path",
+    "default_target",
     "experiments_db",
     "lake_target",
     "load_all",

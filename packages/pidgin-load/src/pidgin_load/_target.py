@@ -23,6 +23,7 @@ __all__ = [
     "LAKE_PREFIX",
     "TARGET_ENV",
     "LakeTarget",
+    "default_target",
     "lake_target",
     "same_target",
 ]
@@ -104,3 +105,18 @@ def same_target(recorded: object, target: Path | LakeTarget) -> bool:
         return Path(recorded).resolve() == target.resolve()
     except OSError:
         return False
+
+
+def default_target(run_dir: str | os.PathLike[str]) -> str:
+    """Where a run loads when nothing is named: the environment's lake, else its file.
+
+    For messages and failure markers; never raises (a malformed ``$PIDGIN_LOAD_TARGET``
+    is returned as it is, and the load itself reports it).
+    """
+    from ._paths import default_db_path
+
+    try:
+        lake = lake_target()
+    except LoadError:
+        return os.environ.get(TARGET_ENV, "")
+    return lake.label if lake is not None else str(default_db_path(run_dir))
