@@ -69,7 +69,8 @@ _FIRST_PAUSE = 0.2
 _CATALOG_LOCK_TIMEOUT = 120.0  # attaching and migrating take milliseconds; this is a hang
 
 _PRIMARY_KEY_CLAUSE = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)", re.IGNORECASE)
-_INLINE_KEY = re.compile(r"\s+(PRIMARY KEY|UNIQUE)\b", re.IGNORECASE)
+_INLINE_KEY = re.compile(r"(\s+NOT NULL)?\s+PRIMARY KEY\b", re.IGNORECASE)
+_INLINE_UNIQUE = re.compile(r"\s+UNIQUE\b", re.IGNORECASE)
 _NON_LITERAL_DEFAULT = re.compile(r"\s+DEFAULT\s+current_timestamp\b", re.IGNORECASE)
 _INDEX = re.compile(r"CREATE\s+(UNIQUE\s+)?INDEX\b[^;]*;", re.IGNORECASE)
 
@@ -82,8 +83,9 @@ def lake_sql(sql: str) -> str:
     delete-then-insert under the experiment's lock is what keeps rows unique.
     """
     sql = _INDEX.sub("", sql)
-    sql = _PRIMARY_KEY_CLAUSE.sub("", sql)
-    sql = _INLINE_KEY.sub("", sql)
+    sql = _PRIMARY_KEY_CLAUSE.sub("", sql)  # its columns are declared NOT NULL anyway
+    sql = _INLINE_KEY.sub(" NOT NULL", sql)  # a key column stays non-null
+    sql = _INLINE_UNIQUE.sub("", sql)
     return _NON_LITERAL_DEFAULT.sub("", sql)
 
 
