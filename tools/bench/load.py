@@ -142,7 +142,8 @@ def run(ws: Workspace) -> SectionResult:
                 how="faster",
                 threshold=20,
                 target=">= 20x faster",
-                note=rounds.error("pidgin-ai", "ours"),
+                note=rounds.error("pidgin-ai", "ours")
+                or ("" if use_legacy else f"pidgin-ai not measured: {ws.legacy_reason}"),
             )
         )
         result.rows.append(
