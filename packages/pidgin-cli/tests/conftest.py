@@ -14,7 +14,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -123,8 +123,8 @@ def write_experiment(
 def make_experiment(output_root: Path) -> Callable[..., Experiment]:
     """``write_experiment`` bound to ``output_root``: ``make_experiment("name", ...)``."""
 
-    def make(name: str, **options: object) -> Experiment:
-        return write_experiment(output_root, name, **options)  # type: ignore[arg-type]
+    def make(name: str, **options: Any) -> Experiment:
+        return write_experiment(output_root, name, **options)
 
     return make
 

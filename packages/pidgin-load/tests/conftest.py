@@ -100,7 +100,7 @@ def counts(db: Path, experiment_id: str) -> dict[str, int]:
             table: int(
                 con.execute(
                     f"SELECT count(*) FROM {table} WHERE experiment_id = ?", [experiment_id]
-                ).fetchone()[0]  # type: ignore[index]
+                ).fetchall()[0][0]
             )
             for table in pl.TABLES
         }
