@@ -118,3 +118,17 @@ def test_only_runs_the_named_sections(tmp_path: Path) -> None:
     document = json.loads((out / "benchmarks.json").read_text())
     assert list(document["sections"]) == [section]
     assert document["pidgin_ai"]["reason"] == "disabled with --no-pidgin-ai"
+
+
+def test_the_benchmarks_compare_on_the_fixtures_the_tests_read(legacy_fixtures: Path) -> None:
+    code = "from bench._setup import FIXTURES; print(FIXTURES)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(_env(), PYTHONPATH=os.pathsep.join([str(REPO / "tools"), *sys.path])),
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()) / "experiments" == legacy_fixtures

@@ -444,7 +444,7 @@ class Workspace:
         return path, "synthetic (no pidgin-ai experiment to rewrite)"
 
     def ours_hundred(self) -> Path:
-        """100 conversations: the no-change refresh target of issue 3."""
+        """100 conversations: the size of the no-change refresh target."""
         turns = 2 if self.quick else 50
         return self.synthetic(f"ours-100x{turns}", 100, turns, 100, seed=1)
 

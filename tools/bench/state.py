@@ -3,7 +3,7 @@
 Ours is ``pidgin_state.StateBuilder`` (a fresh one for a cold rebuild; one kept across calls
 for refreshes). The baselines are pidgin-ai 1.1's ``StateBuilder().get_experiment_state`` on
 the same directory, and "read every line and ``json.loads`` it" (for a refresh: only the
-appended lines). Issue 3's targets: cold rebuild at least 10x faster than pidgin-ai and
+appended lines). The targets: cold rebuild at least 10x faster than pidgin-ai and
 faster than the ``json.loads`` baseline; a no-change refresh under 2 ms for 100
 conversations; refresh cost proportional to the bytes appended (1 MB and 100 MB).
 
