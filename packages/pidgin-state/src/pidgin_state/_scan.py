@@ -18,7 +18,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
-from pidgin_events import EVENT_TYPES, json_type
+from pidgin_events import (
+    ARCHIVE_BLOCK,
+    EVENT_LINE_PREFIX,
+    EVENT_TYPES,
+    LOG_BLOCK,
+    json_type,
+    open_for_reading,
+    open_log,
+)
 
 from ._time import parse_time
 
@@ -28,13 +36,11 @@ __all__ = [
     "FieldError",
     "Handler",
     "LogCursor",
-    "Marker",
+    "Presence",
     "Report",
     "Sink",
 ]
 
-_BLOCK = 1 << 22
-_ARCHIVE_BLOCK = 1 << 16  # small: a truncated archive loses only what its last read held
 _ANCHOR = 128
 """Bytes kept from the start of the file and from just before the resume offset, to prove
 on the next read that the file was only appended to (not rewritten in place)."""
@@ -43,7 +49,7 @@ MAX_LINE = 1 << 26
 _TAIL_KEEP = 1 << 16
 MAX_PROBLEMS_PER_FILE = 20
 
-_OURS = b'{"event_type":"'
+_OURS = EVENT_LINE_PREFIX
 _OURS_LEN = len(_OURS)
 _KEY = b'"event_type":"'
 _KEY_LEN = len(_KEY)
@@ -60,8 +66,8 @@ class FieldError(ValueError):
 
 Handler = Callable[[Any, dict[str, Any], int], None]
 """Called as ``handler(sink, decoded_object, line_number)``."""
-Marker = Callable[[Any, int], None]
-"""Called as ``marker(sink, line_number)``."""
+Presence = Callable[[Any, int], None]
+"""Called as ``presence(sink, line_number)`` for an event whose content is not needed."""
 
 
 class Sink(Protocol):
@@ -72,10 +78,10 @@ class Sink(Protocol):
         """Sniffed type name -> (type name, handler of the decoded object and line number)."""
 
     @property
-    def skip(self) -> Mapping[bytes, Marker | None]:
+    def skip(self) -> Mapping[bytes, Presence | None]:
         """Types that belong in this log whose content state never needs: not decoded.
 
-        A ``Marker`` is called with the line number when only the event's presence matters.
+        A ``Presence`` is called with the line number when only the event's presence matters.
         """
 
 
@@ -162,10 +168,8 @@ class LogCursor(Generic[S]):
     # --- reading -----------------------------------------------------------------------
 
     def _read(self) -> bool:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        flags |= getattr(os, "O_NONBLOCK", 0)  # a FIFO named like a log must not hang us
         try:
-            fd = os.open(self.path, flags)
+            fd = open_for_reading(self.path)  # a FIFO named like a log must not hang us
         except OSError as exc:
             return self._fail(f"{self.display}: cannot read: {exc.strerror or exc}")
         try:
@@ -242,7 +246,7 @@ class LogCursor(Generic[S]):
 
         def read(_size: int) -> bytes:
             nonlocal position
-            want = min(_BLOCK, limit - position)
+            want = min(LOG_BLOCK, limit - position)
             if want <= 0:
                 return b""
             block = os.read(fd, want)
@@ -259,13 +263,16 @@ class LogCursor(Generic[S]):
         return (self.offset, self.pending) != before
 
     def _read_archive(self, fd: int) -> bool:
-        stream = self._open_archive(fd)
-        if stream is None:
+        try:
+            stream = open_log(fd, name=self.path)  # owns the descriptor from here on
+        except RuntimeError as exc:  # .zst without the zstandard package
+            self._problem(f"{self.display}: {exc}; not read")
             return True
         with stream:
 
             def read(size: int) -> bytes:
-                return stream.read1(size)  # one decompression step: nothing lost on an error
+                data: bytes = stream.read1(size)  # type: ignore[attr-defined]
+                return data  # one decompression step: nothing lost on an error
 
             try:
                 self._scan(read)
@@ -276,29 +283,11 @@ class LogCursor(Generic[S]):
                 self._problem_at(self.line, f"archive damaged after this line: {exc}")
         return True
 
-    def _open_archive(self, fd: int) -> _Readable | None:
-        raw = os.fdopen(fd, "rb")
-        if self.path.endswith(".gz"):
-            import gzip
-
-            return _Closing(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
-        try:
-            import zstandard
-        except ImportError:
-            raw.close()
-            self._problem(
-                f"{self.display}: reading .zst logs needs the zstandard package "
-                "(pip install 'pidgin-state[zstd]'); not read"
-            )
-            return None
-        reader: _Readable = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return reader
-
     # --- lines -------------------------------------------------------------------------
 
     def _scan(self, read: Callable[[int], bytes]) -> None:
         """Consume every complete line ``read`` returns; the torn tail stays pending."""
-        block_size = _ARCHIVE_BLOCK if self.compressed else _BLOCK
+        block_size = ARCHIVE_BLOCK if self.compressed else LOG_BLOCK
         first_line = line_no = self.line
         not_events = 0  # blank and bad lines; every other line is an event
         consumed = self.offset  # absolute offset just after the last newline
@@ -524,35 +513,6 @@ class LogCursor(Generic[S]):
         self.problem_count += 1
         if len(self.problems) < MAX_PROBLEMS_PER_FILE:
             self.problems.append(text)
-
-
-class _Readable(Protocol):
-    def read1(self, size: int, /) -> bytes: ...
-
-    def __enter__(self) -> Any: ...
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any, /) -> Any: ...
-
-
-class _Closing:
-    """A gzip stream that also closes the file object under it."""
-
-    def __init__(self, stream: Any, raw: Any) -> None:
-        self._stream = stream
-        self._raw = raw
-
-    def read1(self, size: int) -> bytes:
-        data: bytes = self._stream.read1(size)
-        return data
-
-    def __enter__(self) -> _Closing:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any, /) -> None:
-        try:
-            self._stream.close()
-        finally:
-            self._raw.close()
 
 
 def _sniff_timestamp(buf: bytes, start: int, end: int) -> str | None:
