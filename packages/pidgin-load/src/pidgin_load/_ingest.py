@@ -40,7 +40,7 @@ from pidgin_events import ERROR_EVENT_TYPES, EVENT_TYPES, open_log
 
 from ._chunks import LineRange, copy_range, line_ranges
 from ._errors import LoadError
-from ._runs import LogFile, Run
+from ._run_files import LogFile, RunFiles
 from ._schema import TABLES
 
 if TYPE_CHECKING:
@@ -773,7 +773,7 @@ def _pause_for_tests() -> None:
 
 def ingest_run(
     con: duckdb.DuckDBPyConnection,
-    run: Run,
+    run: RunFiles,
     *,
     loaded_at: Any,
     fingerprint: str,

@@ -7,7 +7,8 @@ pidgin-load loads a run with the statuses the StateBuilder gives, so a killed ru
 Whether a writer is still at work, from every signal there is (``writer_alive``):
 
 * a recorded end of the run (an ``ExperimentCompleteEvent``, or pidgin-ai's
-  ``manifest.json`` with a final status and its ``completed_at``): nobody writes any more;
+  ``manifest.json`` with a final status, which it writes with ``completed_at``): nobody
+  writes any more;
 * Pidgin's own run lock (``.pidgin.lock``), held while a writer lives and dropped by the
   kernel when it dies, ``kill -9`` included;
 * pidgin-ai's pid file (``$XDG_CACHE_HOME/pidgin/active_experiments/<id>.pid``), which

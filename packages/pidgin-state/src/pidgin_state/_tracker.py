@@ -123,10 +123,10 @@ class RunDirTracker:
             return writer_alive(recorded_end=recorded_end, lock=lock, pid_alive=None)
         manifest = manifest_info(self.json_files.get(MANIFEST))
         recorded_end = None
-        if manifest.completed_at is not None or (
-            manifest.status is not None and manifest.status not in PIDGIN_AI_LIVE_STATUSES
-        ):
+        if manifest.status is not None and manifest.status not in PIDGIN_AI_LIVE_STATUSES:
             recorded_end = f"manifest.json records the run's end (status {manifest.status!r})"
+        elif manifest.status is None and manifest.completed_at is not None:
+            recorded_end = "manifest.json records the run's end (completed_at)"
         pid_alive = None if recorded_end else pidgin_ai_pid_alive(manifest.experiment_id)
         return writer_alive(recorded_end=recorded_end, lock=None, pid_alive=pid_alive)
 
