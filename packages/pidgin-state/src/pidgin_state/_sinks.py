@@ -154,6 +154,11 @@ class ConversationLog:
         model_a = _str(data, "agent_a_model") or _model_of(data.get("agent_a"))
         model_b = _str(data, "agent_b_model") or _model_of(data.get("agent_b"))
         max_turns = _int(data, "max_turns")
+        named = data.get("conversation_id")
+        if self.events == 0 and type(named) is str and named:
+            # A log belongs to the conversation its start event names (else its file's
+            # name): a foreign writer's ids need not be file names. pidgin-load's rule too.
+            self.id = named
         self._own(data, line)
         if self.started_ts is None:
             self.started_ts = timestamp
