@@ -138,6 +138,7 @@ def assemble(
         problems=tuple(found.problems[:MAX_PROBLEMS]),
         problem_count=found.count,
         notes=tuple(found.notes),
+        recorded_end=writer.recorded_end,
     )
 
 

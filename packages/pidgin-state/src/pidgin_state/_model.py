@@ -265,6 +265,9 @@ class ExperimentState:
     problem_count: int
     notes: tuple[str, ...]
     """Inferences worth knowing (liveness unknown, the manifest disagrees with the events)."""
+    recorded_end: bool = False
+    """Whether the run recorded its own end (an ``ExperimentCompleteEvent``, pidgin-ai's
+    final manifest status); False while it runs and for a run killed before its end."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO timestamps, paths as strings) for ``--json`` output."""

@@ -68,6 +68,8 @@ class Writer:
     alive: bool | None
     """None: no signal tells; each log's freshness decides."""
     why: str
+    recorded_end: bool = False
+    """Whether the run recorded its own end (not inferred from a dead writer)."""
 
 
 def writer_alive(
@@ -80,7 +82,7 @@ def writer_alive(
     ``pid_alive`` is None where there is no pid file (and for Pidgin's own runs).
     """
     if recorded_end is not None:
-        return Writer(False, recorded_end)
+        return Writer(False, recorded_end, recorded_end=True)
     if lock is not None:
         return Writer(lock, "a live writer holds the run lock" if lock else "no live writer")
     if pid_alive is not None:
