@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,10 +25,12 @@ from pathlib import Path
 import orjson
 import pytest
 from _faultlog import PythonProcesses, RunCommand
-from test_faults_cli import runner_pid, start_experiment, wait_for_turns, wait_gone
+from test_faults_cli import runner_pid, start_experiment, stop_runners, wait_for_turns, wait_gone
 
 import pidgin_events as pe
 from pidgin_state import StateBuilder
+
+__all__ = ["stop_runners"]  # the fixture, shared with the fault suite
 
 SURFACES = ("list", "status", "monitor", "StateBuilder", "DuckDB")
 LEGACY_SOURCE = "exp-5x20-full_f41ebd59"
@@ -43,47 +45,35 @@ class Situation:
     shown: dict[str, str | None]
 
 
-@pytest.fixture
-def runners() -> Iterator[list[int]]:
-    """Pids of runners started here; any still alive at the end are killed."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _started(out_root: Path, pidgin: RunCommand, runners: list[int], name: str) -> Path:
+def _started(out_root: Path, pidgin: RunCommand, pids: list[int], name: str) -> Path:
     experiment_id = start_experiment(pidgin, name, "-t", "5000", "-r", "4", "--max-parallel", "2")
     directory = out_root / pe.EXPERIMENTS_DIR / experiment_id
-    runners.append(runner_pid(directory))
+    pids.append(runner_pid(directory))
     wait_for_turns(directory, 3)
     return directory
 
 
-def completed_run(out_root: Path, pidgin: RunCommand, runners: list[int]) -> Path:
+def completed_run(out_root: Path, pidgin: RunCommand, pids: list[int]) -> Path:
     experiment_id = start_experiment(pidgin, "done", "-t", "3", "-r", "2")
     directory = out_root / pe.EXPERIMENTS_DIR / experiment_id
     pid = runner_pid(directory)
-    runners.append(pid)
+    pids.append(pid)
     wait_gone(pid, timeout=90)  # after its automatic load
     return directory
 
 
-def stopped_run(out_root: Path, pidgin: RunCommand, runners: list[int]) -> Path:
-    directory = _started(out_root, pidgin, runners, "stopped")
+def stopped_run(out_root: Path, pidgin: RunCommand, pids: list[int]) -> Path:
+    directory = _started(out_root, pidgin, pids, "stopped")
     stopped = pidgin("experiment", "stop", "stopped", "--timeout", "30")
     assert stopped.returncode == 0, stopped.stderr
-    wait_gone(runners[-1], timeout=90)
+    wait_gone(pids[-1], timeout=90)
     return directory
 
 
-def killed_run(out_root: Path, pidgin: RunCommand, runners: list[int]) -> Path:
-    directory = _started(out_root, pidgin, runners, "killed")
-    os.kill(runners[-1], signal.SIGKILL)
-    wait_gone(runners[-1])
+def killed_run(out_root: Path, pidgin: RunCommand, pids: list[int]) -> Path:
+    directory = _started(out_root, pidgin, pids, "killed")
+    os.kill(pids[-1], signal.SIGKILL)
+    wait_gone(pids[-1])
     return directory
 
 
@@ -138,15 +128,13 @@ def _cut_end_event(log: Path) -> None:
     log.write_bytes(b"".join(lines[:-1]))
 
 
-def legacy_stopped(out_root: Path, fixtures: Path) -> Path:
+def legacy_stopped(out_root: Path, fixtures: Path, name: str = "legacy-stopped") -> Path:
     """Stopped: its manifest records the end (completed_at, a final status) while one
     conversation has no end event. Written an hour ago, copied just now."""
-    directory = out_root / pe.EXPERIMENTS_DIR / "legacy-stopped_f41ebd59"
+    directory = out_root / pe.EXPERIMENTS_DIR / f"{name}_f41ebd59"
+    experiment_id = "experiment_" + name.replace("-", "_")
     _legacy_copy(
-        fixtures / LEGACY_SOURCE,
-        directory,
-        experiment_id="experiment_legacy_stopped",
-        age=timedelta(hours=1),
+        fixtures / LEGACY_SOURCE, directory, experiment_id=experiment_id, age=timedelta(hours=1)
     )
     _cut_end_event(directory / f"events_{CUT_CONVERSATION}.jsonl")
     return directory
@@ -155,14 +143,7 @@ def legacy_stopped(out_root: Path, fixtures: Path) -> Path:
 def legacy_restored(out_root: Path, fixtures: Path) -> Path:
     """Killed mid-run (its manifest still says running, no completed_at, a conversation
     without an end event), restored from a backup: fresh files, hour-old events."""
-    directory = out_root / pe.EXPERIMENTS_DIR / "legacy-restored_f41ebd59"
-    _legacy_copy(
-        fixtures / LEGACY_SOURCE,
-        directory,
-        experiment_id="experiment_legacy_restored",
-        age=timedelta(hours=1),
-    )
-    _cut_end_event(directory / f"events_{CUT_CONVERSATION}.jsonl")
+    directory = legacy_stopped(out_root, fixtures, "legacy-restored")
     manifest = json.loads((directory / pe.MANIFEST).read_text())
     manifest["status"] = "running"
     del manifest["completed_at"]
@@ -236,29 +217,32 @@ def _table(situations: list[Situation]) -> str:
     head = ["situation", "expected", *SURFACES]
     rows = [[s.name, s.expected, *(str(s.shown[k]) for k in SURFACES)] for s in situations]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-             for r in [head, *rows]]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+        for r in [head, *rows]
+    ]
     lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
     return "\n".join(lines)
 
 
 def test_every_surface_tells_the_same_status(
+    *,
     out_root: Path,
     pidgin: RunCommand,
     python: PythonProcesses,
     legacy_fixtures: Path,
-    runners: list[int],
+    stop_runners: list[int],
     home: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # pidgin-ai's pid files live under the cache directory: one of this test's own.
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     made: list[tuple[str, str, Callable[[], Path]]] = [
-        ("completed", "completed", lambda: completed_run(out_root, pidgin, runners)),
+        ("completed", "completed", lambda: completed_run(out_root, pidgin, stop_runners)),
         ("stopped (`pidgin experiment stop`)", "interrupted",
-         lambda: stopped_run(out_root, pidgin, runners)),
+         lambda: stopped_run(out_root, pidgin, stop_runners)),
         ("killed (kill -9 of the runner)", "interrupted",
-         lambda: killed_run(out_root, pidgin, runners)),
+         lambda: killed_run(out_root, pidgin, stop_runners)),
         ("crashed before start (kill -9 after its start event)", "interrupted",
          lambda: crashed_before_start(out_root, python)),
         ("copied pidgin-ai 1.1 stopped run", "interrupted",
@@ -275,7 +259,9 @@ def test_every_surface_tells_the_same_status(
     situations = []
     for name, expected, directory in directories:
         state = StateBuilder.from_experiment_dir(directory)
-        situations.append(Situation(name, directory, expected, _surfaces(pidgin, directory, state.id, db)))
+        situations.append(
+            Situation(name, directory, expected, _surfaces(pidgin, directory, state.id, db))
+        )
     print("\n" + _table(situations))
     for situation in situations:
         assert set(situation.shown.values()) == {situation.expected}, situation

@@ -174,7 +174,8 @@ def test_pidgin_ai_experiment_still_running_per_manifest(
     old = time.time() - 3600
     os.utime(log, (old, old))
     summary = pl.load_experiment(directory, pidgin_ai_root / "db.duckdb")
-    assert summary.ok and len(summary.loaded) == 1
+    assert summary.ok
+    assert len(summary.loaded) == 1
 
 
 def _start_paused_load(

@@ -67,7 +67,8 @@ def test_force_reload_replaces_rows_without_duplicates(
     assert len(again.loaded) == 1
     assert counts(db, "exp_force") == before
     assert query(
-        db, "SELECT count(*) FROM events WHERE list_contains(?, event_type)",
+        db,
+        "SELECT count(*) FROM events WHERE list_contains(?, event_type)",
         [list(pe.BOOKKEEPING_EVENTS)],
     ) == [(0,)]
     assert counts(db, "exp_other") == before_other

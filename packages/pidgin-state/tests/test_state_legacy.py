@@ -141,8 +141,12 @@ def running_copy(legacy_fixtures: Path, tmp_path: Path, logs: Any) -> tuple[Path
     log = directory / "events_conv_0fc24c12.jsonl"
     cut_end_event(log)
     now = datetime.now(UTC).isoformat()
-    logs.append(log, logs.legacy_line("TurnStartEvent", conversation_id="conv_0fc24c12",
-                                      turn_number=20, timestamp=now))
+    logs.append(
+        log,
+        logs.legacy_line(
+            "TurnStartEvent", conversation_id="conv_0fc24c12", turn_number=20, timestamp=now
+        ),
+    )
     return directory, log
 
 
@@ -226,6 +230,7 @@ def test_copied_running_legacy_run_is_judged_by_its_events_own_time(
 
 @pytest.mark.parametrize(("alive", "expected"), [(True, "running"), (False, "interrupted")])
 def test_pidgin_ai_pid_file_tells_a_live_daemon_from_a_killed_one(
+    *,
     legacy_fixtures: Path,
     tmp_path: Path,
     logs: Any,

@@ -15,7 +15,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-__all__ = ["ARCHIVE_BLOCK", "LOG_BLOCK", "BadLine", "LogReader", "ReadResult", "open_log", "read_events"]
+__all__ = [
+    "ARCHIVE_BLOCK",
+    "LOG_BLOCK",
+    "BadLine",
+    "LogReader",
+    "ReadResult",
+    "open_log",
+    "read_events",
+]
 
 LOG_BLOCK = 1 << 22
 """Bytes read from a plain log at once."""
@@ -76,7 +84,7 @@ def open_log(
                 "(pip install 'pidgin-events[zstd]')"
             ) from None
         raw = _raw(source)
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
     if label.endswith(".gz"):
         import gzip
 
@@ -89,14 +97,14 @@ def _raw(source: str | os.PathLike[str] | int | BinaryIO) -> BinaryIO:
     if isinstance(source, int):
         return os.fdopen(source, "rb")
     if isinstance(source, str | os.PathLike):
-        return open(source, "rb")  # noqa: SIM115 - the caller's stream owns it
+        return open(source, "rb")
     return source
 
 
 class _Owning(io.BufferedIOBase):
     """A decompressing stream that also closes the file under it (gzip leaves it open)."""
 
-    def __init__(self, stream: BinaryIO, raw: BinaryIO) -> None:
+    def __init__(self, stream: io.BufferedIOBase, raw: BinaryIO) -> None:
         super().__init__()
         self._stream = stream
         self._raw = raw
@@ -108,8 +116,7 @@ class _Owning(io.BufferedIOBase):
         return self._stream.read(-1 if size is None else size)
 
     def read1(self, size: int = -1, /) -> bytes:
-        data: bytes = self._stream.read1(size)  # type: ignore[attr-defined]
-        return data
+        return self._stream.read1(size)
 
     def close(self) -> None:
         if self.closed:

@@ -30,8 +30,8 @@ from ._sinks import ConversationLog, ExperimentLog
 from ._status import Writer, conversation_status, manifest_disagrees, run_status
 from ._summaries import (
     EPOCH,
-    conversation_snapshot,
     convergence,
+    conversation_snapshot,
     count_statuses,
     last_errors,
     timing,
@@ -84,14 +84,25 @@ def assemble(
                 found.problem(
                     f"{ignored.display}: {experiment_log.display} is used; this one is ignored"
                 )
-    snapshots, inferred = _conversations(tracker, chosen, writer, legacy, now, found)
+    snapshots, inferred = _conversations(
+        tracker, chosen, writer=writer, legacy=legacy, now=now, found=found
+    )
     for json_file in tracker.json_files.values():
         if json_file.problem and json_file.display.endswith(MANIFEST):
             found.problem(json_file.problem)
     log = None if experiment_log is None else experiment_log.sink
     manifest = manifest_info(tracker.json_files.get(MANIFEST))
     progress = _progress(tracker, log, manifest, snapshots, found)
-    status = _status(tracker, writer, log, manifest, progress, legacy, now, found)
+    status = _status(
+        tracker,
+        writer=writer,
+        log=log,
+        manifest=manifest,
+        progress=progress,
+        legacy=legacy,
+        now=now,
+        found=found,
+    )
     if inferred and legacy and writer.alive is False:
         found.notes.append(f"conversations without an end event were interrupted: {writer.why}")
     if inferred and writer.alive is None:
@@ -128,7 +139,14 @@ def assemble(
         conversations={c.id: c for c in snapshots},
         active_conversations=tuple(c for c in snapshots if c.status == "running"),
         convergence=convergence(snapshots),
-        timing=timing(log, parse_time(experiment_last), manifest, snapshots, status, progress),
+        timing=timing(
+            log,
+            parse_time(experiment_last),
+            manifest=manifest,
+            snapshots=snapshots,
+            status=status,
+            progress=progress,
+        ),
         tokens=tokens(snapshots),
         error_count=sum(c.error_count for c in snapshots),
         last_errors=last_errors(chosen),
@@ -166,6 +184,7 @@ def _one_log_per_conversation(
 def _conversations(
     tracker: RunDirTracker,
     chosen: dict[str, LogCursor[ConversationLog]],
+    *,
     writer: Writer,
     legacy: bool,
     now: float,
@@ -234,6 +253,7 @@ def _progress(
 
 def _status(
     tracker: RunDirTracker,
+    *,
     writer: Writer,
     log: ExperimentLog | None,
     manifest: ManifestInfo,
@@ -245,7 +265,7 @@ def _status(
     """From the events and the writer signals; a mutable file is only cross-checked."""
     if log is not None and log.completed:
         if log.status in FINISHED_STATUSES:
-            return log.status  # type: ignore[return-value]
+            return log.status
         found.problem(
             f"{tracker.experiment_log.display if tracker.experiment_log else EXPERIMENT_LOG}: "
             f"ExperimentCompleteEvent status {log.status!r} is not understood"

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pidgin_events import ERROR_EVENT_TYPES
 
-from ._scan import FieldError, Handler, Presence, Report
+from ._lines import FieldError, Handler, Presence, Report
 
 __all__ = [
     "MAX_ERRORS_KEPT",

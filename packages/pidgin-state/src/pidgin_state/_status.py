@@ -72,9 +72,7 @@ class Writer:
     """Whether the run recorded its own end (not inferred from a dead writer)."""
 
 
-def writer_alive(
-    *, recorded_end: str | None, lock: bool | None, pid_alive: bool | None
-) -> Writer:
+def writer_alive(*, recorded_end: str | None, lock: bool | None, pid_alive: bool | None) -> Writer:
     """Whether a writer of the run is at work, from the strongest signal there is.
 
     ``recorded_end`` says in words where the run recorded its end (None: it did not).
@@ -87,7 +85,8 @@ def writer_alive(
         return Writer(lock, "a live writer holds the run lock" if lock else "no live writer")
     if pid_alive is not None:
         return Writer(
-            pid_alive, "pidgin-ai's process is alive" if pid_alive else "pidgin-ai's process is gone"
+            pid_alive,
+            "pidgin-ai's process is alive" if pid_alive else "pidgin-ai's process is gone",
         )
     return Writer(None, "nothing tells whether a writer is at work")
 
@@ -151,7 +150,7 @@ def run_status(
 def end_status(status: str | None, reason: str | None) -> ConversationStatus:
     """A conversation's status from its end event (pidgin-ai's reasons where status is odd)."""
     if status in _END_STATUSES:
-        return status  # type: ignore[return-value]
+        return status
     if reason in _COMPLETED_REASONS:
         return "completed"
     if reason in _FAILED_REASONS:

@@ -33,8 +33,8 @@ from ._time import parse_time
 
 __all__ = [
     "EPOCH",
-    "conversation_snapshot",
     "convergence",
+    "conversation_snapshot",
     "count_statuses",
     "last_errors",
     "timing",
@@ -96,6 +96,7 @@ def count_statuses(snapshots: Iterable[ConversationState]) -> dict[str, int]:
 def timing(
     log: ExperimentLog | None,
     experiment_last_event: datetime | None,
+    *,
     manifest: ManifestInfo,
     snapshots: list[ConversationState],
     status: RunStatus,

@@ -143,7 +143,7 @@ class RunDirTracker:
 
     def recently_written(self, now: float) -> bool:
         """Whether anything was written lately, by file times and by the events' own."""
-        cursors = [*self.logs.values(), *self.experiment_logs.values()]
+        cursors: list[LogCursor[Any]] = [*self.logs.values(), *self.experiment_logs.values()]
         times = [c.mtime for c in cursors] + [f.mtime for f in self.json_files.values()]
         newest = max((t for t in times if t is not None), default=None)
         events = [parse_time(c.last_event_ts) for c in cursors]
@@ -286,5 +286,3 @@ class RunDirTracker:
 def rank(cursor: LogCursor[Any]) -> int:
     """0 for a plain log, 1 for its ``.gz``, 2 for its ``.zst``: the lowest is read."""
     return 0 if not cursor.compressed else 1 if cursor.path.endswith(".gz") else 2
-
-
