@@ -70,6 +70,11 @@ ProgressCallback = Callable[[int, int, str], None]
     "[default: $PIDGIN_LAKE_DATA_PATH].",
 )
 @click.option("--no-chats", is_flag=True, help="With --all: experiments only.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="With --all: exit 0 when the output root holds no run (by default that fails).",
+)
 @json_option
 @output_option
 @click.pass_context
@@ -83,6 +88,7 @@ def load_db_command(
     target: str | None,
     data_path: str | None,
     no_chats: bool,
+    allow_empty: bool,
     as_json: bool,
     output: Path | None,
 ) -> None:
@@ -96,7 +102,8 @@ def load_db_command(
       pidgin load-db --all --db /tmp/copy.duckdb --json
       pidgin load-db --all --target ducklake:postgres:"dbname=lake host=db" --data-path /shared/lake
 
-    Exit status 0 when every run is loaded (or already was), 1 when any failed.
+    Exit status 0 when every run is loaded (or already was), 1 when any failed or
+    --all found no run (unless --allow-empty).
     """
     if load_everything and run_ids:
         raise click.UsageError("give IDs or --all, not both")
@@ -104,6 +111,8 @@ def load_db_command(
         raise click.UsageError("give one or more experiment IDs, or --all")
     if no_chats and not load_everything:
         raise click.UsageError("--no-chats goes with --all")
+    if allow_empty and not load_everything:
+        raise click.UsageError("--allow-empty goes with --all")
     if target is not None and db_path is not None:
         raise click.UsageError("give --db or --target, not both")
     if data_path is not None and target is None:
@@ -130,6 +139,12 @@ def load_db_command(
         click.echo(summary.to_json())
     else:
         _print_summary(summary)
+    if load_everything and summary.found_nothing:
+        from pidgin_load import empty_root_message
+
+        accepted = "" if allow_empty else "; pass --allow-empty if that is expected"
+        click.echo(f"warning: {safe_text(empty_root_message(root))}{accepted}", err=True)
+        ctx.exit(0 if allow_empty else 1)
     ctx.exit(0 if summary.ok else 1)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
+from ._empty_root import empty_root_message
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
 from ._lake import LAKE_PAUSE_ENV, connect_lake
 from ._loader import Progress, load_all, load_experiment
@@ -54,6 +55,7 @@ __all__ = [
     "connect_lake",
     "default_db_path",
     "default_target",
+    "empty_root_message",
     "experiments_db",
     "lake_target",
     "load_all",

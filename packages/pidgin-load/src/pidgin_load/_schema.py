@@ -199,8 +199,42 @@ FROM turns
 GROUP BY experiment_id, turn_number;
 """
 
-# Where each experiment's rows came from: with a lake, loads arrive from many machines.
-_V2_LOADS = """
+# Version 2: the database reads like the screens. ``turn`` is the 1-based turn users
+# see (``turn_number`` stays as the events number it, from 0); ``messages.model`` is the
+# model of the agent that spoke, and ``messages.role`` says which agent that was
+# (``agent_a``/``agent_b``) instead of the provider's constant ``assistant``. Rows loaded
+# under version 1 are brought to these meanings here, so no reload is needed.
+_V2 = """
+ALTER TABLE messages ADD COLUMN model VARCHAR;
+ALTER TABLE messages ADD COLUMN turn INTEGER;
+ALTER TABLE turns ADD COLUMN turn INTEGER;
+ALTER TABLE errors ADD COLUMN turn INTEGER;
+
+UPDATE messages SET turn = turn_number + 1, role = agent_id;
+UPDATE messages SET model = CASE messages.agent_id
+        WHEN 'agent_a' THEN c.agent_a_model WHEN 'agent_b' THEN c.agent_b_model END
+FROM conversations AS c
+WHERE c.experiment_id = messages.experiment_id
+    AND c.conversation_id = messages.conversation_id;
+UPDATE turns SET turn = turn_number + 1;
+UPDATE errors SET turn = turn_number + 1;
+
+CREATE OR REPLACE VIEW convergence_by_turn AS
+SELECT
+    experiment_id,
+    turn_number,
+    turn,
+    count(convergence_score) AS conversations,
+    avg(convergence_score) AS avg_convergence,
+    min(convergence_score) AS min_convergence,
+    max(convergence_score) AS max_convergence
+FROM turns
+GROUP BY experiment_id, turn_number, turn;
+"""
+
+
+# Version 3: where each experiment's rows came from: with a lake, loads arrive from many machines.
+_V3_LOADS = """
 CREATE TABLE loads (
     experiment_id   VARCHAR PRIMARY KEY,
     loaded_at       TIMESTAMPTZ NOT NULL,
@@ -211,7 +245,8 @@ CREATE TABLE loads (
 );
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2_LOADS))
+
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3_LOADS))
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -255,11 +290,16 @@ def _unchanged(sql: str) -> str:
 
 
 def migrate(
-    con: duckdb.DuckDBPyConnection, db_path: str, *, adapt: Callable[[str], str] = _unchanged
+    con: duckdb.DuckDBPyConnection,
+    db_path: str,
+    *,
+    up_to: int = SCHEMA_VERSION,
+    adapt: Callable[[str], str] = _unchanged,
 ) -> int:
-    """Bring the database up to ``SCHEMA_VERSION`` in one transaction; return the version.
+    """Bring the database up to ``up_to`` in one transaction; return the version.
 
     A crash half-way leaves the database as it was, since DuckDB's DDL is transactional.
+    ``up_to`` below ``SCHEMA_VERSION`` is for tests: a database as an older release left it.
     ``adapt`` rewrites each statement for a store that lacks some features (a DuckLake).
     """
     version = current_version(con)
@@ -268,13 +308,13 @@ def migrate(
             f"database {db_path} has schema version {version}, newer than the {SCHEMA_VERSION} "
             "this pidgin-load knows; upgrade pidgin-load to load into it"
         )
-    if version == SCHEMA_VERSION:
+    if version >= up_to:
         return version
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(adapt(_BOOTSTRAP))
         for number, sql in MIGRATIONS:
-            if number > version:
+            if version < number <= up_to:
                 con.execute(adapt(sql))
                 con.execute(
                     "INSERT INTO schema_version (version, applied_at) "
@@ -285,4 +325,4 @@ def migrate(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return SCHEMA_VERSION
+    return up_to
