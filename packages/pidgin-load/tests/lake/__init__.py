@@ -1,0 +1,1 @@
+"""DuckLake tests: a real PostgreSQL server, the lake extra (see conftest.py)."""
