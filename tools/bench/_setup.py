@@ -448,9 +448,15 @@ class Workspace:
         turns = 2 if self.quick else 50
         return self.synthetic(f"ours-100x{turns}", 100, turns, 100, seed=1)
 
-    def output_root_of_experiments(self) -> tuple[Path, int]:
-        """An output root holding many small experiments, for ``pidgin experiment list``."""
-        count, conversations, turns = (10, 2, 2) if self.quick else (100, 5, 10)
+    def output_root_of_experiments(
+        self, shape: tuple[int, int, int] | None = None
+    ) -> tuple[Path, int]:
+        """An output root holding many small experiments, for ``pidgin experiment list``.
+
+        ``shape`` is (experiments, conversations, turns); the default suits listing.
+        """
+        default = (10, 2, 2) if self.quick else (100, 5, 10)
+        count, conversations, turns = shape or default
         spec = {"experiments": count, "conversations": conversations, "turns": turns}
 
         def build(directory: Path) -> dict[str, Any]:
@@ -465,7 +471,10 @@ class Workspace:
             )
             return {"dir": str(directory)}
 
-        return Path(self._cached(f"root-{count}-experiments", spec, build)["dir"]), count
+        name = f"root-{count}-experiments"
+        if shape is not None and shape != default:
+            name = f"root-{count}x{conversations}x{turns}"
+        return Path(self._cached(name, spec, build)["dir"]), count
 
     def big_logs(self) -> tuple[Path, Path, int]:
         """About 1 GB of our logs, and a tenth of it with the same conversations (fewer turns)."""

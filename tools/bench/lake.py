@@ -73,21 +73,8 @@ def _pgcluster() -> Any:
 
 def _experiments(ws: Workspace) -> tuple[list[Path], str]:
     count, conversations, turns = (16, 2, 2) if ws.quick else (40, 5, 10)
-    spec = {"experiments": count, "conversations": conversations, "turns": turns, "v": 1}
-
-    def build(directory: Path) -> dict[str, Any]:
-        return ws.ours(
-            "_data",
-            "synthetic_many",
-            root=str(directory),
-            count=count,
-            conversations=conversations,
-            turns=turns,
-            message_bytes=100,
-        )
-
-    result = ws._cached(f"lake-{count}-experiments", spec, build)
-    dirs = [Path(d) for d in result["dirs"]]
+    root, _ = ws.output_root_of_experiments((count, conversations, turns))
+    dirs = sorted(path for path in (root / "experiments").iterdir() if path.is_dir())
     return dirs, f"{count} experiments of {conversations} conversations x {turns} turns"
 
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import DatabaseLockedError, LoadError
 from ._extensions import load_lake_extensions
-from ._schema import TABLES, migrate
+from ._schema import TABLES, migrate, stored_fingerprints
 from ._target import TARGET_ENV, LakeTarget
 
 if TYPE_CHECKING:
@@ -271,16 +271,7 @@ class LakeDatabase:
     # -- queries ----------------------------------------------------------------------
 
     def fingerprints(self, experiment_ids: list[str]) -> dict[str, str]:
-        rows = (
-            self.connection()
-            .execute(
-                f"SELECT experiment_id, fingerprint FROM {CATALOG_ALIAS}.main.experiments "
-                "WHERE list_contains($ids::VARCHAR[], experiment_id)",
-                {"ids": experiment_ids},
-            )
-            .fetchall()
-        )
-        return {str(row[0]): str(row[1]) for row in rows}
+        return stored_fingerprints(self.connection(), experiment_ids, catalog=CATALOG_ALIAS)
 
     def close(self) -> None:
         con, self._con = self._con, None

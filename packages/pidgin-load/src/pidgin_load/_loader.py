@@ -33,7 +33,7 @@ from ._markers import file_stats, record_load_success, stale_reason
 from ._origin import record_origin
 from ._paths import chats_db, experiments_db
 from ._run_files import RunFiles, discover_runs, inspect_run, running_reason
-from ._schema import SCHEMA_VERSION
+from ._schema import SCHEMA_VERSION, stored_fingerprints
 from ._summary import LoadSummary, RunOutcome
 from ._target import LakeTarget, lake_target, same_target
 
@@ -71,16 +71,7 @@ class _Database:
         return self._con
 
     def fingerprints(self, experiment_ids: list[str]) -> dict[str, str]:
-        rows = (
-            self.connection()
-            .execute(
-                "SELECT experiment_id, fingerprint FROM experiments "
-                "WHERE list_contains($ids::VARCHAR[], experiment_id)",
-                {"ids": experiment_ids},
-            )
-            .fetchall()
-        )
-        return {str(row[0]): str(row[1]) for row in rows}
+        return stored_fingerprints(self.connection(), experiment_ids)
 
     def close(self) -> None:
         con, self._con = self._con, None

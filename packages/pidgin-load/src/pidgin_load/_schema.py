@@ -272,6 +272,19 @@ CREATE TABLE IF NOT EXISTS schema_version (
 """
 
 
+def stored_fingerprints(
+    con: duckdb.DuckDBPyConnection, experiment_ids: list[str], *, catalog: str | None = None
+) -> dict[str, str]:
+    """The fingerprint each of these experiments was loaded with, if loaded."""
+    table = "experiments" if catalog is None else f"{catalog}.main.experiments"
+    rows = con.execute(
+        f"SELECT experiment_id, fingerprint FROM {table} "
+        "WHERE list_contains($ids::VARCHAR[], experiment_id)",
+        {"ids": experiment_ids},
+    ).fetchall()
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version of an open database (0 for a new, empty one)."""
     exists = con.execute(
