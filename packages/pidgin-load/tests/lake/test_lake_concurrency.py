@@ -54,7 +54,7 @@ def _finish(processes: list[Any], timeout: float = 900) -> list[dict[str, Any]]:
     summaries = []
     for process in processes:
         out, err = process.communicate(timeout=timeout)
-        assert process.returncode == 0, err
+        assert process.returncode == 0, f"{err}\n{out}"
         summaries.append(json.loads(out))
     return summaries
 
