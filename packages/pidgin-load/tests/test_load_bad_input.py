@@ -31,6 +31,7 @@ def test_malformed_lines_are_recorded_with_file_and_line(
     log = _first_log(directory)
     good_lines = len(log.read_bytes().splitlines())
     conversation_id = pe.conversation_id_of_log(log.name)
+    assert conversation_id is not None
     _raw_append(
         log,
         b'{"event_type":"TurnStartEvent","timestamp":"2026-01-01T00:00:00+00:00","turn\n'  # +1

@@ -185,7 +185,7 @@ def test_load_all_reloads_failed_and_missing_runs(
             con.execute(f"DELETE FROM {table} WHERE experiment_id = 'exp_fine'")
     write_experiment(tmp_path, experiment_id="exp_third")
     summary = pl.load_all(tmp_path)
-    assert sorted(o.experiment_id for o in summary.loaded) == ["exp_fine", "exp_third"]
+    assert sorted(str(o.experiment_id) for o in summary.loaded) == ["exp_fine", "exp_third"]
     assert counts(pl.experiments_db(tmp_path), "exp_fine")["experiments"] == 1
     assert second.is_dir()
 

@@ -202,7 +202,10 @@ def test_archived_after_the_load_is_stale(tmp_path: Path, logs: Any) -> None:
 
 def test_marker_without_a_files_list_cannot_tell(tmp_path: Path, logs: Any) -> None:
     directory = logs.write_experiment(tmp_path)
-    marker = {"loaded_at": "2026-02-03T04:05:06+00:00", "db_path": "/data/e.duckdb"}
+    marker: dict[str, object] = {
+        "loaded_at": "2026-02-03T04:05:06+00:00",
+        "db_path": "/data/e.duckdb",
+    }
     (directory / pe.LOADED_MARKER).write_text(json.dumps(marker))
     for files in (None, "many", [1, 2]):
         if files is not None:
