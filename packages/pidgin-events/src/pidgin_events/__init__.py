@@ -79,7 +79,7 @@ from ._reader import (
     open_log,
     read_events,
 )
-from ._run import Chat, Conversation, Experiment
+from ._recorder import Chat, Conversation, Experiment
 from ._time import parse_timestamp, utc_now
 from ._writer import EventWriteError, EventWriter, FsyncPolicy
 
