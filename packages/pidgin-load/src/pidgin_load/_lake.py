@@ -15,11 +15,16 @@ the transaction ends or the loader dies):
 
 * creating the catalog and applying migrations: concurrent first attaches would collide
   on the catalog's own tables, so one loader at a time attaches and migrates;
-* publishing one experiment: two loaders of the same experiment (the same directory on a
-  shared disk, or a copy on two machines) would each delete nothing and insert their
-  rows, which DuckLake does not see as a conflict. Holding the experiment's lock from
-  before the transaction starts until after it commits makes the second load replace
-  the first's rows.
+* publishing: two loaders of the same experiment (the same directory on a shared disk,
+  or a copy on two machines) would each delete nothing and insert their rows, which
+  DuckLake does not see as a conflict; and DuckLake 1.5's concurrent commits to a
+  PostgreSQL catalog fail now and then even without a logical conflict (racing on new
+  ids: duckdb/ducklake#459, #1094, #1248), more often the busier the machines. So the
+  lake transaction runs under one lock for the whole lake, taken before it starts and
+  released after it commits: a second load of an experiment replaces the first's rows,
+  and commits never race. Only the copy and commit (fractions of a second) are
+  serialised; reading the logs and staging the rows, the bulk of a load, run in
+  parallel on every loader.
 
 Other commit conflicts are retried, by DuckLake itself when the two snapshots do not
 touch the same data, and by ``publish`` (the copy again, after a growing pause) when
@@ -67,6 +72,8 @@ COMMIT_ATTEMPTS = 6
 """Loads of one experiment tried when commits keep conflicting, before it is reported."""
 _FIRST_PAUSE = 0.2
 _CATALOG_LOCK_TIMEOUT = 120.0  # attaching and migrating take milliseconds; this is a hang
+_PUBLISH_LOCK_TIMEOUT = 300.0
+"""At least this long to wait for the lake's publish lock: other loaders hold it in turn."""
 
 _PRIMARY_KEY_CLAUSE = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)", re.IGNORECASE)
 _INLINE_KEY = re.compile(r"(\s+NOT NULL)?\s+PRIMARY KEY\b", re.IGNORECASE)
@@ -80,7 +87,7 @@ def lake_sql(sql: str) -> str:
 
     DuckLake supports NOT NULL but no PRIMARY KEY, UNIQUE or index, and only literal
     defaults. The local database keeps them; in the lake, the loader's own
-    delete-then-insert under the experiment's lock is what keeps rows unique.
+    delete-then-insert under the publish lock is what keeps rows unique.
     """
     sql = _INDEX.sub("", sql)
     sql = _PRIMARY_KEY_CLAUSE.sub("", sql)  # its columns are declared NOT NULL anyway
@@ -199,7 +206,7 @@ class LakeDatabase:
                         self.path, f"another loader holds the lock on {name}", waited
                     )
                 time.sleep(min(pause, max(0.0, timeout - waited)) * random.uniform(0.5, 1.0))
-                pause = min(pause * 2, 0.5)
+                pause = min(pause * 2, 0.2)
             yield
         finally:
             with contextlib.suppress(duckdb.Error):
@@ -209,13 +216,14 @@ class LakeDatabase:
     def publish(self, experiment_id: str) -> None:
         """Copy the staged rows of one experiment into the lake, replacing any earlier ones.
 
-        Holds the experiment's lock throughout; a commit conflict is retried with a
-        growing pause, and reported (``LoadError``) if it persists. Staging is emptied
-        whatever happens.
+        Holds the lake's publish lock throughout; a commit conflict (with a writer outside
+        pidgin-load, such as a maintenance ``CHECKPOINT``) is retried with a growing
+        pause, and reported (``LoadError``) if it persists. Staging is emptied whatever
+        happens.
         """
         con = self.connection()
         try:
-            with self._advisory_lock(f"experiment:{experiment_id}", self._lock_timeout):
+            with self._advisory_lock("publish", max(self._lock_timeout, _PUBLISH_LOCK_TIMEOUT)):
                 self._publish_with_retries(con, experiment_id)
         finally:
             for table in TABLES:
