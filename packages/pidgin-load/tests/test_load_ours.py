@@ -244,7 +244,10 @@ def test_load_all_sends_experiments_and_chats_to_their_databases(
     assert counts(one_db, chat.directory.name)["experiments"] == 1
 
 
-def test_crashed_experiment_loads_as_unfinished(tmp_path: Path, query: Any) -> None:
+def test_crashed_experiment_loads_as_interrupted(tmp_path: Path, query: Any) -> None:
+    """The state's words, from the state's rule: what every screen shows for it."""
+    from pidgin_state import StateBuilder
+
     exp = pe.Experiment.create(tmp_path, name="crashy", experiment_id="exp_crash")
     conv = exp.conversation(agent_a="local:test", agent_b="local:test")
     conv.turn_start()
@@ -257,7 +260,11 @@ def test_crashed_experiment_loads_as_unfinished(tmp_path: Path, query: Any) -> N
 
     pl.load_experiment(exp.directory, db)
 
+    state = StateBuilder.from_experiment_dir(exp.directory)
+    assert (state.status, state.conversations[conv.id].status) == ("interrupted", "interrupted")
     assert query(db, "SELECT status, turns, ended_at FROM conversations") == [
-        ("unfinished", 1, None)
+        ("interrupted", 1, None)
     ]
-    assert query(db, "SELECT status FROM experiments") == [("unfinished",)]
+    assert query(
+        db, "SELECT status, conversations, interrupted_conversations FROM experiments"
+    ) == [("interrupted", 1, 1)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pidgin_events import CHATS_DIR, EXPERIMENTS_DIR
 
-from ._runs import discover_runs
+from ._run_files import discover_runs
 
 __all__ = ["empty_root_message"]
 

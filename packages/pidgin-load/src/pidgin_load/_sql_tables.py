@@ -227,6 +227,18 @@ me AS (
 er AS (
     SELECT conversation_id, count(*) AS errors
     FROM errors WHERE experiment_id = $experiment_id GROUP BY ALL
+),
+-- How each conversation stands is the StateBuilder's verdict, per log file, given as data
+-- ($status_files, $statuses): the rule lives in pidgin-state, never again in SQL.
+judged AS (
+    SELECT unnest($status_files::VARCHAR[]) AS source_file,
+        unnest($statuses::VARCHAR[]) AS status
+),
+log_of AS (
+    SELECT conversation_id, arg_min(source_file, line_number) AS source_file
+    FROM events WHERE experiment_id = $experiment_id AND conversation_id IS NOT NULL
+        AND list_contains($status_files::VARCHAR[], source_file)
+    GROUP BY ALL
 )
 SELECT
     $experiment_id AS experiment_id, c.conversation_id,
@@ -236,7 +248,7 @@ SELECT
     coalesce(st.p.temperature_a, st.p.agent_a.temperature) AS temperature_a,
     coalesce(st.p.temperature_b, st.p.agent_b.temperature) AS temperature_b,
     st.p.max_turns AS max_turns, st.p.initial_prompt AS initial_prompt, st.p.config AS config,
-    coalesce(en.p.status, 'unfinished') AS status, en.p.reason AS end_reason,
+    coalesce(judged.status, 'unknown') AS status, en.p.reason AS end_reason,
     en.p.error AS error,
     coalesce(tu.turns, 0) AS turns, en.p.total_turns AS reported_total_turns,
     tu.final_convergence, tu.mean_convergence,
@@ -254,6 +266,8 @@ LEFT JOIN en USING (conversation_id)
 LEFT JOIN tu USING (conversation_id)
 LEFT JOIN me USING (conversation_id)
 LEFT JOIN er USING (conversation_id)
+LEFT JOIN log_of USING (conversation_id)
+LEFT JOIN judged ON judged.source_file = log_of.source_file
 """
 
 TOKEN_USAGE_SQL = """
@@ -304,9 +318,7 @@ WITH c AS (
     SELECT count(*) AS n,
         count(*) FILTER (WHERE status = 'completed') AS completed,
         count(*) FILTER (WHERE status = 'failed') AS failed,
-        count(*) FILTER (WHERE status = 'interrupted') AS interrupted,
-        any_value(status) AS only_status,
-        max(ended_at) AS last_end
+        count(*) FILTER (WHERE status = 'interrupted') AS interrupted
     FROM conversations WHERE experiment_id = $experiment_id
 ),
 e AS (
@@ -318,16 +330,13 @@ SELECT
     $experiment_id AS experiment_id, $name::VARCHAR AS name, $kind::VARCHAR AS kind,
     $source_format::VARCHAR AS source_format, $directory::VARCHAR AS directory,
     $run_dir::VARCHAR AS run_dir,
-    coalesce($status::VARCHAR,
-             CASE WHEN $kind::VARCHAR = 'chat' AND c.n = 1 THEN c.only_status END,
-             'unfinished') AS status,
+    $status::VARCHAR AS status,
     $reason::VARCHAR AS reason, $error::VARCHAR AS error,
     $planned::INTEGER AS planned_conversations,
     c.n AS conversations, c.completed AS completed_conversations,
     c.failed AS failed_conversations, c.interrupted AS interrupted_conversations,
     coalesce(TRY_CAST($started_at::VARCHAR AS TIMESTAMPTZ), e.first_at) AS started_at,
-    coalesce(TRY_CAST($completed_at::VARCHAR AS TIMESTAMPTZ),
-             CASE WHEN $kind::VARCHAR = 'chat' THEN c.last_end END) AS completed_at,
+    TRY_CAST($completed_at::VARCHAR AS TIMESTAMPTZ) AS completed_at,
     TRY_CAST($config::VARCHAR AS JSON) AS config,
     e.events, b.bad AS bad_lines, $loaded_at::TIMESTAMPTZ AS loaded_at,
     $fingerprint::VARCHAR AS fingerprint
