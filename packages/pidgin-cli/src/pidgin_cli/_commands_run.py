@@ -9,7 +9,6 @@ cleanly, its conversations in flight recorded as ``interrupted``.
 from __future__ import annotations
 
 import random
-import shlex
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ._output import (
+    command_hint,
     fail,
     make_console,
     output_option,
@@ -42,6 +42,8 @@ DEFAULT_TURNS = 20
 STOP_TIMEOUT = 10.0
 LOAD_WAIT = 60.0
 """How long ``run`` waits, after the experiment completed, for the automatic load."""
+LOAD_NOTICE = 0.5
+"""After this many seconds without the load's end, ``run`` says what it is waiting for."""
 
 _ADJECTIVES = (
     "curious", "wandering", "seeking", "pondering", "observing", "dancing", "flowing",
@@ -97,7 +99,8 @@ def _conversation_options(function: F) -> F:
             type=click.Choice(["stop", "warn", "continue"]),
             default="stop",
             show_default=True,
-            help="At the threshold: end the conversation, say so and go on, or just go on.",
+            help="At the threshold: end the conversation (stop), record a warning event and "
+            "go on (warn), or just go on (continue).",
         ),
         click.option(
             "--seed",
@@ -193,10 +196,6 @@ def _experiment_name(root: Path, name: str | None) -> str:
     raise fail("could not find an unused experiment name; give one with -n")
 
 
-def _hint_root(output: Path | None, root: Path) -> str:
-    return f" -o {shlex.quote(str(root))}" if output is not None else ""
-
-
 # --- pidgin run -------------------------------------------------------------------------
 
 
@@ -258,7 +257,7 @@ def run_command(
       pidgin run -a local:test -b silent:none -p "Hello" -t 10 -q
       pidgin run -a local:drift -b local:drift --convergence-threshold 0.8 -n trial-1
     """
-    from pidgin_events import new_id
+    from pidgin_events import new_id, plural
 
     from ._background import LaunchError, launch_experiment
     from ._runner import ExperimentSpec
@@ -300,14 +299,13 @@ def run_command(
     if quiet:
         click.echo(launched.experiment_id)
         return
-    hint = _hint_root(output, root)
     click.echo(
-        f"Started experiment {launched.experiment_id} ({spec.name}): {repetitions} "
-        f"conversation(s) of {spec.agent_a} vs {spec.agent_b}, {turns} turns each, "
-        f"seed {spec.seed}\n"
+        f"Started experiment {launched.experiment_id} ({spec.name}): "
+        f"{plural(repetitions, 'conversation')} of {spec.agent_a} vs {spec.agent_b}, "
+        f"{plural(turns, 'turn')} each, seed {spec.seed}\n"
         f"  directory  {launched.directory}\n"
-        f"  follow     pidgin experiment attach {spec.name}{hint}\n"
-        f"  stop       pidgin experiment stop {spec.name}{hint}"
+        f"  follow     {command_hint('experiment', 'attach', spec.name, root=root)}\n"
+        f"  stop       {command_hint('experiment', 'stop', spec.name, root=root)}"
     )
     if detach:
         return
@@ -323,26 +321,51 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
     complete = completion(directory)
     if complete is None:
         return code  # detached: it is still running
+    status = command_hint("experiment", "status", experiment_id, root=root)
     try:
-        finished = wait_for_event(directory, "PostProcessingCompleteEvent", LOAD_WAIT)
+        finished = wait_for_event(directory, "PostProcessingCompleteEvent", LOAD_NOTICE)
+        if finished is None:
+            click.echo(_load_wait_notice(directory), err=True)
+            finished = wait_for_event(directory, "PostProcessingCompleteEvent", LOAD_WAIT)
     except KeyboardInterrupt:
-        click.echo("Not waiting for the database load; 'pidgin experiment status' will tell.")
+        click.echo(f"Not waiting for the database load; '{status}' will tell.")
         return code
     load = database_load(directory)
     if finished is None:
-        click.echo("The database load is still running; 'pidgin experiment status' will tell.")
+        click.echo(f"The database load is still running; '{status}' will tell.")
     elif load is not None and load.status == "loaded":
         click.echo(f"Loaded into DuckDB: {safe_text(load.db_path)}")
     elif load is not None and load.status == "skipped":
         click.echo(f"Already loaded into DuckDB: {safe_text(load.db_path)}")
     else:
         reason = load.error if load is not None else "see runner.log"
+        load_one = command_hint("load-db", experiment_id, root=root)
+        load_all = command_hint("load-db", "--all", root=root)
         click.echo(
             f"Not loaded into DuckDB: {safe_text(reason)}\n"
             f"  The experiment itself is {safe_text(complete.status)}; load it later with "
-            f"'pidgin load-db {experiment_id}' or 'pidgin load-db --all'."
+            f"'{safe_text(load_one)}' or '{safe_text(load_all)}'."
         )
     return code
+
+
+def _load_wait_notice(directory: Path) -> str:
+    """What the automatic load is waiting for: a locked database, as the runner logged it."""
+    from ._runner import LOCK_WAIT_LOG, RUNNER_LOG
+
+    try:
+        with open(directory / RUNNER_LOG, "rb") as stream:
+            stream.seek(max(0, stream.seek(0, 2) - 16384))  # the last lines are enough
+            tail = stream.read().decode("utf-8", "replace")
+    except OSError:
+        tail = ""
+    waits = [line for line in tail.splitlines() if LOCK_WAIT_LOG in line]
+    reason = waits[-1].split(LOCK_WAIT_LOG, 1)[1] if waits else "it is still running"
+    return safe_text(
+        f"Waiting for the automatic load into DuckDB: {reason}.\n"
+        "  (Ctrl-C stops waiting here; the load goes on.)",
+        multiline=True,
+    )
 
 
 # --- pidgin chat ------------------------------------------------------------------------
@@ -373,7 +396,7 @@ class _ChatPrinter:
     def turn(self, turn: int, score: float, warn: bool) -> None:
         warning = ""
         if warn:
-            warning = f"  (at or above the threshold {self.plan.convergence_threshold:g})"
+            warning = f"  warning: reached the threshold {self.plan.convergence_threshold:g}"
         if self.console is None:
             click.echo(f"[turn {turn + 1}] convergence {score:.2f}{warning}")
             return
@@ -429,7 +452,7 @@ def chat_command(
       pidgin chat -a local:test -b silent:none -t 5
       pidgin chat -a local:drift -b local:drift -p "What is a pidgin?" --seed 7
     """
-    from pidgin_events import Chat
+    from pidgin_events import Chat, plural
 
     from ._conductor import StopRequest, run_conversation
     from ._runner import load_run
@@ -454,7 +477,8 @@ def chat_command(
     except OSError as exc:
         raise fail(f"could not create the chat under {root}: {exc}") from None
     directory = conversation.directory
-    printer.say(f"Chat {conversation.id}: {plan.agent_a} vs {plan.agent_b}, {turns} turn(s)")
+    agents = f"{plan.agent_a} vs {plan.agent_b}"
+    printer.say(f"Chat {conversation.id}: {agents}, {plural(turns, 'turn')}")
     previous = signal.getsignal(signal.SIGINT)
 
     def interrupt(signum: int, frame: object) -> None:
@@ -484,7 +508,9 @@ def chat_command(
 
 def _describe_end(result: ConversationResult) -> str:
     final = result.final_convergence
-    text = f"Conversation {result.status} ({result.reason}) after {result.turns} turn(s)"
+    from pidgin_events import plural
+
+    text = f"Conversation {result.status} ({result.reason}) after {plural(result.turns, 'turn')}"
     if final is not None:
         text += f", final convergence {final:.2f}"
     if result.error:
@@ -522,7 +548,7 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
     from ._background import completion, runner_pid, signal_runner, wait_for_event
 
     root = resolve_output_root(ctx, output)
-    directory = resolve_run(root, experiment, kinds=("experiment",))
+    directory = _experiment_to_stop(root, experiment)
     experiment_id = directory.name
     running = is_running(directory)
     if running is False:
@@ -549,7 +575,7 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
         raise fail(
             f"sent SIGTERM to runner {pid}, but {experiment_id} has not recorded its end "
             f"within {timeout:g} s. It ends at its conversations' next step; check again "
-            f"with 'pidgin experiment status {experiment_id}'."
+            f"with '{command_hint('experiment', 'status', experiment_id, root=root)}'."
         )
     complete = completion(directory)
     assert complete is not None
@@ -557,4 +583,24 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
         f"Stopped {shown}: {safe_text(complete.status)} ({complete.completed_conversations} "
         f"completed, {complete.interrupted_conversations} interrupted, "
         f"{complete.failed_conversations} failed)."
+    )
+
+
+def _experiment_to_stop(root: Path, text: str) -> Path:
+    """The experiment ``text`` names; a chat is refused with how chats stop (Ctrl-C)."""
+    try:
+        return resolve_run(root, text, kinds=("experiment",))
+    except click.UsageError:
+        raise
+    except click.ClickException:
+        try:
+            chat = resolve_run(root, text, kinds=("chat",))
+        except click.ClickException:
+            chat = None
+        if chat is None:
+            raise
+    raise fail(
+        f"{chat.name} is a chat, not an experiment: a chat runs in the foreground of the "
+        "'pidgin chat' that started it, and stops with Ctrl-C in that terminal "
+        "(it is recorded as interrupted)."
     )

@@ -21,6 +21,7 @@ from ._events import (
     APIErrorEvent,
     ContextLimitEvent,
     ContextTruncationEvent,
+    ConvergenceWarningEvent,
     ConversationBranchedEvent,
     ConversationEndEvent,
     ConversationEvent,
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
 
     from ._schema import json_schema
     from ._validate import SchemaError, SchemaValidator, validate_file, validate_line
+    from ._words import plural
 
 # Loaded on first use: validating is for tools, and agent code should not pay for it.
 _LAZY = {
@@ -84,6 +86,7 @@ _LAZY = {
     "SchemaValidator": "_validate",
     "validate_file": "_validate",
     "validate_line": "_validate",
+    "plural": "_words",
 }
 
 __all__ = [
@@ -103,6 +106,7 @@ __all__ = [
     "Chat",
     "ContextLimitEvent",
     "ContextTruncationEvent",
+    "ConvergenceWarningEvent",
     "Conversation",
     "ConversationBranchedEvent",
     "ConversationEndEvent",
@@ -157,6 +161,7 @@ __all__ = [
     "open_log",
     "output_root",
     "parse_timestamp",
+    "plural",
     "read_events",
     "utc_now",
     "validate_file",

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
-from ._loader import Progress, load_all, load_experiment
+from ._loader import LockWait, Progress, load_all, load_experiment
 from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
 from ._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
@@ -34,6 +34,7 @@ __all__ = [
     "ExperimentRunningError",
     "LoadError",
     "LoadSummary",
+    "LockWait",
     "Progress",
     "RunOutcome",
     "chats_db",

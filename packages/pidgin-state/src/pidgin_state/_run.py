@@ -44,6 +44,7 @@ from ._errors import NotAnExperimentError
 from ._markers import JsonFile, ManifestInfo, database_state, manifest_info
 from ._model import (
     Convergence,
+    ConvergenceWarning,
     ConversationState,
     ConversationStatus,
     DatabaseState,
@@ -537,6 +538,10 @@ class RunTracker:
             error_count=sink.error_count,
             paused=sink.paused and not sink.ended,
             reported_total_turns=sink.end_total_turns,
+            convergence_warnings=tuple(
+                ConvergenceWarning(turn + 1, score, threshold)
+                for turn, score, threshold in sink.warnings
+            ),
         )
         cursor.snapshot = (key, snapshot)
         return snapshot
