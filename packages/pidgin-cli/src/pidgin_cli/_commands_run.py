@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +27,8 @@ from ._output import (
 from ._resolve import complete_run_id, resolve_run
 
 if TYPE_CHECKING:
+    from pidgin_events import Event
+
     from ._conductor import ConvergenceAction, ConversationPlan
 
 __all__ = ["run_command", "stop_command"]
@@ -309,7 +312,7 @@ def run_command(
 
 def follow_and_report(root: Path, experiment_id: str) -> int:
     """Follow the experiment to its end, then report its automatic load; the exit status."""
-    from ._background import attach, completion, database_load, wait_for_event
+    from ._background import attach, completion, database_load
 
     directory = root / "experiments" / experiment_id
     code = attach(root, experiment_id, echo=click.echo)
@@ -318,10 +321,7 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
         return code  # detached: it is still running
     status = command_hint("experiment", "status", experiment_id, root=root)
     try:
-        finished = wait_for_event(directory, "PostProcessingCompleteEvent", LOAD_NOTICE)
-        if finished is None:
-            click.echo(_load_wait_notice(directory), err=True)
-            finished = wait_for_event(directory, "PostProcessingCompleteEvent", LOAD_WAIT)
+        finished = _wait_for_load(directory)
     except KeyboardInterrupt:
         click.echo(f"Not waiting for the database load; '{status}' will tell.")
         return code
@@ -344,8 +344,35 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
     return code
 
 
-def _load_wait_notice(directory: Path) -> str:
-    """What the automatic load is waiting for: a locked database, as the runner logged it."""
+def _wait_for_load(directory: Path) -> Event | None:
+    """Wait for the runner's automatic load to end, saying at once what it waits for.
+
+    The runner logs a wait for a database another process holds the moment it begins
+    (``LOCK_WAIT_LOG``); that line is repeated here as soon as it appears. A load still
+    going after ``LOAD_NOTICE`` seconds without such a line is said to be running.
+    """
+    from ._background import wait_for_event
+
+    deadline = time.monotonic() + LOAD_WAIT
+    notice = time.monotonic() + LOAD_NOTICE
+    said_running = said_lock = False
+    while True:
+        finished = wait_for_event(directory, "PostProcessingCompleteEvent", 0.0)
+        if not said_lock:
+            reason = _lock_wait(directory)  # read after the event: a wait it ended is still told
+            if reason is not None:
+                click.echo(safe_text(f"Waiting for the automatic load into DuckDB: {reason}."))
+                said_lock = True
+        if finished is not None or time.monotonic() >= deadline:
+            return finished
+        if not (said_running or said_lock) and time.monotonic() >= notice:
+            click.echo("Waiting for the automatic load into DuckDB (Ctrl-C stops waiting here).")
+            said_running = True
+        time.sleep(0.1)
+
+
+def _lock_wait(directory: Path) -> str | None:
+    """The runner log's line about waiting for a locked database, if it wrote one."""
     from ._runner import LOCK_WAIT_LOG, RUNNER_LOG
 
     try:
@@ -353,14 +380,9 @@ def _load_wait_notice(directory: Path) -> str:
             stream.seek(max(0, stream.seek(0, 2) - 16384))  # the last lines are enough
             tail = stream.read().decode("utf-8", "replace")
     except OSError:
-        tail = ""
+        return None
     waits = [line for line in tail.splitlines() if LOCK_WAIT_LOG in line]
-    reason = waits[-1].split(LOCK_WAIT_LOG, 1)[1] if waits else "it is still running"
-    return safe_text(
-        f"Waiting for the automatic load into DuckDB: {reason}.\n"
-        "  (Ctrl-C stops waiting here; the load goes on.)",
-        multiline=True,
-    )
+    return waits[-1].split(LOCK_WAIT_LOG, 1)[1] if waits else None
 
 
 # --- pidgin experiment stop -------------------------------------------------------------
