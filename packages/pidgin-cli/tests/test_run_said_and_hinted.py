@@ -295,3 +295,22 @@ def test_a_locked_database_is_said_at_once_and_its_failure_shown_whole(shell: Sh
     listed = shell.pidgin("experiment", "list")
     assert "failed: " in listed.stdout
     assert " ".join(reason.split()) not in listed.stdout
+
+
+def test_a_chat_says_at_once_that_its_database_is_held(shell: Shell) -> None:
+    shell.env["PIDGIN_LOAD_LOCK_TIMEOUT"] = "2"
+    database = Path(shell.env["PIDGIN_CHATS_DB"])
+    holder = _hold(database, shell.env)
+    try:
+        chat = shell.pidgin("chat", "-a", "local:test", "-b", "silent:none", "-t", "1", merge=True)
+    finally:
+        holder.kill()
+        holder.wait(30)
+        assert holder.stdout is not None
+        holder.stdout.close()
+    assert chat.returncode == 0, chat.stdout  # the chat completed; only its load failed
+    lines = chat.stdout.splitlines()
+    waiting = next(i for i, line in enumerate(lines) if line.startswith("Waiting: "))
+    failed = next(i for i, line in enumerate(lines) if line.startswith("Not loaded into DuckDB"))
+    assert waiting < failed
+    assert f"database {database} is held by another process" in lines[waiting]

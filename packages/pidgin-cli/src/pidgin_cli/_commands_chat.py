@@ -115,7 +115,7 @@ def chat_command(
     from pidgin_events import Chat, plural
 
     from ._conductor import StopRequest, run_conversation
-    from ._runner import load_run
+    from ._runner import LOCK_WAIT_LOG, load_run
 
     plan = _plan(
         agent_a=agent_a,
@@ -155,7 +155,12 @@ def chat_command(
     printer.say(_describe_end(result))
     printer.say(f"Events: {conversation.path}")
     if not no_load:
-        outcome = load_run(directory, log=lambda _message: None)
+
+        def log(message: str) -> None:  # only a wait for a locked database is news here
+            if message.startswith(LOCK_WAIT_LOG):
+                printer.say("Waiting: " + message.removeprefix(LOCK_WAIT_LOG))
+
+        outcome = load_run(directory, log=log)
         if outcome.ok:
             printer.say(f"Loaded into DuckDB: {outcome.db_path}")
         else:

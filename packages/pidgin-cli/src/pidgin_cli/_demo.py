@@ -144,7 +144,7 @@ def demo_command(
     Example:
       pidgin demo -o /tmp/pidgin-demo
     """
-    from pidgin_events import new_id
+    from pidgin_events import new_id, plural
 
     from ._background import LaunchError, launch_experiment
     from ._commands_run import follow_and_report
@@ -165,7 +165,8 @@ def demo_command(
         seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
     )
     out.text(
-        f"Pidgin demo: {repetitions} conversations of {turns} turns between two "
+        f"Pidgin demo: {plural(repetitions, 'conversation')} of {plural(turns, 'turn')} "
+        "between two "
         f"{DEMO_MODEL} agents, 2 at a time (built in: no network, no API key).\n"
         f"Output root: {root}"
     )
