@@ -8,6 +8,7 @@ installs into ``.venv``) and without ``$PIDGIN_OUTPUT`` unless the test sets one
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -120,6 +121,17 @@ def _events(directory: Path, event_type: str) -> list[Any]:
     ]
 
 
+def _rich_frame(directory: Path) -> str:
+    from rich.console import Console
+
+    from pidgin_cli._render_attach import attach_frame
+    from pidgin_state import StateBuilder
+
+    console = Console(file=io.StringIO(), width=200, height=40, color_system=None)
+    console.print(attach_frame(StateBuilder.from_experiment_dir(directory), console))
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
 # --- --convergence-action warn -------------------------------------------------------------
 
 
@@ -145,6 +157,10 @@ def test_warn_is_recorded_and_shown_by_every_screen(shell: Shell) -> None:
     # The live view of `pidgin run` (piped: one line per change) said so as it happened.
     for turn in crossings:
         assert f"reached the threshold 0.9 at turn {turn + 1}" in result.stdout
+    # The rich live view (on a terminal) has a line for it too.
+    frame = _rich_frame(directory)
+    assert "convergence warning: 1 conversation reached the threshold 0.9; latest " in frame
+    assert f"at turn {crossings[-1] + 1} ({scores[crossings[-1]]:.2f})" in frame
     # So did the runner's log.
     log = (directory / "runner.log").read_text()
     assert log.count("reached the threshold 0.9 (warn: going on)") == len(crossings)
