@@ -27,8 +27,6 @@ from ._output import (
 from ._resolve import complete_run_id, resolve_run
 
 if TYPE_CHECKING:
-    from pidgin_events import Event
-
     from ._conductor import ConvergenceAction, ConversationPlan
 
 __all__ = ["run_command", "stop_command"]
@@ -326,7 +324,7 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
         click.echo(f"Not waiting for the database load; '{status}' will tell.")
         return code
     load = database_load(directory)
-    if finished is None:
+    if not finished:
         click.echo(f"The database load is still running; '{status}' will tell.")
     elif load is not None and load.status == "loaded":
         click.echo(f"Loaded into DuckDB: {safe_text(load.db_path)}")
@@ -344,7 +342,7 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
     return code
 
 
-def _wait_for_load(directory: Path) -> Event | None:
+def _wait_for_load(directory: Path) -> bool:
     """Wait for the runner's automatic load to end, saying at once what it waits for.
 
     The runner logs a wait for a database another process holds the moment it begins
@@ -353,17 +351,20 @@ def _wait_for_load(directory: Path) -> Event | None:
     """
     from ._background import wait_for_event
 
+    def loaded() -> bool:  # the runner's post-processing (its load) recorded as complete
+        return wait_for_event(directory, "PostProcessingCompleteEvent", 0.0) is not None
+
     deadline = time.monotonic() + LOAD_WAIT
     notice = time.monotonic() + LOAD_NOTICE
     said_running = said_lock = False
     while True:
-        finished = wait_for_event(directory, "PostProcessingCompleteEvent", 0.0)
+        finished = loaded()
         if not said_lock:
             reason = _lock_wait(directory)  # read after the event: a wait it ended is still told
             if reason is not None:
                 click.echo(safe_text(f"Waiting for the automatic load into DuckDB: {reason}."))
                 said_lock = True
-        if finished is not None or time.monotonic() >= deadline:
+        if finished or time.monotonic() >= deadline:
             return finished
         if not (said_running or said_lock) and time.monotonic() >= notice:
             click.echo("Waiting for the automatic load into DuckDB (Ctrl-C stops waiting here).")
