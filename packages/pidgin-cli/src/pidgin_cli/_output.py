@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -101,6 +99,9 @@ def program(name: str) -> str:
     (after ``tools/dev.py demo``, ``pidgin`` and ``python3`` live in ``.venv/bin``, which
     is not on ``PATH``). Computed from ``sys.executable`` at run time.
     """
+    import shlex
+    import shutil
+
     bin_dir = os.path.abspath(os.path.dirname(sys.executable))
     found = shutil.which(name)
     if found is not None and os.path.dirname(os.path.abspath(found)) == bin_dir:
@@ -120,6 +121,8 @@ def command_hint(*args: str, root: Path | None = None) -> str:
     would use in this shell (``$PIDGIN_OUTPUT`` or ``./pidgin_output``), and spells
     ``pidgin`` as ``program`` does.
     """
+    import shlex
+
     words = [program("pidgin")]
     if root is not None and root.absolute() != _default_output_root().absolute():
         words += ["-o", shlex.quote(str(root))]
