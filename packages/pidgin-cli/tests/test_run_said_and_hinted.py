@@ -296,9 +296,10 @@ def test_a_locked_database_is_said_at_once_and_its_failure_shown_whole(shell: Sh
         holder.stdout.close()
     assert run.returncode == 0, run.stdout  # the experiment completed; only its load failed
     lines = run.stdout.splitlines()
-    waiting = next(i for i, line in enumerate(lines) if "Waiting for the automatic load" in line)
+    waiting = next(i for i, line in enumerate(lines) if "is held by another process" in line)
     failed = next(i for i, line in enumerate(lines) if line.startswith("Not loaded into DuckDB"))
     assert waiting < failed  # said while waiting, not after
+    assert lines[waiting].startswith("Waiting for the automatic load into DuckDB: database ")
     assert f"database {database} is held by another process" in lines[waiting]
     assert "waiting up to 3 s" in lines[waiting]
     assert load.returncode == 1
@@ -309,8 +310,16 @@ def test_a_locked_database_is_said_at_once_and_its_failure_shown_whole(shell: Sh
     status = shell.pidgin("experiment", "status", directory.name)
     assert f"load failed: {' '.join(reason.split())}" in status.stdout
     listed = shell.pidgin("experiment", "list")
-    assert "failed: " in listed.stdout
+    assert "failed: " in listed.stdout  # the list's LOADED column cuts the reason
     assert " ".join(reason.split()) not in listed.stdout
+    retry = re.search(r"retry with: (.+)$", status.stdout, flags=re.MULTILINE)
+    assert retry, status.stdout
+    retried = shell.paste(retry.group(1))  # the database is free now: the hint loads it
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert directory.name in retried.stdout
+    assert "1 loaded" in retried.stdout
+    listed = shell.pidgin("experiment", "list")
+    assert listed.stdout.splitlines()[1].endswith("yes")  # loaded by the pasted hint
 
 
 def test_a_chat_says_at_once_that_its_database_is_held(shell: Shell) -> None:

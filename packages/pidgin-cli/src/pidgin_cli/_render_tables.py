@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pidgin_events import plural, utc_now
 
-from ._output import plain_table, rich_text, safe_text
+from ._output import command_hint, plain_table, rich_text, safe_text
 from ._render_text import (
     format_age,
     format_duration,
@@ -146,18 +146,19 @@ def _database_facts(state: ExperimentState, now: datetime) -> list[tuple[str, st
     """Where the run stands in DuckDB; reasons whole (the list's LOADED column cuts them)."""
     database = state.database
     verdict = load_state(state)
-    directory = state.directory.name
+    # The run's own root: a hint that names it works from any shell (-o when needed).
+    load_again = command_hint("load-db", state.directory.name, root=state.directory.parent.parent)
     if verdict in ("loaded", "stale"):
         loaded = f"{verdict} {_when(database.loaded_at, now)}"
         facts = [("database", loaded + (f" into {database.db_path}" if database.db_path else ""))]
         if verdict == "stale":
             facts.append(("", database.stale_reason or "changed since its load"))
-            facts.append(("", f"reload with: pidgin load-db {directory}"))
+            facts.append(("", f"reload with: {load_again}"))
         return facts
     if verdict == "failed":
         return [
             ("database", f"load failed: {database.error or 'unknown reason'}"),
-            ("", f"retry with: pidgin load-db {directory}"),
+            ("", f"retry with: {load_again}"),
         ]
     return [("database", "not loaded" if verdict == "not_loaded" else "not yet (running)")]
 
