@@ -47,7 +47,12 @@ READMES = [REPO / "README.md", *sorted(REPO.glob("packages/*/README.md"))]
 BIN = Path(sys.executable).parent
 
 NOT_RUN: dict[str, str] = {
-    r"^pip install ": "installs from PyPI, where the packages of this clone are not (yet)",
+    r"^pip install (?!\./)": "installs from PyPI, where the packages of this clone are not (yet)",
+    r"^pip install \./packages/": (
+        "installs into the Python that runs it, from the clone's root; a fresh environment per "
+        "line would need its dependencies downloaded (test_load_wheel_install does that once, "
+        "for pidgin-load with its siblings)"
+    ),
     r"^python3? tools/": (
         "repository tooling: builds .venv in the clone, runs this very suite, or benchmarks "
         "for minutes against pidgin-ai installed from PyPI; the commands it runs for the "

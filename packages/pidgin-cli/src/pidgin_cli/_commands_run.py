@@ -310,10 +310,12 @@ def run_command(
 
 def follow_and_report(root: Path, experiment_id: str) -> int:
     """Follow the experiment to its end, then report its automatic load; the exit status."""
+    from pidgin_events import EXPERIMENTS_DIR
+
     from ._background import attach, completion, database_load
 
-    directory = root / "experiments" / experiment_id
-    code = attach(root, experiment_id, echo=click.echo)
+    directory = root / EXPERIMENTS_DIR / experiment_id
+    code = attach(root, experiment_id)
     complete = completion(directory)
     if complete is None:
         return code  # detached: it is still running
@@ -328,8 +330,6 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
         click.echo(f"The database load is still running; '{status}' will tell.")
     elif load is not None and load.status == "loaded":
         click.echo(f"Loaded into DuckDB: {safe_text(load.db_path)}")
-    elif load is not None and load.status == "skipped":
-        click.echo(f"Already loaded into DuckDB: {safe_text(load.db_path)}")
     else:
         reason = load.error if load is not None else "see runner.log"
         load_one = command_hint("load-db", experiment_id, root=root)
@@ -349,10 +349,10 @@ def _wait_for_load(directory: Path) -> bool:
     (``LOCK_WAIT_LOG``); that line is repeated here as soon as it appears. A load still
     going after ``LOAD_NOTICE`` seconds without such a line is said to be running.
     """
-    from ._background import wait_for_event
+    from ._background import wait_until_loaded
 
     def loaded() -> bool:  # the runner's post-processing (its load) recorded as complete
-        return wait_for_event(directory, "PostProcessingCompleteEvent", 0.0) is not None
+        return wait_until_loaded(directory, 0.0)
 
     deadline = time.monotonic() + LOAD_WAIT
     notice = time.monotonic() + LOAD_NOTICE
@@ -413,7 +413,7 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
     """
     from pidgin_events import is_running
 
-    from ._background import completion, runner_pid, signal_runner, wait_for_event
+    from ._background import completion, runner_pid, signal_runner, wait_until_ended
 
     root = resolve_output_root(ctx, output)
     directory = _experiment_to_stop(root, experiment)
@@ -439,14 +439,13 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
         )
     shown = safe_text(experiment_id)
     click.echo(f"Stopping {shown} (runner pid {pid})...")
-    if wait_for_event(directory, "ExperimentCompleteEvent", timeout) is None:
+    complete = wait_until_ended(directory, timeout)
+    if complete is None:
         raise fail(
             f"sent SIGTERM to runner {pid}, but {experiment_id} has not recorded its end "
             f"within {timeout:g} s. It ends at its conversations' next step; check again "
             f"with '{command_hint('experiment', 'status', experiment_id, root=root)}'."
         )
-    complete = completion(directory)
-    assert complete is not None
     click.echo(
         f"Stopped {shown}: {safe_text(complete.status)} ({complete.completed_conversations} "
         f"completed, {complete.interrupted_conversations} interrupted, "

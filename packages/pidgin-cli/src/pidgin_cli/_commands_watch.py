@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pidgin_events import utc_now
+from pidgin_events import EXPERIMENTS_DIR, FINISHED_STATUSES, RUN_STATUSES, run_kind_of, utc_now
 
 from ._output import (
     JSON_SCHEMA_VERSION,
@@ -43,8 +43,6 @@ __all__ = [
     "status_command",
 ]
 
-RUN_STATUSES = ("running", "completed", "failed", "interrupted", "empty", "unknown")
-FINISHED = frozenset({"completed", "failed", "interrupted"})
 ATTACH_INTERVAL = 0.5
 START_GRACE = 10.0
 """Seconds attach waits for a run that has not written its first events yet."""
@@ -62,7 +60,7 @@ def _build(path: Path, builder: StateBuilder | None = None) -> ExperimentState:
 
 def _refresh(builder: StateBuilder, path: Path) -> ExperimentState:
     """Refresh a run directory: a chat if it sits under ``chats/``, else an experiment."""
-    if path.parent.name == "chats":
+    if run_kind_of(path) == "chat":
         return builder.chat(path)
     return builder.experiment(path)
 
@@ -201,7 +199,7 @@ def attach_experiment(root: Path, experiment_id: str) -> int:
     """
     from pidgin_events import validate_id
 
-    directory = root / "experiments" / validate_id(experiment_id, "experiment id")
+    directory = root / EXPERIMENTS_DIR / validate_id(experiment_id, "experiment id")
     return _attach(directory)
 
 
@@ -256,7 +254,7 @@ def _poll(
 
 
 def _ended(state: ExperimentState, started: float, grace: float) -> bool:
-    if state.status in FINISHED:
+    if state.status in FINISHED_STATUSES:
         return True
     if state.status == "running":
         return False

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import click
 
-from pidgin_events import plural, utc_now
+from pidgin_events import FINISHED_STATUSES, plural, utc_now
 
 from ._output import command_hint, make_console, rich_text, safe_text
 from ._render_text import format_duration, format_score, format_tokens
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from pidgin_state import ConversationState, ExperimentState
 
 __all__ = [
-    "FINISHED",
     "AttachDisplay",
     "LiveDisplay",
     "PlainFollower",
@@ -40,8 +39,6 @@ __all__ = [
     "detach_message",
     "summary_line",
 ]
-
-FINISHED = frozenset({"completed", "failed", "interrupted"})
 
 
 class AttachDisplay(Protocol):
@@ -72,7 +69,7 @@ def summary_line(state: ExperimentState) -> str:
     line = f"{safe_text(state.id)} {state.status}: {run_progress(state)} in {elapsed}"
     if state.error:
         line += f" ({safe_text(state.error)})"
-    if state.status in FINISHED:
+    if state.status in FINISHED_STATUSES:
         directory = state.directory
         hint = command_hint("experiment", "status", directory.name, root=_root_of(directory))
         line += f"\n  details: {safe_text(hint)}"
@@ -135,7 +132,7 @@ class LiveDisplay:
         self._live.start()
 
     def update(self, state: ExperimentState) -> None:
-        frame = attach_frame(state, self.console, final=state.status in FINISHED)
+        frame = attach_frame(state, self.console, final=state.status in FINISHED_STATUSES)
         self._live.update(frame, refresh=True)
 
     def close(self) -> None:
