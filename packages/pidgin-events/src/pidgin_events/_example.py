@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ._layout import EXPERIMENT_LOG
-from ._run import Experiment
+from ._recorder import Experiment
 from ._words import plural
 
 TYPE_CHECKING = False
