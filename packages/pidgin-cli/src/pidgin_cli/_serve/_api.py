@@ -79,6 +79,11 @@ class Conversation:
     def _transcript(self, info: Info) -> Transcript:
         return info.context.catalog.reader(self.state).refresh()
 
+    @strawberry.field(description="The run this conversation belongs to.")
+    def experiment(self, info: Info) -> Experiment | None:
+        state = info.context.catalog.experiment(self.run_id)
+        return None if state is None else _experiment(state)
+
     @strawberry.field(description="Agent A: display name and model (names from the log).")
     def agent_a(self, info: Info) -> Agent:
         transcript = self._transcript(info)
