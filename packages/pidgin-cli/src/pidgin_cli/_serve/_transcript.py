@@ -14,17 +14,11 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from pidgin_events import (
-    BadLine,
-    ConversationEndEvent,
-    ConversationStartEvent,
-    LogReader,
-    MessageCompleteEvent,
-    ThinkingCompleteEvent,
-    TurnCompleteEvent,
-    TurnStartEvent,
-)
+import orjson
+
+from pidgin_events import LogReader, parse_timestamp
 
 __all__ = ["ChatMessage", "Transcript", "TranscriptReader", "TurnInfo"]
 
@@ -101,7 +95,7 @@ class TranscriptReader:
         self._lock = threading.Lock()
         self._turn = 0
         self._size = -1
-        self._pending: dict[tuple[int, str], ThinkingCompleteEvent] = {}
+        self._pending: dict[tuple[int, str], tuple[str, int | None]] = {}
         """Thinking read before its message, by (turn, agent)."""
 
     @property
@@ -120,85 +114,128 @@ class TranscriptReader:
                 return self.transcript
             self._size = size
             changed = False
-            for item in self._reader.events():
+            for number, raw in self._reader.lines():
                 changed = True
-                if isinstance(item, BadLine):
-                    self.transcript.bad_lines += 1
-                else:
-                    self._apply(item, self._reader.line - 1)
+                if any(name in raw for name in _SHOWN):
+                    self._read_line(number, raw)
             if changed:
                 self.transcript.version += 1
             return self.transcript
 
-    def _apply(self, event: object, line: int) -> None:
+    def _read_line(self, number: int, raw: bytes) -> None:
+        """Apply one line that may be an event the transcript shows; count it if unreadable."""
+        try:
+            data = orjson.loads(raw)
+            if isinstance(data, dict):
+                self._apply(data, number)
+                return
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            pass
+        self.transcript.bad_lines += 1
+
+    def _apply(self, event: dict[str, Any], line: int) -> None:
         t = self.transcript
-        if isinstance(event, ConversationStartEvent):
+        kind = event.get("event_type")
+        if kind == "ConversationStartEvent":
             self._start(event)
-        elif isinstance(event, TurnStartEvent):
-            self._turn = event.turn_number + 1
+        elif kind == "TurnStartEvent":
+            self._turn = _int(event["turn_number"]) + 1
             t.turns.setdefault(self._turn, TurnInfo(self._turn))
-        elif isinstance(event, MessageCompleteEvent):
-            number = event.turn_number + 1 if event.turn_number is not None else self._turn
-            message = event.message
+        elif kind == "MessageCompleteEvent":
+            given = event.get("turn_number")
+            number = _int(given) + 1 if given is not None else self._turn
+            message = event["message"]
+            if not isinstance(message, dict):
+                raise TypeError("message is not an object")
+            agent_id = _str(event.get("agent_id") or message.get("agent_id"))
+            stamp = message.get("timestamp") or event.get("timestamp")
             chat = ChatMessage(
                 index=len(t.messages),
                 turn=number,
-                agent_id=event.agent_id,
-                role=message.role,
-                content=message.content,
-                timestamp=message.timestamp or event.timestamp,
-                prompt_tokens=event.prompt_tokens,
-                completion_tokens=event.completion_tokens,
-                total_tokens=event.total_tokens,
-                duration_ms=event.duration_ms,
+                agent_id=agent_id,
+                role=_str(message.get("role") or "assistant"),
+                content=_str(message.get("content")),
+                timestamp=parse_timestamp(stamp) if isinstance(stamp, str) else None,
+                prompt_tokens=_int(event.get("prompt_tokens") or 0),
+                completion_tokens=_int(event.get("completion_tokens") or 0),
+                total_tokens=_int(event.get("total_tokens") or 0),
+                duration_ms=_int(event.get("duration_ms") or 0),
                 line=line,
             )
-            thinking = self._pending.pop((number, event.agent_id), None)
+            thinking = self._pending.pop((number, agent_id), None)
             if thinking is not None:
-                chat.thinking = thinking.thinking_content
-                chat.thinking_tokens = thinking.thinking_tokens
+                chat.thinking, chat.thinking_tokens = thinking
             t.messages.append(chat)
-        elif isinstance(event, ThinkingCompleteEvent):
+        elif kind == "ThinkingCompleteEvent":
             self._thinking(event)
-        elif isinstance(event, TurnCompleteEvent):
-            number = event.turn_number + 1
+        elif kind == "TurnCompleteEvent":
+            number = _int(event["turn_number"]) + 1
             info = t.turns.setdefault(number, TurnInfo(number))
             info.completed = True
-            info.convergence = event.convergence_score
-        elif isinstance(event, ConversationEndEvent):
+            score = event.get("convergence_score")
+            info.convergence = float(score) if isinstance(score, int | float) else None
+        elif kind == "ConversationEndEvent":
             t.ended = True
-            t.end_status = event.status
-            t.end_reason = event.reason
-            t.error = event.error
+            t.end_status = _text(event.get("status"))
+            t.end_reason = _text(event.get("reason"))
+            t.error = _text(event.get("error"))
 
-    def _start(self, event: ConversationStartEvent) -> None:
+    def _start(self, event: dict[str, Any]) -> None:
         t = self.transcript
-        t.initial_prompt = event.initial_prompt
-        t.max_turns = event.max_turns
-        for agent_id, given_name, given_model, info in (
-            ("agent_a", event.agent_a_display_name, event.agent_a_model, event.agent_a),
-            ("agent_b", event.agent_b_display_name, event.agent_b_model, event.agent_b),
-        ):
-            details = info or {}
-            display = given_name or _text(details.get("display_name"))
-            model = given_model or _text(details.get("model"))
+        t.initial_prompt = _text(event.get("initial_prompt"))
+        turns = event.get("max_turns")
+        t.max_turns = turns if isinstance(turns, int) else None
+        for agent_id in ("agent_a", "agent_b"):
+            details = event.get(agent_id)
+            details = details if isinstance(details, dict) else {}
+            display = _text(event.get(f"{agent_id}_display_name")) or _text(
+                details.get("display_name")
+            )
+            model = _text(event.get(f"{agent_id}_model")) or _text(details.get("model"))
             if display:
                 t.agent_names[agent_id] = display
             if model:
                 t.agent_models[agent_id] = model
 
-    def _thinking(self, event: ThinkingCompleteEvent) -> None:
+    def _thinking(self, event: dict[str, Any]) -> None:
         """Attach thinking to the agent's message of that turn (it may come first)."""
-        number = event.turn_number + 1
+        number = _int(event["turn_number"]) + 1
+        agent_id = _str(event.get("agent_id"))
+        content = _str(event.get("thinking_content"))
+        tokens = event.get("thinking_tokens")
+        count = tokens if isinstance(tokens, int) else None
         for message in reversed(self.transcript.messages):
             if message.turn < number:
                 break
-            if message.turn == number and message.agent_id == event.agent_id:
-                message.thinking = event.thinking_content
-                message.thinking_tokens = event.thinking_tokens
+            if message.turn == number and message.agent_id == agent_id:
+                message.thinking, message.thinking_tokens = content, count
                 return
-        self._pending[(number, event.agent_id)] = event
+        self._pending[(number, agent_id)] = (content, count)
+
+
+_SHOWN = (
+    b"ConversationStartEvent",
+    b"TurnStartEvent",
+    b"MessageCompleteEvent",
+    b"ThinkingCompleteEvent",
+    b"TurnCompleteEvent",
+    b"ConversationEndEvent",
+)
+"""Event types the transcript shows: other lines (requests carrying whole histories in
+pidgin-ai logs, chunks, rate limits) are skipped without being parsed."""
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, not {type(value).__name__}")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, not {type(value).__name__}")
+    return value
