@@ -61,9 +61,9 @@ def make_root(root: str, count: int) -> dict[str, Any]:
         directory = experiments / run_id
         directory.mkdir(parents=True)
         for name, data in files.items():
-            data = data.replace(TEMPLATE_ID.encode(), run_id.encode())
-            data = data.replace(b"bench-template", f"bench-{n:05d}".encode())
-            (directory / name).write_bytes(data)
+            cloned = data.replace(TEMPLATE_ID.encode(), run_id.encode())
+            cloned = cloned.replace(b"bench-template", f"bench-{n:05d}".encode())
+            (directory / name).write_bytes(cloned)
     shutil.rmtree(scratch)
     long = synthetic(
         root, name="long-500", conversations=1, turns=LONG_TURNS, message_bytes=400, seed=7
@@ -168,7 +168,7 @@ def run(ws: Workspace) -> SectionResult:
         import strawberry  # noqa: F401
     except ImportError:
         result.rows.append(
-            missing(NAME, "serve section", 'needs pidgin-cli[serve] (strawberry) installed')
+            missing(NAME, "serve section", "needs pidgin-cli[serve] (strawberry) installed")
         )
         return result
     count = 200 if ws.quick else 10_000
@@ -191,12 +191,10 @@ def run(ws: Workspace) -> SectionResult:
     label = f"pidgin experiment list --json ({data['experiments']} runs)"
     runs = served["runs"]
     samples = served["samples"]
+    scan = Measure(served["first_scan"], "s", [served["first_scan"]])
     result.rows.append(
-        compare(
-            NAME, f"first scan of the root ({runs} runs)", Measure(served["first_scan"], "s", [served["first_scan"]]),
-            label, base, how="faster",
-        )
-    )  # fmt: skip
+        compare(NAME, f"first scan of the root ({runs} runs)", scan, label, base, how="faster")
+    )
     for key, figure in (
         ("list", f"list page, after the first scan ({runs} runs)"),
         ("graphql", "GraphQL experiments(first: 50), after the first scan"),

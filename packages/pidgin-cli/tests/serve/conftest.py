@@ -199,7 +199,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-        assert self.process.stderr is not None and self.process.stdout is not None
+        assert self.process.stderr is not None
+        assert self.process.stdout is not None
         self.stderr = self.process.stderr.read()
         self.process.stderr.close()
         self.process.stdout.close()

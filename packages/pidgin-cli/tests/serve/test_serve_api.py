@@ -19,7 +19,10 @@ import pytest
 
 from .conftest import Server, Writer, request
 
-EXPERIMENTS = "{ experiments(first: 50) { totalCount items { id name status progress { planned finished } } } }"
+EXPERIMENTS = (
+    "{ experiments(first: 50) { totalCount items { id name status"
+    " progress { planned finished } } } }"
+)
 
 
 def test_print_schema_is_the_sdl(run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
@@ -38,7 +41,8 @@ def test_graphql_lists_experiments_and_reads_a_transcript(
     ]
     server = serve(output_root)
     status, body = server.graphql(EXPERIMENTS)
-    assert status == 200 and "errors" not in body, body
+    assert status == 200
+    assert "errors" not in body, body
     page = body["data"]["experiments"]
     assert page["totalCount"] == len(made)
     assert {item["id"] for item in page["items"]} == {e.id for e in made}
@@ -106,7 +110,8 @@ def test_bad_queries_get_graphql_errors_never_tracebacks(
         (b"{}", "application/json", 400),
     ):
         status, _, text = request(server.url + "graphql", data=data, headers={"Content-Type": kind})
-        assert status == code and json.loads(text)["errors"], text
+        assert status == code, text
+        assert json.loads(text)["errors"], text
     assert "Traceback" not in server.stop()
 
 
@@ -127,9 +132,11 @@ def test_query_depth_limit(
         return "{ " + inner + " }"
 
     status, body = server.graphql(nested(MAX_DEPTH))
-    assert status == 200 and "errors" not in body, body
+    assert status == 200
+    assert "errors" not in body, body
     status, body = server.graphql(nested(MAX_DEPTH + 1))
-    assert status == 200 and body["data"] is None
+    assert status == 200
+    assert body["data"] is None
     assert any("exceeds maximum operation depth" in e["message"] for e in body["errors"]), body
 
 
@@ -150,7 +157,10 @@ def test_cost_limit_refuses_a_query_returning_too_much(
     assert any("too costly" in e["message"] for e in body["errors"]), body
     status, body = server.graphql("{ " + " ".join(f"c{n}: {one}" for n in range(copies - 1)) + " }")
     assert "errors" not in body
-    small = "{ experiments(first: 1) { items { conversations(first: 2) { messages(first: 3) { index } } } } }"
+    small = (
+        "{ experiments(first: 1) { items { conversations(first: 2)"
+        " { messages(first: 3) { index } } } } }"
+    )
     status, body = server.graphql(small)
     assert "errors" not in body
     items = body["data"]["experiments"]["items"]
@@ -173,13 +183,16 @@ def test_pages_escape_and_link_by_stable_urls(
     assert f'href="/experiments/{experiment.id}"' in html
     assert f'href="/experiments/{live.experiment_id}"' in html
     csp = headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
     status, _, page = server.get(f"/experiments/{live.experiment_id}")
-    assert "&lt;b&gt;bold&lt;/b&gt;:model" in page and "<b>bold" not in page
+    assert "&lt;b&gt;bold&lt;/b&gt;:model" in page
+    assert "<b>bold" not in page
     status, _, chat = server.get(f"/experiments/{live.experiment_id}/conversations/{hostile}")
     assert "&lt;i&gt;tilt&lt;/i&gt; &amp; \\x1b]0;title\\x07" in chat, chat
-    assert "<i>" not in chat and "\x1b" not in chat
+    assert "<i>" not in chat
+    assert "\x1b" not in chat
     status, _, page = server.get(f"/experiments/{experiment.id}")
     assert status == 200
     conversations = sorted(
@@ -191,7 +204,9 @@ def test_pages_escape_and_link_by_stable_urls(
         url = f"/experiments/{experiment.id}/conversations/{conversation_id}"
         assert f'href="{url}"' in page
         status, _, chat = server.get(url)
-        assert status == 200 and "a says 0" in chat and "Turn 3" in chat
+        assert status == 200
+        assert "a says 0" in chat
+        assert "Turn 3" in chat
     assert server.get("/experiments/nope")[0] == 404
     assert server.get(f"/experiments/{experiment.id}/conversations/nope")[0] == 404
     live.finish()
@@ -218,7 +233,8 @@ def test_request_paths_never_reach_the_filesystem(
     server = serve(output_root)
     status, _, body = server.get(path)
     assert status == 404, (path, status)
-    assert "root:" not in body and "import" not in body
+    assert "root:" not in body
+    assert "import" not in body
 
 
 def test_static_assets_are_the_packaged_files(
@@ -229,9 +245,11 @@ def test_static_assets_are_the_packaged_files(
     server = serve(output_root)
     for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css")):
         status, headers, body = server.get(f"/static/{name}")
-        assert status == 200 and headers["Content-Type"].startswith(kind)
+        assert status == 200
+        assert headers["Content-Type"].startswith(kind)
         assert body == (files("pidgin_cli._serve") / "static" / name).read_text()
-        assert "http://" not in body and "https://" not in body  # nothing from the network
+        assert "http://" not in body
+        assert "https://" not in body
 
 
 def test_other_address_requires_the_token_on_every_request(
@@ -263,17 +281,18 @@ def test_other_address_requires_the_token_on_every_request(
     status, body = Server.graphql(_at(server, url), EXPERIMENTS, headers=bearer)
     assert body["data"]["experiments"]["totalCount"] == 1
     status, headers, _ = request(url + f"?token={server.token}")
-    assert status == 303 and headers["Location"] == "/"
+    assert status == 303
+    assert headers["Location"] == "/"
     cookie = headers["Set-Cookie"].split(";")[0]
-    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+    assert "HttpOnly" in headers["Set-Cookie"]
+    assert "SameSite=Strict" in headers["Set-Cookie"]
     assert request(url, headers={"Cookie": cookie})[0] == 200
     # the event stream checks it too (first bytes with the token, 401 without)
     with urllib.request.urlopen(
         urllib.request.Request(url + paths[3], headers=bearer), timeout=10
     ) as stream:
-        assert stream.status == 200 and stream.headers["Content-Type"].startswith(
-            "text/event-stream"
-        )
+        assert stream.status == 200
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
 
 
 def _at(server: Server, url: str) -> Server:
@@ -363,16 +382,21 @@ def test_search_finds_messages_by_words(
     conversation = live.conversation()
     live.turn("Nothing here", 'The Zebra crossing is "quoted"', 0.3)
     server = serve(output_root)
-    query = "query ($t: String!) { search(text: $t) { experimentId conversationId turn agentId content url } }"
+    query = (
+        "query ($t: String!) { search(text: $t)"
+        " { experimentId conversationId turn agentId content url } }"
+    )
     for words in ("zebra crossing", 'is "quoted"', "ZEBRA"):
         status, body = server.graphql(query, {"t": words})
         hits = body["data"]["search"]
         assert len(hits) == 1, (words, body)
-        assert hits[0]["conversationId"] == conversation and hits[0]["turn"] == 1
+        assert hits[0]["conversationId"] == conversation
+        assert hits[0]["turn"] == 1
         assert hits[0]["agentId"] == "agent_b"
     assert server.graphql(query, {"t": "no such words"})[1]["data"]["search"] == []
     status, _, html = server.get("/search?q=zebra")
-    assert status == 200 and "The Zebra crossing is &quot;quoted&quot;" in html
+    assert status == 200
+    assert "The Zebra crossing is &quot;quoted&quot;" in html
     assert f"/conversations/{conversation}#m1" in html
     live.finish()
 
@@ -390,7 +414,7 @@ def test_history_reads_duckdb_and_reports_a_locked_database(
     assert loaded.returncode == 0, loaded.stderr
     server = serve(output_root)
     query = "{ history { experimentId conversations turns } }"
-    status, body = server.graphql(query)
+    _, body = server.graphql(query)
     assert "errors" not in body, body
     rows = {r["experimentId"]: r for r in body["data"]["history"]}
     assert set(rows) == {e.id for e in made}
@@ -398,9 +422,11 @@ def test_history_reads_duckdb_and_reports_a_locked_database(
         assert rows[experiment.id]["conversations"] == n + 1
         assert rows[experiment.id]["turns"] == 3 * (n + 1)
     by_turn = (
-        '{ experiment(id: "%s") { convergenceByTurn { turn mean conversations } } }' % made[1].id
+        "query ($id: String!) { experiment(id: $id)"
+        " { convergenceByTurn { turn mean conversations } } }"
     )
-    aggregates = server.graphql(by_turn)[1]["data"]["experiment"]["convergenceByTurn"]
+    _, body = server.graphql(by_turn, {"id": made[1].id})
+    aggregates = body["data"]["experiment"]["convergenceByTurn"]
     assert [(a["turn"], a["mean"], a["conversations"]) for a in aggregates] == [
         (1, 0.2, 2),
         (2, 0.5, 2),
@@ -420,9 +446,10 @@ def test_history_reads_duckdb_and_reports_a_locked_database(
         text=True,
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
-        status, body = server.graphql(query)
+        _status, body = server.graphql(query)
         assert time.monotonic() - started < 5
         assert body["data"] is None
         assert "locked by a load in progress" in body["errors"][0]["message"]
@@ -458,7 +485,8 @@ def test_help_does_not_import_the_server() -> None:
     code = (
         "import sys; from pidgin_cli._main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('strawberry', 'graphql', 'pidgin_cli._serve'))))"
+        "heavy = ('strawberry', 'graphql', 'pidgin_cli._serve')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False

@@ -56,7 +56,8 @@ def test_list_renders_a_run_started_during_the_test(
     live.conversation(max_turns=4)
     live.turn("hello", "hi", 0.4)
     row = _wait(browser, f'tr[data-id="{live.experiment_id}"]', 15)
-    assert "started-later" in row.text and "running" in row.text
+    assert "started-later" in row.text
+    assert "running" in row.text
     assert "0/2" in row.text
     screenshot("list")
     live.order("end")
@@ -85,7 +86,9 @@ def test_conversation_page_shows_new_turns_while_the_run_goes_on(
     server = serve(output_root)
     browser.get(f"{server.url}experiments/{live.experiment_id}/conversations/{conversation}")
     first = _wait(browser, "#m0", 10)
-    assert lines[0][0] in first.text and "local:drift" in first.text and "turn 1" in first.text
+    assert lines[0][0] in first.text
+    assert "local:drift" in first.text
+    assert "turn 1" in first.text
     assert "5 in · 9 out" in first.text
     thinking = _wait(browser, "#m0 details.thinking", 1)
     assert thinking.get_attribute("open") is None  # collapsed
@@ -98,7 +101,8 @@ def test_conversation_page_shows_new_turns_while_the_run_goes_on(
         reply = _wait(browser, f"#m{2 * number - 1}", LIVE_LIMIT)
         shown_after = time.monotonic() - written
         assert shown_after < LIVE_LIMIT
-        assert b_text in reply.text and f"turn {number}" in reply.text
+        assert b_text in reply.text
+        assert f"turn {number}" in reply.text
         _wait(browser, f"#t{number}", LIVE_LIMIT)
         deadline = time.monotonic() + LIVE_LIMIT
         while f"{score:.2f}" not in _all(browser, f"#t{number}")[0].text:
@@ -107,7 +111,8 @@ def test_conversation_page_shows_new_turns_while_the_run_goes_on(
     texts = [m.text for m in _all(browser, "#transcript article.msg")]
     assert len(texts) == 2 * len(lines)
     for index, (a_text, b_text) in enumerate(lines):
-        assert a_text in texts[2 * index] and b_text in texts[2 * index + 1]
+        assert a_text in texts[2 * index]
+        assert b_text in texts[2 * index + 1]
     assert _all(browser, "#turns-done")[0].text == "3"
     screenshot("conversation")
     live.order("end")
@@ -212,7 +217,7 @@ def test_graphql_and_the_event_stream_work_from_the_page(
 
 
 @pytest.mark.parametrize("arrives", ["before the page opens", "while the page is open"])
-def test_hostile_messages_never_execute_and_show_literally(
+def test_hostile_messages_never_execute_and_show_literally(  # noqa: PLR0917 - fixtures
     output_root: Path,
     serve: Callable[..., Server],
     writer: Callable[..., Writer],
@@ -237,14 +242,11 @@ def test_hostile_messages_never_execute_and_show_literally(
     last = 2 * (len(HOSTILE) + (arrives != "before the page opens")) - 1
     _wait(browser, f"#m{last}", 10)
     shown = [
-        e.get_attribute("textContent")
-        for e in _all(browser, "#transcript article.msg > .text")
+        e.get_attribute("textContent") for e in _all(browser, "#transcript article.msg > .text")
     ]
     expected = [_visible(text) for text in HOSTILE for _ in (0, 1)]
     assert shown[-len(expected) :] == expected
-    thinking = [
-        e.get_attribute("textContent") for e in _all(browser, "#transcript details .text")
-    ]
+    thinking = [e.get_attribute("textContent") for e in _all(browser, "#transcript details .text")]
     assert thinking[-len(HOSTILE) :] == [_visible(t) for t in HOSTILE]
     for css in ("#transcript img", "#transcript script", "#transcript a", "script:not([src])"):
         assert _all(browser, css) == [], css
@@ -263,7 +265,8 @@ def test_hostile_messages_never_execute_and_show_literally(
     ):
         browser.get(other)
         _wait(browser, "main", 10)
-        assert _all(browser, "main img") == [] and _all(browser, "main script") == []
+        assert _all(browser, "main img") == []
+        assert _all(browser, "main script") == []
         assert browser.execute_script("return window.__pwned === undefined"), other
     live.finish()
 
