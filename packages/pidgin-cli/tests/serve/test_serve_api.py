@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Server, Writer, request
+from .conftest import REPO, Server, Writer, request
 
 EXPERIMENTS = (
     "{ experiments(first: 50) { totalCount items { id name status"
@@ -30,6 +30,8 @@ def test_print_schema_is_the_sdl(run_cli: Callable[..., subprocess.CompletedProc
     assert result.returncode == 0, result.stderr
     for needed in ("type Query", "experiments(", "type Conversation", "history(", "type Message"):
         assert needed in result.stdout
+    # docs/serve-schema.graphql is what the command prints (regenerate it with the command)
+    assert (REPO / "docs" / "serve-schema.graphql").read_text() == result.stdout
 
 
 def test_graphql_lists_experiments_and_reads_a_transcript(
