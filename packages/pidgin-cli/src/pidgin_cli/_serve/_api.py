@@ -25,6 +25,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from pidgin_state import ConversationState, ExperimentState
 
 from . import _history
+from ._catalog import SearchHit
 from ._pages import conversation_url, experiment_url
 from ._types import (
     MAX_ALIASES,
@@ -33,19 +34,15 @@ from ._types import (
     Agent,
     Context,
     Database,
-    HistoryEntry,
     Info,
     Message,
     Progress,
-    SearchResult,
     Tokens,
     Turn,
-    TurnAggregate,
     first_count,
     message_of,
     offset_of,
     read_db,
-    search_result,
     tokens_of,
 )
 
@@ -197,24 +194,17 @@ class Experiment:
     @strawberry.field(
         description="Convergence by turn from DuckDB, for a finished run that was loaded."
     )
-    def convergence_by_turn(self, info: Info) -> list[TurnAggregate]:
+    def convergence_by_turn(self, info: Info) -> list[_history.TurnAggregate]:
         if self.state.status == "running" or self.state.live:
             raise GraphQLError(
                 "the run is live: its convergence comes from the logs (conversations.convergence);"
                 " the database is read for finished runs only"
             )
-        rows = read_db(lambda: _history.turn_aggregates(_db_path(info, self.state), self.id))
+        rows: list[_history.TurnAggregate] = read_db(
+            lambda: _history.turn_aggregates(_db_path(info, self.state), self.id)
+        )
         info.context.charge(len(rows))
-        return [
-            TurnAggregate(
-                turn=r.turn,
-                conversations=r.conversations,
-                mean=r.mean,
-                minimum=r.minimum,
-                maximum=r.maximum,
-            )
-            for r in rows
-        ]
+        return rows
 
 
 def _db_path(info: Info, state: ExperimentState) -> Any:
@@ -325,24 +315,24 @@ class Query:
     )
     def search(
         self, info: Info, text: str, experiment_id: str | None = None, first: int = 20
-    ) -> list[SearchResult]:
+    ) -> list[SearchHit]:
         hits = info.context.catalog.search(text, run_id=experiment_id, first=first_count(first))
         info.context.charge(len(hits))
-        return [search_result(h) for h in hits]
+        return hits
 
     @strawberry.field(
         description="Finished runs loaded into DuckDB, newest first (read-only; a database"
         " locked by a load in progress is an error, not a wait)."
     )
-    def history(self, info: Info, first: int = 50, offset: int = 0) -> list[HistoryEntry]:
+    def history(self, info: Info, first: int = 50, offset: int = 0) -> list[_history.HistoryRow]:
         from pidgin_load import experiments_db
 
         db = experiments_db(info.context.catalog.root)
-        rows = read_db(
+        rows: list[_history.HistoryRow] = read_db(
             lambda: _history.history(db, first=first_count(first), offset=max(0, offset))
         )
         info.context.charge(len(rows))
-        return [HistoryEntry(**{f: getattr(r, f) for f in r.__dataclass_fields__}) for r in rows]
+        return rows
 
 
 class _Schema(strawberry.Schema):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._pages import conversation_url
 from ._transcript import Transcript, TranscriptReader
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class SearchHit:
     agent_id: str
     agent_name: str
     content: str
+    url: str
+    """The conversation page, at this message."""
 
 
 class Catalog:
@@ -171,6 +174,7 @@ class Catalog:
                 if needle is not None and not _contains(conversation.log_path, needle):
                     continue
                 transcript = TranscriptReader(conversation.id, conversation.log_path).refresh()
+                page = conversation_url(state.id, conversation.id)
                 for message in transcript.messages:
                     if wanted in message.content.casefold():
                         hits.append(
@@ -183,6 +187,7 @@ class Catalog:
                                 agent_id=message.agent_id,
                                 agent_name=transcript.name_of(message.agent_id),
                                 content=message.content,
+                                url=f"{page}#m{message.index}",
                             )
                         )
                         if len(hits) >= first:

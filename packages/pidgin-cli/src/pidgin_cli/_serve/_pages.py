@@ -254,9 +254,8 @@ def conversation_page(
 def search_page(query: str, run_id: str | None, hits: Sequence[SearchHit], limit: int) -> str:
     items = []
     for hit in hits:
-        url = f"{conversation_url(hit.experiment_id, hit.conversation_id)}#m{hit.index}"
         items.append(
-            f'<li class="hit"><a href="{url}">{text(hit.experiment_name)} · '
+            f'<li class="hit"><a href="{escape(hit.url)}">{text(hit.experiment_name)} · '
             f"{text(hit.conversation_id)} · turn {hit.turn}</a>"
             f' <span class="name">{text(hit.agent_name)}</span>'
             f'<div class="text">{text(hit.content, multiline=True)}</div></li>'

@@ -14,10 +14,10 @@ from graphql import GraphQLError
 
 from .._output import safe_text
 from . import _history
-from ._pages import conversation_url
+from ._catalog import SearchHit
 
 if TYPE_CHECKING:
-    from ._catalog import Catalog, SearchHit
+    from ._catalog import Catalog
     from ._transcript import ChatMessage, Transcript
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "offset_of",
     "read_db",
     "sanitized_message",
-    "search_result",
     "tokens_of",
 ]
 
@@ -177,15 +176,16 @@ def tokens_of(count: Any) -> Tokens:
     )
 
 
-@strawberry.type
-class TurnAggregate:
-    """Convergence at one turn over an experiment's loaded conversations (DuckDB)."""
-
-    turn: int
-    conversations: int
-    mean: float | None
-    minimum: float | None
-    maximum: float | None
+TurnAggregate = strawberry.type(
+    _history.TurnAggregate,
+    description="Convergence at one turn over an experiment's loaded conversations (DuckDB).",
+)
+HistoryEntry = strawberry.type(
+    _history.HistoryRow,
+    name="HistoryEntry",
+    description="A loaded run, as the experiment_dashboard view of DuckDB has it.",
+)
+"""The records ``_history`` reads, published as they are (strawberry marks the classes)."""
 
 
 def read_db(read: Any) -> Any:
@@ -195,47 +195,6 @@ def read_db(read: Any) -> Any:
         raise GraphQLError(str(exc)) from None
 
 
-@strawberry.type
-class SearchResult:
-    experiment_id: str
-    experiment_name: str
-    conversation_id: str
-    index: int
-    turn: int
-    agent_id: str
-    agent_name: str
-    content: str
-    url: str
-
-
-def search_result(hit: SearchHit) -> SearchResult:
-    return SearchResult(
-        experiment_id=hit.experiment_id,
-        experiment_name=hit.experiment_name,
-        conversation_id=hit.conversation_id,
-        index=hit.index,
-        turn=hit.turn,
-        agent_id=hit.agent_id,
-        agent_name=hit.agent_name,
-        content=hit.content,
-        url=f"{conversation_url(hit.experiment_id, hit.conversation_id)}#m{hit.index}",
-    )
-
-
-@strawberry.type
-class HistoryEntry:
-    """A loaded run, as the ``experiment_dashboard`` view of DuckDB has it."""
-
-    experiment_id: str
-    name: str | None
-    kind: str
-    status: str | None
-    started_at: datetime | None
-    completed_at: datetime | None
-    conversations: int
-    completed: int
-    failed: int
-    turns: int
-    mean_final_convergence: float | None
-    total_tokens: int
-    duration_seconds: float | None
+SearchResult = strawberry.type(
+    SearchHit, name="SearchResult", description="A message that contains the searched text."
+)
