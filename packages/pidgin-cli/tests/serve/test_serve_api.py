@@ -507,3 +507,36 @@ def test_port_in_use_is_a_clear_error(
         result = run_cli("serve", "--port", str(port), timeout=30)
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_pidgin_ai_experiments_read_like_ours(
+    legacy_root: Path, serve: Callable[..., Server]
+) -> None:
+    """Logs written by pidgin-ai 1.1: every message of every conversation is shown."""
+    server = serve(legacy_root)
+    _, body = server.graphql(
+        "{ experiments(first: 100) { items { id directory"
+        " conversations(first: 500) { id messages(first: 500) { turn content } } } } }"
+    )
+    assert "errors" not in body, body
+    items = body["data"]["experiments"]["items"]
+    assert len(items) == len([p for p in (legacy_root / "experiments").iterdir() if p.is_dir()])
+    checked = 0
+    for item in items:
+        directory = legacy_root / "experiments" / item["directory"]
+        for conversation in item["conversations"]:
+            log = next(directory.glob(f"*{conversation['id']}*.jsonl"))
+            written = [
+                json.loads(line)["message"]["content"]
+                for line in log.read_text().splitlines()
+                if '"event_type":"MessageCompleteEvent"' in line.replace(" ", "")
+            ]
+            assert [m["content"] for m in conversation["messages"]] == written
+            assert all(m["turn"] >= 1 for m in conversation["messages"])
+            checked += len(written)
+            status, _, html = server.get(
+                f"/experiments/{item['id']}/conversations/{conversation['id']}"
+            )
+            assert status == 200
+            assert html.count('class="msg ') == len(written)
+    assert checked > 0
