@@ -311,13 +311,22 @@ def test_loopback_server_refuses_foreign_host_names(
     assert server.get("/", headers={"Host": "localhost"})[0] == 200
 
 
+@pytest.mark.parametrize("token", ["short", "has space in it", "semi;colon=1", "x" * 257])
+def test_unusable_tokens_are_refused(
+    run_cli: Callable[..., subprocess.CompletedProcess[str]], token: str
+) -> None:
+    result = run_cli("serve", "--port", "0", "--token", token, timeout=30)
+    assert result.returncode == 1
+    assert "--token must be 8 to 256 characters" in result.stderr
+
+
 def test_token_given_is_required_even_on_loopback(
     output_root: Path, serve: Callable[..., Server]
 ) -> None:
-    server = serve(output_root, "--token", "s3cret")
-    assert server.token == "s3cret"
+    server = serve(output_root, "--token", "s3cret-token")
+    assert server.token == "s3cret-token"
     assert server.get("/")[0] == 401
-    assert server.get("/", headers={"Authorization": "Bearer s3cret"})[0] == 200
+    assert server.get("/", headers={"Authorization": "Bearer s3cret-token"})[0] == 200
 
 
 def test_event_stream_sends_new_turns_as_they_are_written(

@@ -7,6 +7,7 @@ imported when the command runs, so ``pidgin serve --help`` works without the ext
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from .._output import fail, output_option, resolve_output_root
 
 __all__ = ["serve_command"]
 
+_TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,256}")
 EXTRA_HINT = 'pidgin serve needs its extra: pip install "pidgin-cli[serve]"'
 
 
@@ -81,8 +83,11 @@ def serve_command(
 
     root = resolve_output_root(ctx, output)
     loopback = is_loopback(host)
-    if token is not None and not token.strip():
-        raise fail("--token must not be empty")
+    if token is not None and not _TOKEN.fullmatch(token):
+        raise fail(
+            "--token must be 8 to 256 characters from A-Z a-z 0-9 - _ . ~ "
+            "(it travels in URLs, headers and a cookie)"
+        )
     if token is None and not loopback:
         token = secrets.token_urlsafe(24)
     try:
