@@ -17,7 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = REPO / "tools" / "bench" / "run.py"
-SECTIONS = ("writer", "imports", "state", "load", "cli", "size", "memory")
+SECTIONS = ("writer", "imports", "state", "load", "cli", "size", "memory", "serve")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pidgin-bench"
 LEGACY_PYTHON = CACHE / "venv-pidgin-ai-1.1.0" / "bin" / "python"
 
