@@ -269,11 +269,13 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         from selenium.webdriver.chrome.service import Service
     except ImportError:
         missing.append("selenium")
-    chromium = _find("chromium", "chromium-browser")
+    # Debian's chromium first (what tools/ci/install-browser.sh installs); a Chrome that a
+    # CI image ships works the same through chromedriver.
+    chromium = _find("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
     driver_path = _find("chromedriver")
     if chromium is None or driver_path is None:
         missing.append("chromium and chromium-driver (tools/ci/install-browser.sh)")
-    if missing:
+    if missing or chromium is None or driver_path is None:
         message = "browser tests need " + ", ".join(missing)
         if os.environ.get("CI"):
             pytest.fail(message)
