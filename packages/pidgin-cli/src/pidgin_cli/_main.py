@@ -28,6 +28,10 @@ ROOT_COMMANDS = {
     "monitor": LazyCommand(
         f"{_WATCH}:monitor_command", "Live system-wide view: running, errors, finished."
     ),
+    "serve": LazyCommand(
+        "pidgin_cli._serve._command:serve_command",
+        "Web view and GraphQL API of the output root (extra: serve).",
+    ),
     "load-db": LazyCommand(
         "pidgin_cli._commands_load:load_db_command",
         "Load experiments into DuckDB (automatic after a run).",
