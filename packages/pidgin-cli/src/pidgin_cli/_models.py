@@ -44,8 +44,10 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "ModelRegistry",
+    "OnChunk",
     "Reply",
     "SilentModel",
+    "StreamingModel",
     "TestModel",
     "UnknownModelError",
     "estimate_tokens",
@@ -67,11 +69,20 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What a model said, with the tokens it cost."""
+    """What a model said, with the tokens it cost and what its provider reported."""
 
     content: str
     prompt_tokens: int
     completion_tokens: int
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    request_id: str | None = None
+    model_version: str | None = None
+    stop_reason: str | None = None
+
+
+OnChunk = Callable[[str], None]
+"""Called with each piece of text as a streaming model receives it."""
 
 
 class Model(Protocol):
@@ -94,8 +105,19 @@ class Model(Protocol):
         ...
 
 
+ErrorKind = Literal[
+    "auth", "model", "context", "refused", "bad_request", "rate_limit", "overloaded",
+    "server", "timeout", "connection", "other",
+]  # fmt: skip
+"""What went wrong, whatever the provider: decides retrying, failing fast, truncating."""
+
+
 class ModelError(Exception):
-    """A provider failed to answer; ``retryable`` ones are retried by the conductor."""
+    """A provider failed to answer; ``retryable`` ones are retried by the conductor.
+
+    ``status`` is the HTTP status (None for timeouts and dropped connections),
+    ``retry_after`` the seconds the provider asked us to wait, ``kind`` the category.
+    """
 
     def __init__(
         self,
@@ -104,11 +126,17 @@ class ModelError(Exception):
         provider: str,
         code: str | None = None,
         retryable: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+        kind: ErrorKind = "other",
     ) -> None:
         super().__init__(message)
         self.provider = provider
         self.code = code
         self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        self.kind: ErrorKind = kind
 
 
 class UnknownModelError(ValueError):
@@ -146,6 +174,7 @@ class ModelRegistry:
         self._models: dict[str, ModelInfo] = {}
         self._aliases: dict[str, str] = {}
         self._entry_points_loaded = False
+        self._resolvers: list[Callable[[str], ModelInfo | None]] = []
         self._guard = threading.Lock()
         self._plugins_guard = threading.Lock()
         """Held while plugins register: other threads wait for them instead of missing them."""
@@ -170,9 +199,18 @@ class ModelRegistry:
                 self._aliases[alias] = name
         return info
 
+    def add_resolver(self, resolver: Callable[[str], ModelInfo | None]) -> None:
+        """Ask ``resolver`` about names nobody registered (``provider:any-model-id``)."""
+        with self._guard:
+            self._resolvers.append(resolver)
+
     def resolve(self, text: str) -> ModelInfo:
         """The model ``text`` names (canonical name or alias), else ``UnknownModelError``."""
         info = self._lookup(text)
+        for resolver in () if info is not None else tuple(self._resolvers):
+            info = resolver(text)
+            if info is not None:
+                break
         if info is None and not self._entry_points_loaded:
             self._load_entry_points()
             info = self._lookup(text)
@@ -541,3 +579,13 @@ MODELS.register(
     display_name="Local Drift",
     aliases=("drift",),
 )
+
+
+def _install_providers() -> None:
+    """Real providers (``anthropic:...``, ``sonnet``, ...) resolve through the catalogue."""
+    from ._providers import install
+
+    install(MODELS)
+
+
+_install_providers()
