@@ -23,5 +23,7 @@ def environment(url: str, key: str = "test-key") -> dict[str, str]:
         "GOOGLE_API_KEY": key,
         "GOOGLE_GEMINI_BASE_URL": url,
         "OLLAMA_HOST": url,
+        "OLLAMA_API_KEY": key,
         "PIDGIN_COMPATIBLE_BASE_URL": f"{url}/v1",
+        "PIDGIN_COMPATIBLE_API_KEY": key,
     }

@@ -50,6 +50,8 @@ class Request:
     body: Any
     api: str = ""
     model: str = ""
+    facts: Any = None
+    """For a generation: what the reply said and reported (``_wires._Turn``)."""
 
 
 @dataclass

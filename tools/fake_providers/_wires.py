@@ -79,6 +79,8 @@ class _Turn:
         self.cache_read = min(behaviour.cache_read, self.prompt_tokens)
         self.window = behaviour.context_windows.get(model)
         self.id = uuid.uuid4().hex[:24]
+        self.request_id = f"req_{self.id}"
+        self.version = model
 
 
 # --- dispatch ---------------------------------------------------------------------------
@@ -103,10 +105,18 @@ async def respond(server: FakeServer, request: Request) -> Reply:
         return _google_model(server, request, match.group(1))
     match = re.fullmatch(r"/v1/models(?:/(.+))?", path)
     if request.method == "GET" and match:
-        anthropic = "x-api-key" in request.headers
+        anthropic = "anthropic-version" in request.headers
         request.api = "anthropic" if anthropic else "openai"
         return _model_lookup(server, request, match.group(1), anthropic)
     return _json(404, {"error": {"message": f"no route {request.method} {path}"}})
+
+
+def _anthropic_key(request: Request) -> str | None:
+    """Anthropic takes ``x-api-key``; its SDK 2.x sends ``Authorization: Bearer``."""
+    key = request.headers.get("x-api-key")
+    if key is None and request.headers.get("authorization", "").startswith("Bearer "):
+        key = request.headers["authorization"].removeprefix("Bearer ")
+    return key
 
 
 def _key_ok(server: FakeServer, key: str | None) -> bool:
@@ -119,7 +129,7 @@ def _model_ok(server: FakeServer, model: str) -> bool:
 
 def _model_lookup(server: FakeServer, request: Request, model: str | None, anthropic: bool) -> Reply:
     if anthropic:
-        if not _key_ok(server, request.headers.get("x-api-key")):
+        if not _key_ok(server, _anthropic_key(request)):
             return _anthropic_error(401, "authentication_error", "invalid x-api-key")
         if model is None:
             names = sorted(server.behaviour.models or ())
@@ -180,7 +190,7 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
     body = request.body or {}
     model = str(body.get("model", ""))
     request.model = model
-    if not _key_ok(server, request.headers.get("x-api-key")):
+    if not _key_ok(server, _anthropic_key(request)):
         return _anthropic_error(401, "authentication_error", "invalid x-api-key")
     if "anthropic-version" not in request.headers:
         return _anthropic_error(400, "invalid_request_error", "anthropic-version header is required")
@@ -194,7 +204,7 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
     system = body.get("system")
     if system:
         texts.append(str(system))
-    turn = _Turn(server, model, texts, last)
+    turn = request.facts = _Turn(server, model, texts, last)
     if turn.window is not None and turn.prompt_tokens > turn.window:
         return _anthropic_error(
             400, "invalid_request_error",
@@ -204,8 +214,8 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
     if fault is not None and fault.kind == "error":
         status, kind, message = _ANTHROPIC_ERRORS[fault.error]
         return _anthropic_error(status, kind, message, _retry_headers(fault))
-    request_id = f"req_{turn.id}"
-    version = model if re.search(r"\d{8}$", model) else f"{model}-20260615"
+    request_id = turn.request_id
+    version = turn.version = model if re.search(r"\d{8}$", model) else f"{model}-20260615"
     usage_start = {
         "input_tokens": turn.prompt_tokens - turn.cache_read,
         "cache_creation_input_tokens": 0,
@@ -305,7 +315,7 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
         return _openai_model_error(model)
     messages = body.get("messages", [])
     texts = [str(m.get("content")) for m in messages]
-    turn = _Turn(server, model, texts, texts[-1] if texts else "")
+    turn = request.facts = _Turn(server, model, texts, texts[-1] if texts else "")
     if turn.window is not None and turn.prompt_tokens > turn.window:
         return _openai_error(
             400, "invalid_request_error", "context_length_exceeded",
@@ -318,7 +328,7 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
         status, kind, code, message = _OPENAI_ERRORS[fault.error]
         return _openai_error(status, kind, code, message, _retry_headers(fault))
     created = int(time.time())
-    version = f"{model}-2026-06-15"
+    version = turn.version = f"{model}-2026-06-15"
     usage = {
         "prompt_tokens": turn.prompt_tokens,
         "completion_tokens": turn.completion_tokens,
@@ -435,7 +445,8 @@ async def _google(server: FakeServer, request: Request, model: str, method: str,
     system = body.get("systemInstruction")
     if system:
         texts.append(_google_text(system))
-    turn = _Turn(server, model, texts, _google_text(contents[-1]) if contents else "")
+    turn = request.facts = _Turn(server, model, texts, _google_text(contents[-1]) if contents else "")
+    turn.request_id = turn.id  # Gemini's responseId
     if turn.window is not None and turn.prompt_tokens > turn.window:
         return _google_error(
             400, "INVALID_ARGUMENT",
@@ -458,7 +469,7 @@ async def _google(server: FakeServer, request: Request, model: str, method: str,
     }
     if turn.cache_read:
         usage["cachedContentTokenCount"] = turn.cache_read
-    version = f"{model}-001"
+    version = turn.version = f"{model}-001"
 
     def response(text: str, finish: str | None, final: bool) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
