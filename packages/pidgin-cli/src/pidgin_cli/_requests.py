@@ -142,23 +142,30 @@ class Requester:
         """agent -> (context window or None, tokens reserved for the reply)."""
         self.providers = providers
         self.models = models
+        self.learned: dict[str, int] = {}
+        """agent -> tokens its provider turned down: views are kept below that from then on."""
 
     # --- context ---------------------------------------------------------------------------
 
-    def fit(self, agent: str, turn: int, messages: list[ChatMessage], shrink: float = 1.0) -> list[ChatMessage]:
+    def fit(self, agent: str, turn: int, messages: list[ChatMessage]) -> list[ChatMessage]:
         """The view to send: ``messages``, or fewer by the context policy."""
         window, reserve = self.context_windows.get(agent, (None, 0))
-        if window is None:
-            if shrink == 1.0:
-                return messages
-            window, reserve = _view_tokens(messages) + 1, 0
-        budget = int((window - reserve) * shrink)
-        if _view_tokens(messages) <= budget:
+        limits = [] if window is None else [window - reserve]
+        if agent in self.learned:
+            limits.append(self.learned[agent])
+        if not limits:
+            return messages
+        budget = min(limits)
+        needed = _view_tokens(messages)
+        if needed <= budget:
             return messages
         fitted = fit_context(messages, budget) if self.settings.context_policy == "truncate" else None
-        if fitted is None or fitted[1] == 0:
-            self._context_limit(agent, turn, f"{len(messages)} messages need about "
-                                f"{_view_tokens(messages)} tokens; the window allows {budget}")
+        if fitted is None:
+            self._context_limit(
+                agent,
+                turn,
+                f"{len(messages)} messages need about {needed} tokens; the window allows {budget}",
+            )
         assert fitted is not None
         kept, dropped = fitted
         self.conversation.emit(
@@ -205,11 +212,10 @@ class Requester:
         provider = self.providers[agent]
         pacer = settings.pacers(provider)
         attempt = 0
-        shrink = 1.0
         context_retries = 0
         while True:
             check_stop()
-            view = self.fit(agent, turn, messages, shrink)
+            view = self.fit(agent, turn, messages)
             estimate = _view_tokens(view)
             release = pacer.acquire(estimate, self.stop.wait, self._pace_recorder(provider))
             try:
@@ -228,7 +234,7 @@ class Requester:
                     if settings.context_policy == "end":
                         self._context_limit(agent, turn, str(exc))
                     context_retries += 1
-                    shrink *= 0.75
+                    self.learned[agent] = int(_view_tokens(view) * 0.75)
                     continue
                 retry = exc.retryable and attempt < settings.retries
                 wait = (
