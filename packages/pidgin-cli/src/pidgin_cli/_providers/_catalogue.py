@@ -140,7 +140,9 @@ def _build(cls: type[Any], data: dict[str, Any], where: str, **fixed: Any) -> An
         expected = cls.__dataclass_fields__[key].type
         if isinstance(value, bool) and "bool" not in str(expected):
             raise _fail(where, f"{key!r} must not be a boolean")
-        if "float" in str(expected) and isinstance(value, int | float):
+        if "float" in str(expected):
+            if not isinstance(value, int | float):
+                raise _fail(where, f"{key!r} must be a number")
             values[key] = float(value)
             if value < 0:
                 raise _fail(where, f"{key!r} must not be negative")
