@@ -16,8 +16,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--words", type=int, default=12, help="words per reply")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
     args = parser.parse_args()
-    server = FakeServer(Behaviour(latency=args.latency, words=args.words))
+    server = FakeServer(
+        Behaviour(latency=args.latency, words=args.words, chunk_delay=args.chunk_delay)
+    )
     server.record_requests = False
     try:
         server.serve_forever(args.port)

@@ -69,6 +69,8 @@ class Behaviour:
     chunk_words: int = 3
     cache_read: int = 0
     """Input tokens reported as read from the cache, per request."""
+    chunk_delay: float = 0.0
+    """Seconds between the pieces of a streamed reply (a model's generation speed)."""
 
 
 Reply = tuple[int, dict[str, str], bytes | None, Any]
@@ -186,12 +188,15 @@ class FakeServer:
                     await writer.drain()
                     continue
                 writer.write(_head(status, {**reply_headers, "transfer-encoding": "chunked"}))
+                delay = self.behaviour.chunk_delay
                 async for block in stream:
                     if block is None:  # cut the connection mid-body
                         writer.transport.abort()
                         return
                     writer.write(b"%x\r\n%s\r\n" % (len(block), block))
                     await writer.drain()
+                    if delay:
+                        await asyncio.sleep(delay)
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):

@@ -96,8 +96,15 @@ def test_cached_tokens_are_reported_and_priced_at_the_cache_price(
 
 def test_each_api_gets_the_request_shape_of_its_reference(providers: Any) -> None:
     for name in ("sonnet", "gpt-4o", "gemini"):
+        _model(name).generate(VIEW, agent_id="agent_b", temperature=0.5, seed=3, on_chunk=print)
+    for name in ("sonnet", "gpt-4o", "gemini"):  # without a chunk callback: no stream
         _model(name).generate(VIEW, agent_id="agent_b", temperature=0.5, seed=3)
-    anthropic, openai, google = _generations(providers)
+    anthropic, openai, google, *whole = _generations(providers)
+    assert "stream" not in whole[0].body and "stream" not in whole[1].body
+    assert whole[2].path.endswith(":generateContent")
+    assert [w.body["messages" if i < 2 else "contents"] for i, w in enumerate(whole)] == [
+        anthropic.body["messages"], openai.body["messages"], google.body["contents"]
+    ]
 
     # The API takes x-api-key; SDK 2.x sends the key as a bearer token instead.
     sent_key = anthropic.headers.get("x-api-key") or anthropic.headers["authorization"][7:]
@@ -169,7 +176,7 @@ def test_anthropic_529_overloaded_is_retryable(providers: Any) -> None:
 def test_anthropic_error_event_inside_a_stream_is_retryable(providers: Any) -> None:
     providers.script(_model_id("sonnet"), Fault("sse_error", error="overloaded", after_chunks=1))
     with pytest.raises(ModelError) as caught:
-        _model("sonnet").generate(VIEW, agent_id="agent_a", temperature=None)
+        _model("sonnet").generate(VIEW, agent_id="agent_a", temperature=None, on_chunk=print)
     assert (caught.value.kind, caught.value.retryable) == ("overloaded", True)
 
 

@@ -41,22 +41,28 @@ class AnthropicModel(ProviderModel):
         seed: int | None,
         on_chunk: OnChunk | None,
     ) -> Reply:
-        arguments: dict[str, Any] = {
-            "model": self.model_id,
-            "max_tokens": self.max_tokens,
+        # Plain JSON already: sent as given, past the SDK's parameter transformer, whose
+        # CPU cost grows with every message of the history (see _openai.py).
+        body: dict[str, Any] = {
             "messages": [
                 {"role": role, "content": text} for role, text in merged_turns(messages)
             ],
         }
         system = system_text(messages)
         if system:
-            arguments["system"] = system
-        with client.messages.stream(**arguments) as stream:
-            for text in stream.text_stream:
-                if on_chunk is not None and text:
-                    on_chunk(text)
-            final = stream.get_final_message()
-            request_id = stream.request_id
+            body["system"] = system
+        common = {"model": self.model_id, "max_tokens": self.max_tokens, "messages": []}
+        if on_chunk is None:
+            response = client.messages.with_raw_response.create(**common, extra_body=body)
+            final = response.parse()
+            request_id = response.headers.get("request-id")
+        else:
+            with client.messages.stream(**common, extra_body=body) as stream:
+                for text in stream.text_stream:
+                    if text:
+                        on_chunk(text)
+                final = stream.get_final_message()
+                request_id = stream.request_id
         content = "".join(block.text for block in final.content if block.type == "text")
         if final.stop_reason in _REFUSALS:
             raise refused(self.provider.name, self.model_id, final.stop_reason, content)

@@ -58,9 +58,15 @@ class GoogleModel(ProviderModel):
         usage: Any = None
         model_version: str | None = None
         response_id: str | None = None
-        for chunk in client.models.generate_content_stream(
-            model=self.model_id, contents=contents, config=config
-        ):
+        if on_chunk is None:  # nobody watches the text arrive: one response, less CPU
+            responses = [
+                client.models.generate_content(model=self.model_id, contents=contents, config=config)
+            ]
+        else:
+            responses = client.models.generate_content_stream(
+                model=self.model_id, contents=contents, config=config
+            )
+        for chunk in responses:
             model_version = chunk.model_version or model_version
             response_id = chunk.response_id or response_id
             if chunk.usage_metadata is not None:
