@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fake_providers import Behaviour, FakeServer  # noqa: E402
+from fake_providers import Behaviour, FakeServer
 
 
 def main() -> None:
@@ -22,10 +23,8 @@ def main() -> None:
         Behaviour(latency=args.latency, words=args.words, chunk_delay=args.chunk_delay)
     )
     server.record_requests = False
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(args.port)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Fault", "FakeServer", "Request"]
+__all__ = ["FakeServer", "Fault", "Request"]
 
 
 @dataclass(frozen=True)

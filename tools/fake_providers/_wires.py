@@ -22,10 +22,25 @@ if TYPE_CHECKING:
     from ._server import FakeServer, Reply, Request
 
 _WORD = re.compile(r"[A-Za-z']+")
-_VOCABULARY = (
-    "pattern signal echo river lantern meaning drift shared language quiet horizon "
-    "bridge rhythm symbol thread current memory"
-).split()
+_VOCABULARY = [
+    "pattern",
+    "signal",
+    "echo",
+    "river",
+    "lantern",
+    "meaning",
+    "drift",
+    "shared",
+    "language",
+    "quiet",
+    "horizon",
+    "bridge",
+    "rhythm",
+    "symbol",
+    "thread",
+    "current",
+    "memory",
+]
 
 
 def tokens(text: str) -> int:
@@ -95,7 +110,9 @@ async def respond(server: FakeServer, request: Request) -> Reply:
         request.api = "openai"
         return await _openai(server, request)
     # Gemini: the SDK speaks v1 by default, v1beta when asked (GOOGLE_GENAI_API_VERSION).
-    match = re.fullmatch(r"/v1(?:beta)?/models/([^/:]+):(streamGenerateContent|generateContent)", path)
+    match = re.fullmatch(
+        r"/v1(?:beta)?/models/([^/:]+):(streamGenerateContent|generateContent)", path
+    )
     if request.method == "POST" and match:
         request.api = "google"
         return await _google(server, request, match.group(1), match.group(2), query)
@@ -127,18 +144,27 @@ def _model_ok(server: FakeServer, model: str) -> bool:
     return server.behaviour.models is None or model in server.behaviour.models
 
 
-def _model_lookup(server: FakeServer, request: Request, model: str | None, anthropic: bool) -> Reply:
+def _model_lookup(
+    server: FakeServer, request: Request, model: str | None, anthropic: bool
+) -> Reply:
     if anthropic:
         if not _key_ok(server, _anthropic_key(request)):
             return _anthropic_error(401, "authentication_error", "invalid x-api-key")
         if model is None:
             names = sorted(server.behaviour.models or ())
-            return _json(200, {"data": [{"id": n, "type": "model"} for n in names], "has_more": False})
+            return _json(
+                200, {"data": [{"id": n, "type": "model"} for n in names], "has_more": False}
+            )
         if not _model_ok(server, model):
             return _anthropic_error(404, "not_found_error", f"model: {model}")
         return _json(
             200,
-            {"id": model, "type": "model", "display_name": model, "created_at": "2026-01-01T00:00:00Z"},
+            {
+                "id": model,
+                "type": "model",
+                "display_name": model,
+                "created_at": "2026-01-01T00:00:00Z",
+            },
         )
     key = request.headers.get("authorization", "").removeprefix("Bearer ")
     if not _key_ok(server, key):
@@ -172,7 +198,11 @@ def _retry_headers(fault: Any) -> dict[str, str]:
 # --- Anthropic ----------------------------------------------------------------------------
 
 _ANTHROPIC_ERRORS = {
-    "rate_limit": (429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
+    "rate_limit": (
+        429,
+        "rate_limit_error",
+        "Number of request tokens has exceeded your per-minute rate limit",
+    ),
     "overloaded": (529, "overloaded_error", "Overloaded"),
     "server": (500, "api_error", "Internal server error"),
     "unavailable": (503, "api_error", "Service unavailable"),
@@ -180,7 +210,9 @@ _ANTHROPIC_ERRORS = {
 }
 
 
-def _anthropic_error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+def _anthropic_error(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> Reply:
     request_id = f"req_{uuid.uuid4().hex[:24]}"
     body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
     return _json(status, body, {"request-id": request_id, **(headers or {})})
@@ -193,7 +225,9 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
     if not _key_ok(server, _anthropic_key(request)):
         return _anthropic_error(401, "authentication_error", "invalid x-api-key")
     if "anthropic-version" not in request.headers:
-        return _anthropic_error(400, "invalid_request_error", "anthropic-version header is required")
+        return _anthropic_error(
+            400, "invalid_request_error", "anthropic-version header is required"
+        )
     if not isinstance(body.get("max_tokens"), int):
         return _anthropic_error(400, "invalid_request_error", "max_tokens: Field required")
     if not _model_ok(server, model):
@@ -207,7 +241,8 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
     turn = request.facts = _Turn(server, model, texts, last)
     if turn.window is not None and turn.prompt_tokens > turn.window:
         return _anthropic_error(
-            400, "invalid_request_error",
+            400,
+            "invalid_request_error",
             f"prompt is too long: {turn.prompt_tokens} tokens > {turn.window} maximum",
         )
     fault = await _before(server, model)
@@ -226,9 +261,14 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
         return _json(
             200,
             {
-                "id": f"msg_{turn.id}", "type": "message", "role": "assistant", "model": version,
-                "content": [{"type": "text", "text": turn.text}], "stop_reason": "end_turn",
-                "stop_sequence": None, "usage": {**usage_start, "output_tokens": turn.completion_tokens},
+                "id": f"msg_{turn.id}",
+                "type": "message",
+                "role": "assistant",
+                "model": version,
+                "content": [{"type": "text", "text": turn.text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {**usage_start, "output_tokens": turn.completion_tokens},
             },
             {"request-id": request_id},
         )
@@ -238,13 +278,23 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
             return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
         message = {
-            "id": f"msg_{turn.id}", "type": "message", "role": "assistant", "content": [],
-            "model": version, "stop_reason": None, "stop_sequence": None, "usage": usage_start,
+            "id": f"msg_{turn.id}",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": version,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage_start,
         }
         yield event("message_start", {"type": "message_start", "message": message})
         yield event(
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
         )
         yield event("ping", {"type": "ping"})
         for index, piece in enumerate(turn.pieces):
@@ -257,7 +307,11 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
                 return
             yield event(
                 "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                },
             )
         yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
         yield event(
@@ -277,13 +331,25 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
 
 _OPENAI_ERRORS = {
     "rate_limit": (429, "requests", "rate_limit_exceeded", "Rate limit reached for requests"),
-    "overloaded": (503, "server_error", None, "The engine is currently overloaded, please try again later"),
-    "server": (500, "server_error", None, "The server had an error while processing your request. Sorry about that!"),
+    "overloaded": (
+        503,
+        "server_error",
+        None,
+        "The engine is currently overloaded, please try again later",
+    ),
+    "server": (
+        500,
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
     "unavailable": (503, "server_error", None, "Service Unavailable"),
 }
 
 
-def _openai_error(status: int, kind: str, code: str | None, message: str, headers: dict[str, str] | None = None) -> Reply:
+def _openai_error(
+    status: int, kind: str, code: str | None, message: str, headers: dict[str, str] | None = None
+) -> Reply:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     return _json(status, body, {"x-request-id": f"req_{uuid.uuid4().hex[:24]}", **(headers or {})})
 
@@ -291,7 +357,9 @@ def _openai_error(status: int, kind: str, code: str | None, message: str, header
 def _openai_auth_error(key: str) -> Reply:
     shown = f"{key[:3]}{'*' * 8}{key[-4:]}" if len(key) > 8 else "***"
     return _openai_error(
-        401, "invalid_request_error", "invalid_api_key",
+        401,
+        "invalid_request_error",
+        "invalid_api_key",
         f"Incorrect API key provided: {shown}. You can find your API key at "
         "https://platform.openai.com/account/api-keys.",
     )
@@ -299,7 +367,9 @@ def _openai_auth_error(key: str) -> Reply:
 
 def _openai_model_error(model: str) -> Reply:
     return _openai_error(
-        404, "invalid_request_error", "model_not_found",
+        404,
+        "invalid_request_error",
+        "model_not_found",
         f"The model `{model}` does not exist or you do not have access to it.",
     )
 
@@ -318,7 +388,9 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
     turn = request.facts = _Turn(server, model, texts, texts[-1] if texts else "")
     if turn.window is not None and turn.prompt_tokens > turn.window:
         return _openai_error(
-            400, "invalid_request_error", "context_length_exceeded",
+            400,
+            "invalid_request_error",
+            "context_length_exceeded",
             f"This model's maximum context length is {turn.window} tokens. However, your "
             f"messages resulted in {turn.prompt_tokens} tokens. Please reduce the length of "
             "the messages.",
@@ -341,10 +413,18 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
         return _json(
             200,
             {
-                "id": f"chatcmpl-{turn.id}", "object": "chat.completion", "created": created,
+                "id": f"chatcmpl-{turn.id}",
+                "object": "chat.completion",
+                "created": created,
                 "model": version,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": turn.text},
-                             "logprobs": None, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": turn.text},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
                 "usage": usage,
             },
             headers,
@@ -354,9 +434,14 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
     async def chunks() -> AsyncIterator[bytes | None]:
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             document = {
-                "id": f"chatcmpl-{turn.id}", "object": "chat.completion.chunk", "created": created,
-                "model": version, "system_fingerprint": "fp_fake",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                "id": f"chatcmpl-{turn.id}",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": version,
+                "system_fingerprint": "fp_fake",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
             }
             if include_usage:
                 document["usage"] = None
@@ -371,8 +456,13 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
         yield chunk({}, "stop")
         if include_usage:
             document = {
-                "id": f"chatcmpl-{turn.id}", "object": "chat.completion.chunk", "created": created,
-                "model": version, "system_fingerprint": "fp_fake", "choices": [], "usage": usage,
+                "id": f"chatcmpl-{turn.id}",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": version,
+                "system_fingerprint": "fp_fake",
+                "choices": [],
+                "usage": usage,
             }
             yield f"data: {json.dumps(document)}\n\n".encode()
         yield b"data: [DONE]\n\n"
@@ -385,12 +475,22 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
 _GOOGLE_ERRORS = {
     "rate_limit": (429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
     "overloaded": (503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
-    "server": (500, "INTERNAL", "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"),
+    "server": (
+        500,
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+    ),
     "unavailable": (503, "UNAVAILABLE", "The service is currently unavailable."),
 }
 
 
-def _google_error(status: int, kind: str, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None) -> Reply:
+def _google_error(
+    status: int,
+    kind: str,
+    message: str,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     error: dict[str, Any] = {"code": status, "message": message, "status": kind}
     if details:
         error["details"] = details
@@ -399,15 +499,24 @@ def _google_error(status: int, kind: str, message: str, details: list[Any] | Non
 
 def _google_key_error() -> Reply:
     return _google_error(
-        400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
-        [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-          "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}],
+        400,
+        "INVALID_ARGUMENT",
+        "API key not valid. Please pass a valid API key.",
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ],
     )
 
 
 def _google_model_error(model: str) -> Reply:
     return _google_error(
-        404, "NOT_FOUND",
+        404,
+        "NOT_FOUND",
         f"models/{model} is not found for API version v1, or is not supported for "
         "generateContent. Call ListModels to see the list of available models and their "
         "supported methods.",
@@ -422,9 +531,14 @@ def _google_model(server: FakeServer, request: Request, model: str) -> Reply:
         return _google_model_error(model)
     return _json(
         200,
-        {"name": f"models/{model}", "displayName": model, "version": "001",
-         "inputTokenLimit": server.behaviour.context_windows.get(model, 1048576),
-         "outputTokenLimit": 65536, "supportedGenerationMethods": ["generateContent"]},
+        {
+            "name": f"models/{model}",
+            "displayName": model,
+            "version": "001",
+            "inputTokenLimit": server.behaviour.context_windows.get(model, 1048576),
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": ["generateContent"],
+        },
     )
 
 
@@ -433,7 +547,9 @@ def _google_text(content: Any) -> str:
     return "".join(str(part.get("text", "")) for part in parts if isinstance(part, dict))
 
 
-async def _google(server: FakeServer, request: Request, model: str, method: str, query: str) -> Reply:
+async def _google(
+    server: FakeServer, request: Request, model: str, method: str, query: str
+) -> Reply:
     body = request.body or {}
     request.model = model
     if not _key_ok(server, request.headers.get("x-goog-api-key")):
@@ -445,11 +561,14 @@ async def _google(server: FakeServer, request: Request, model: str, method: str,
     system = body.get("systemInstruction")
     if system:
         texts.append(_google_text(system))
-    turn = request.facts = _Turn(server, model, texts, _google_text(contents[-1]) if contents else "")
+    turn = request.facts = _Turn(
+        server, model, texts, _google_text(contents[-1]) if contents else ""
+    )
     turn.request_id = turn.id  # Gemini's responseId
     if turn.window is not None and turn.prompt_tokens > turn.window:
         return _google_error(
-            400, "INVALID_ARGUMENT",
+            400,
+            "INVALID_ARGUMENT",
             f"The input token count ({turn.prompt_tokens}) exceeds the maximum number of "
             f"tokens allowed ({turn.window}).",
         )
@@ -458,8 +577,12 @@ async def _google(server: FakeServer, request: Request, model: str, method: str,
         status, kind, message = _GOOGLE_ERRORS[fault.error]
         details = None
         if fault.retry_after is not None:
-            details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                        "retryDelay": f"{fault.retry_after:g}s"}]
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{fault.retry_after:g}s",
+                }
+            ]
         return _google_error(status, kind, message, details, _retry_headers(fault))
     usage = {
         "promptTokenCount": turn.prompt_tokens,
@@ -472,13 +595,17 @@ async def _google(server: FakeServer, request: Request, model: str, method: str,
     version = turn.version = f"{model}-001"
 
     def response(text: str, finish: str | None, final: bool) -> dict[str, Any]:
-        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        candidate: dict[str, Any] = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "index": 0,
+        }
         if finish is not None:
             candidate["finishReason"] = finish
         return {
             "candidates": [candidate],
-            "usageMetadata": usage if final else {"promptTokenCount": turn.prompt_tokens,
-                                                  "totalTokenCount": turn.prompt_tokens},
+            "usageMetadata": usage
+            if final
+            else {"promptTokenCount": turn.prompt_tokens, "totalTokenCount": turn.prompt_tokens},
             "modelVersion": version,
             "responseId": turn.id,
         }

@@ -32,7 +32,9 @@ def test_aliases_and_full_names_resolve_through_the_catalogue() -> None:
 
 def test_prices_give_each_message_its_cost() -> None:
     entry = entry_for("gpt-4o")
-    assert entry is not None and entry.input_per_million and entry.output_per_million
+    assert entry is not None
+    assert entry.input_per_million
+    assert entry.output_per_million
     assert entry.cost(1_000_000, 0) == pytest.approx(entry.input_per_million)
     assert entry.cost(0, 2_000_000) == pytest.approx(2 * entry.output_per_million)
     assert entry_for("local:test") is None
@@ -44,8 +46,7 @@ def test_prices_give_each_message_its_cost() -> None:
         ('[providers.x]\nwire = "smoke"\nextra = "x"\nkey_env = []\n', "wire must be one of"),
         ('[providers.x]\nwire = "openai"\nextra = "x"\nkey_env = "K"\n', "must be a list"),
         (
-            '[providers.x]\nwire = "openai"\nextra = "x"\nkey_env = []\n'
-            '[[models]]\nname = "y:m"\n',
+            '[providers.x]\nwire = "openai"\nextra = "x"\nkey_env = []\n[[models]]\nname = "y:m"\n',
             "names no known provider",
         ),
         (
@@ -55,7 +56,8 @@ def test_prices_give_each_message_its_cost() -> None:
         ),
         (
             '[providers.x]\nwire = "openai"\nextra = "x"\nkey_env = []\n'
-            '[[models]]\nname = "x:m"\naliases = ["a"]\n[[models]]\nname = "x:n"\naliases = ["a"]\n',
+            '[[models]]\nname = "x:m"\naliases = ["a"]\n'
+            '[[models]]\nname = "x:n"\naliases = ["a"]\n',
             "alias 'a' already names x:m",
         ),
     ],
@@ -77,14 +79,17 @@ def test_pidgin_models_says_which_providers_are_usable(
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
     usable = {p["name"]: p["usable"] for p in document["providers"]}
-    assert usable["anthropic"] and usable["openai"] and not usable["google"]
+    assert usable["anthropic"]
+    assert usable["openai"]
+    assert not usable["google"]
     (google,) = [p for p in document["providers"] if p["name"] == "google"]
     assert google["fix"] == "set GOOGLE_API_KEY or GEMINI_API_KEY"
     names = {model["name"] for model in document["models"]}
     assert set(catalogue().models) == names
     assert "local:test" in document["offline"]
     text = run_cli("models", env=env)
-    assert "anthropic:claude-opus-4-8" in text.stdout and "not usable" in text.stdout
+    assert "anthropic:claude-opus-4-8" in text.stdout
+    assert "not usable" in text.stdout
     assert PROVIDER_KEY not in text.stdout + shown.stdout
 
 
@@ -100,8 +105,11 @@ def test_a_missing_key_is_a_one_line_error(run_cli: RunCli, output_root: Path) -
 
 @pytest.mark.parametrize(
     ("model", "module", "extra"),
-    [("sonnet", "anthropic", "anthropic"), ("grok", "openai", "openai"),
-     ("gemini", "google.genai", "google")],
+    [
+        ("sonnet", "anthropic", "anthropic"),
+        ("grok", "openai", "openai"),
+        ("gemini", "google.genai", "google"),
+    ],
 )
 def test_a_missing_extra_says_which_pip_install_fixes_it(
     output_root: Path, model: str, module: str, extra: str
@@ -118,7 +126,11 @@ def test_a_missing_extra_says_which_pip_install_fixes_it(
     )
     env = cli_env(output_root, ANTHROPIC_API_KEY="k", XAI_API_KEY="k", GOOGLE_API_KEY="k")
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert done.returncode == 2
@@ -129,11 +141,14 @@ def test_a_missing_extra_says_which_pip_install_fixes_it(
 
 def test_bad_provider_options_name_the_argument(run_cli: RunCli, output_root: Path) -> None:
     done = run_cli("run", "-a", "local:test", "-b", "local:test", "--limit", "nobody.rpm=5")
-    assert done.returncode == 2 and "unknown provider 'nobody'" in done.stderr
+    assert done.returncode == 2
+    assert "unknown provider 'nobody'" in done.stderr
     done = run_cli("run", "-a", "local:test", "-b", "local:test", "--limit", "openai.rpm=x")
-    assert done.returncode == 2 and "PROVIDER.KEY=N" in done.stderr
+    assert done.returncode == 2
+    assert "PROVIDER.KEY=N" in done.stderr
     done = run_cli("run", "-a", "local:test", "-b", "local:test", "--max-parallel", "2000")
-    assert done.returncode == 2 and "--max-parallel" in done.stderr
+    assert done.returncode == 2
+    assert "--max-parallel" in done.stderr
 
 
 def test_the_sdks_are_not_imported_by_help(tmp_path: Path) -> None:
@@ -147,7 +162,11 @@ def test_the_sdks_are_not_imported_by_help(tmp_path: Path) -> None:
         "print('LOADED', loaded)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env=cli_env(tmp_path),
     )
     assert "LOADED []" in done.stdout, done.stdout + done.stderr

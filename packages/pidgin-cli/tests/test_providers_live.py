@@ -49,9 +49,12 @@ def test_a_real_reply_reports_usage_and_ids(name: str) -> None:
         temperature=None,
         on_chunk=chunks.append,
     )
-    assert reply.content.strip() and "".join(chunks) == reply.content
-    assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
-    assert reply.model_version and reply.stop_reason
+    assert reply.content.strip()
+    assert "".join(chunks) == reply.content
+    assert reply.prompt_tokens > 0
+    assert reply.completion_tokens > 0
+    assert reply.model_version
+    assert reply.stop_reason
 
 
 @pytest.mark.parametrize("name", LIVE_MODELS)
@@ -67,7 +70,8 @@ def test_an_unknown_model_and_a_bad_key_fail_fast(
         monkeypatch.setenv(variable, "sk-invalid-pidgin-test")
     with pytest.raises(ModelError) as caught:
         MODELS.create(name).check()  # type: ignore[attr-defined]
-    assert caught.value.kind in ("auth", "bad_request") and not caught.value.retryable
+    assert caught.value.kind in ("auth", "bad_request")
+    assert not caught.value.retryable
 
 
 def test_a_short_conversation_between_two_real_providers(tmp_path: Path) -> None:
@@ -76,7 +80,9 @@ def test_a_short_conversation_between_two_real_providers(tmp_path: Path) -> None
     plan = ConversationPlan(agent_a="haiku", agent_b="gpt-4o-mini", max_turns=1, seed=1)
     with Experiment.create(tmp_path, name="live", total_conversations=1) as experiment:
         conversation = experiment.conversation(**plan.start_arguments())
-        result = run_conversation(conversation, plan, settings=RequestSettings(), stop=StopRequest())
+        result = run_conversation(
+            conversation, plan, settings=RequestSettings(), stop=StopRequest()
+        )
     assert result.status == "completed"
     assert validate_file(conversation.path) == []
     entry = entry_for("haiku")

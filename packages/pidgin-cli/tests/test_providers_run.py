@@ -89,9 +89,8 @@ def test_a_conversation_between_two_providers_records_usage_ids_and_cost(
             for chunk in chunks
             if chunk["agent_id"] == message["agent_id"]
             and chunk["seq"] < message["seq"]
-            and chunk["seq"] > max(
-                (m["seq"] for m in messages if m["seq"] < message["seq"]), default=0
-            )
+            and chunk["seq"]
+            > max((m["seq"] for m in messages if m["seq"] < message["seq"]), default=0)
         ]
         assert "".join(pieces) == message["message"]["content"][: len("".join(pieces))]
         assert pieces
@@ -143,7 +142,9 @@ def test_a_timeout_then_success(providers: Any, tmp_path: Path) -> None:
     assert result.status == "completed"
     (error,) = _of(events, "APIErrorEvent")
     assert (error["error_type"], error["status_code"], error["retryable"]) == (
-        "timeout", None, True,
+        "timeout",
+        None,
+        True,
     )
 
 
@@ -157,7 +158,8 @@ def test_a_stream_dropped_mid_reply_is_retried_from_the_start(
     assert (error["error_type"], error["retryable"]) == ("connection", True)
     a_chunks = [e for e in events if e["event_type"] == "MessageChunkEvent"]
     indexes = [chunk["chunk_index"] for chunk in a_chunks]
-    assert indexes[:2] == [0, 1] and indexes[2] == 0  # the retry starts again at 0
+    assert indexes[:2] == [0, 1]
+    assert indexes[2] == 0
     partial = "".join(chunk["chunk"] for chunk in a_chunks[:2])
     (message,) = [m for m in _of(events, "MessageCompleteEvent") if m["agent_id"] == "agent_a"]
     assert message["message"]["content"] != partial
@@ -201,9 +203,11 @@ def test_context_overflow_drops_the_oldest_turns_and_records_it(
     truncations = _of(events, "ContextTruncationEvent")
     assert truncations
     for event in truncations:
-        assert event["messages_dropped"] == (
-            event["original_message_count"] - event["truncated_message_count"]
-        ) > 0
+        assert (
+            event["messages_dropped"]
+            == (event["original_message_count"] - event["truncated_message_count"])
+            > 0
+        )
     openai_bodies = [r.body for r in providers.requests if r.api == "openai" and r.facts]
     for body in openai_bodies:
         assert body["messages"][0]["role"] == "system"  # the system prompt is kept
@@ -243,8 +247,11 @@ def test_the_catalogue_window_truncates_before_sending(tmp_path: Path) -> None:
         kept = requester.fit("agent_a", 0, messages)
         conversation.end("completed", reason="max_turns")
     expected = fit_context(messages, window - reserve)
-    assert expected is not None and kept == expected[0]
-    assert kept[0] == messages[0] and kept[-1] == messages[-1] and kept[1].role == "user"
+    assert expected is not None
+    assert kept == expected[0]
+    assert kept[0] == messages[0]
+    assert kept[-1] == messages[-1]
+    assert kept[1].role == "user"
     assert len(kept) < len(messages)
     (event,) = _of(_events(conversation.path), "ContextTruncationEvent")
     assert event["messages_dropped"] == len(messages) - len(kept) == expected[1]
@@ -258,7 +265,8 @@ def test_fit_context_keeps_system_and_last_and_starts_with_a_user() -> None:
     history = [ChatMessage("assistant" if i % 2 else "user", "h" * 40) for i in range(6)]
     assert fit_context([system, last], 10) is None  # even the essentials do not fit
     kept, dropped = fit_context([system, *history, last], 60) or ([], 0)
-    assert kept[0] is system and kept[-1] is last
+    assert kept[0] is system
+    assert kept[-1] is last
     assert all(message.role != "assistant" for message in kept[1:2])
     assert dropped == len(history) + 2 - len(kept)
 
@@ -285,7 +293,8 @@ def test_the_pacer_holds_requests_to_the_providers_concurrency(
     for thread in threads:
         thread.join()
     paces = [p for _, events in outcomes for p in _of(events, "RateLimitPaceEvent")]
-    assert paces and all(p["reason"] == "concurrency" and p["provider"] == "openai" for p in paces)
+    assert paces
+    assert all(p["reason"] == "concurrency" and p["provider"] == "openai" for p in paces)
     assert all(result.status == "completed" for result, _ in outcomes)
 
 
@@ -297,7 +306,8 @@ def test_retry_after_pauses_the_provider_for_everyone(providers: Any, tmp_path: 
     pacers("openai").pause(0.4)  # as a 429 met by another conversation would
     _result, events = _converse(tmp_path / "second", "gpt-4o", "local:test", settings=settings)
     (pace, *_) = _of(events, "RateLimitPaceEvent")
-    assert pace["reason"] == "retry_after" and pace["wait_time"] > 0.2
+    assert pace["reason"] == "retry_after"
+    assert pace["wait_time"] > 0.2
 
 
 def test_the_pacer_spreads_requests_over_the_minute() -> None:
@@ -359,12 +369,26 @@ def test_a_bad_key_or_unknown_model_fails_the_experiment_before_any_conversation
     if setup == "unknown_model":
         provider_server.behaviour.models = {"gpt-4o"}
     env = provider_env(provider_server, output_root, key=key)
-    done = run_cli("run", "-a", "sonnet", "-b", "gpt-4o", "-r", "100", "--max-parallel", "50",
-                   "-t", "5", env=env, timeout=180)
+    done = run_cli(
+        "run",
+        "-a",
+        "sonnet",
+        "-b",
+        "gpt-4o",
+        "-r",
+        "100",
+        "--max-parallel",
+        "50",
+        "-t",
+        "5",
+        env=env,
+        timeout=180,
+    )
     directory = _experiment_dir(output_root)
     complete = _complete(directory)
     assert (complete["status"], complete["reason"]) == ("failed", "provider_check")
-    assert words in complete["error"] and "anthropic claude-sonnet-4-6" in complete["error"]
+    assert words in complete["error"]
+    assert "anthropic claude-sonnet-4-6" in complete["error"]
     assert list(directory.glob("conv_*")) == []  # not one conversation started
     generations = [r for r in provider_server.requests if r.facts is not None]
     assert generations == []
@@ -378,8 +402,25 @@ def test_max_cost_interrupts_the_experiment_with_reason_budget(
     provider_server.behaviour.latency = 0.05
     env = provider_env(provider_server, output_root)
     max_cost = 0.002
-    run_cli("run", "-a", "opus", "-b", "gpt-4o", "-r", "6", "--max-parallel", "2", "-t", "40",
-            "--max-cost", str(max_cost), "--chunk-interval", "0", env=env, timeout=300)
+    run_cli(
+        "run",
+        "-a",
+        "opus",
+        "-b",
+        "gpt-4o",
+        "-r",
+        "6",
+        "--max-parallel",
+        "2",
+        "-t",
+        "40",
+        "--max-cost",
+        str(max_cost),
+        "--chunk-interval",
+        "0",
+        env=env,
+        timeout=300,
+    )
     directory = _experiment_dir(output_root)
     complete = _complete(directory)
     assert (complete["status"], complete["reason"]) == ("interrupted", "budget")
@@ -390,7 +431,8 @@ def test_max_cost_interrupts_the_experiment_with_reason_budget(
         spent += sum(m["cost_usd"] for m in _of(events, "MessageCompleteEvent"))
         ends += _of(events, "ConversationEndEvent")
     assert spent >= max_cost
-    assert ends and all(e["reason"] == "budget" for e in ends if e["status"] == "interrupted")
+    assert ends
+    assert all(e["reason"] == "budget" for e in ends if e["status"] == "interrupted")
     assert any(e["status"] == "interrupted" for e in ends)
     assert len(ends) < 6 or all(e["total_turns"] < 40 for e in ends)
 
@@ -401,14 +443,46 @@ def test_the_key_appears_in_no_output_of_a_run(
     provider_server.reset()
     provider_server.behaviour.keys = {PROVIDER_KEY}
     env = provider_env(provider_server, output_root)
-    ok = run_cli("run", "-a", "sonnet", "-b", "gemini", "-t", "2", "-r", "2",
-                 "--max-parallel", "2", env=env, timeout=240)
+    ok = run_cli(
+        "run",
+        "-a",
+        "sonnet",
+        "-b",
+        "gemini",
+        "-t",
+        "2",
+        "-r",
+        "2",
+        "--max-parallel",
+        "2",
+        env=env,
+        timeout=240,
+    )
     # a second run whose key is refused: the error path must not leak the key either
     wrong = "sk-refused-key-9d8c7b6a5f4e3d2c"
-    refused = run_cli("run", "-a", "gpt-4o", "-b", "grok", "-t", "1",
-                      env=provider_env(provider_server, output_root, key=wrong), timeout=240)
-    chat = run_cli("chat", "-a", "gpt-4o", "-b", "sonnet", "-t", "1", "--no-load",
-                   env=provider_env(provider_server, output_root), timeout=240)
+    refused = run_cli(
+        "run",
+        "-a",
+        "gpt-4o",
+        "-b",
+        "grok",
+        "-t",
+        "1",
+        env=provider_env(provider_server, output_root, key=wrong),
+        timeout=240,
+    )
+    chat = run_cli(
+        "chat",
+        "-a",
+        "gpt-4o",
+        "-b",
+        "sonnet",
+        "-t",
+        "1",
+        "--no-load",
+        env=provider_env(provider_server, output_root),
+        timeout=240,
+    )
     assert ok.returncode == 0, ok.stderr
     assert chat.returncode == 0, chat.stderr
     outputs = [ok.stdout, ok.stderr, refused.stdout, refused.stderr, chat.stdout, chat.stderr]
@@ -420,3 +494,62 @@ def test_the_key_appears_in_no_output_of_a_run(
             assert secret not in text
         for path in files:
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_cost_is_shown_by_status_and_summed_by_the_database(
+    provider_server: Any, output_root: Path, run_cli: RunCli
+) -> None:
+    import duckdb
+
+    provider_server.reset()
+    env = provider_env(provider_server, output_root)
+    done = run_cli(
+        "run",
+        "-a",
+        "opus",
+        "-b",
+        "gemini",
+        "-t",
+        "3",
+        "-r",
+        "2",
+        "--max-parallel",
+        "2",
+        "-n",
+        "cost-check",
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    directory = _experiment_dir(output_root)
+    costs: dict[str, float] = {}
+    for log in directory.glob("conv_*_events.jsonl"):
+        for message in _of(_events(log), "MessageCompleteEvent"):
+            model = (
+                "anthropic:claude-opus-4-8"
+                if message["agent_id"] == "agent_a"
+                else ("google:gemini-3-pro-preview")
+            )
+            costs[model] = costs.get(model, 0.0) + message["cost_usd"]
+    total = sum(costs.values())
+    assert total > 0
+    status = run_cli("experiment", "status", "cost-check", "--json", env=env)
+    document = json.loads(status.stdout)
+    assert document["cost_usd"] == pytest.approx(total, abs=1e-6)
+    by_model = document["tokens"]["by_model"]
+    for model, cost in costs.items():
+        assert by_model[model]["cost_usd"] == pytest.approx(cost, abs=1e-6)
+    plain = run_cli("experiment", "status", "cost-check", env=env)
+    assert f"${total:.4f}" in plain.stdout
+    (database,) = output_root.rglob("*.duckdb")
+    with duckdb.connect(str(database), read_only=True) as con:
+        (experiment_cost,) = con.execute("SELECT cost_usd FROM experiment_costs").fetchone()
+        rows = con.execute("SELECT model, cost_usd FROM model_costs ORDER BY model").fetchall()
+        per_conversation = con.execute("SELECT sum(cost_usd) FROM conversation_costs").fetchone()
+        missing_ids = con.execute(
+            "SELECT count(*) FROM message_costs WHERE request_id IS NULL OR model_version IS NULL"
+        ).fetchone()
+    assert experiment_cost == pytest.approx(total)
+    assert dict(rows) == pytest.approx(costs)
+    assert per_conversation == (pytest.approx(total),)
+    assert missing_ids == (0,)

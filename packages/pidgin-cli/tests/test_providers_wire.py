@@ -100,10 +100,13 @@ def test_each_api_gets_the_request_shape_of_its_reference(providers: Any) -> Non
     for name in ("sonnet", "gpt-4o", "gemini"):  # without a chunk callback: no stream
         _model(name).generate(VIEW, agent_id="agent_b", temperature=0.5, seed=3)
     anthropic, openai, google, *whole = _generations(providers)
-    assert "stream" not in whole[0].body and "stream" not in whole[1].body
+    assert "stream" not in whole[0].body
+    assert "stream" not in whole[1].body
     assert whole[2].path.endswith(":generateContent")
     assert [w.body["messages" if i < 2 else "contents"] for i, w in enumerate(whole)] == [
-        anthropic.body["messages"], openai.body["messages"], google.body["contents"]
+        anthropic.body["messages"],
+        openai.body["messages"],
+        google.body["contents"],
     ]
 
     # The API takes x-api-key; SDK 2.x sends the key as a bearer token instead.
@@ -114,7 +117,9 @@ def test_each_api_gets_the_request_shape_of_its_reference(providers: Any) -> Non
     assert anthropic.body["stream"] is True
     roles = [message["role"] for message in anthropic.body["messages"]]
     assert roles == ["user", "assistant", "user"]  # the two leading user messages joined
-    assert anthropic.body["messages"][0]["content"] == "[Begin]\n\nTell me about tides and lanterns."
+    assert (
+        anthropic.body["messages"][0]["content"] == "[Begin]\n\nTell me about tides and lanterns."
+    )
     assert "temperature" not in anthropic.body  # the current Messages API takes none
 
     assert openai.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
@@ -147,7 +152,7 @@ RETRYABLE = [
     ("fault", "kind", "status"), RETRYABLE, ids=["429", "500", "503", "dropped-stream"]
 )
 def test_transient_failures_are_retryable_with_the_servers_wait(
-    providers: Any, name: str, api: str, fault: Any, kind: str, status: int | None
+    providers: Any, *, name: str, api: str, fault: Any, kind: str, status: int | None
 ) -> None:
     providers.script(_model_id(name), fault)
     seen: list[str] = []
@@ -168,7 +173,10 @@ def test_anthropic_529_overloaded_is_retryable(providers: Any) -> None:
         _model("haiku").generate(VIEW, agent_id="agent_a", temperature=None)
     error = caught.value
     assert (error.kind, error.status, error.retryable, error.retry_after) == (
-        "overloaded", 529, True, 2.0,
+        "overloaded",
+        529,
+        True,
+        2.0,
     )
     assert error.code == "overloaded_error"
 
@@ -189,7 +197,9 @@ def test_a_request_without_an_answer_times_out_and_is_retryable(
     with pytest.raises(ModelError) as caught:
         _model(name).generate(VIEW, agent_id="agent_a", temperature=None)
     assert (caught.value.kind, caught.value.status, caught.value.retryable) == (
-        "timeout", None, True,
+        "timeout",
+        None,
+        True,
     )
 
 

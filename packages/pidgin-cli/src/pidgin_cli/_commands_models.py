@@ -56,7 +56,9 @@ def models_command(as_json: bool) -> None:
                 }
                 for entry in cat.models.values()
             ],
-            "offline": [info.name for info in MODELS.available() if info.provider not in cat.providers],
+            "offline": [
+                info.name for info in MODELS.available() if info.provider not in cat.providers
+            ],
         }
         click.echo(json.dumps(document, indent=2))
         return
@@ -75,8 +77,11 @@ def models_command(as_json: bool) -> None:
             f" {mark} {entry.name:<38} {aliases:<26} "
             f"{_price(entry.input_per_million):>6}/{_price(entry.output_per_million):<6} "
             f"{window:>10}  {entry.prices_checked or '-'}"
-            + (f"  [{', '.join(c for c in entry.capabilities if c != 'streaming')}]"
-               if len(entry.capabilities) > 1 else "")
+            + (
+                f"  [{', '.join(c for c in entry.capabilities if c != 'streaming')}]"
+                if len(entry.capabilities) > 1
+                else ""
+            )
         )
     offline = [info for info in MODELS.available() if info.provider not in cat.providers]
     click.echo("\nOffline, always usable: " + ", ".join(info.name for info in offline))

@@ -372,6 +372,8 @@ def _attach_frame(
     if eta is not None:
         header.append(f"  eta {format_duration(eta)}")
     header.append(f"  tokens {format_tokens(state.tokens.total.total)}")
+    if state.tokens.total.cost_usd:
+        header.append(f"  cost ${state.tokens.total.cost_usd:.4f}")
     header.append(f"  convergence {format_score(state.convergence.mean_of_latest)}")
     overall = Table.grid(padding=(0, 1))
     overall.add_column(no_wrap=True)
@@ -531,6 +533,7 @@ class _MonitorFrame:
                 format_score(state.convergence.mean_of_latest),
                 format_duration(state.timing.elapsed(self.now)),
                 format_duration(state.timing.eta(self.now)),
+                f"${state.tokens.total.cost_usd:.2f}" if state.tokens.total.cost_usd else "-",
                 str(state.error_count),
             ]
             for state in self.running
@@ -566,7 +569,9 @@ class _MonitorFrame:
             for state in self.finished
         ]
 
-    RUNNING_HEADERS = ("ID", "NAME", "PROGRESS", "ACTIVE", "CONV", "ELAPSED", "ETA", "ERRORS")
+    RUNNING_HEADERS = (
+        "ID", "NAME", "PROGRESS", "ACTIVE", "CONV", "ELAPSED", "ETA", "COST", "ERRORS",
+    )  # fmt: skip
     ERROR_HEADERS = ("WHEN", "RUN", "CONVERSATION", "TYPE", "MESSAGE")
     FINISHED_HEADERS = ("ID", "NAME", "STATUS", "PROGRESS", "ENDED", "LOADED")
 

@@ -14,7 +14,7 @@ score >= threshold, stop   completed        ``high_convergence`` (pidgin-ai coun
 stop flag set              interrupted      the flag's reason (e.g. ``SIGTERM``)
 empty reply                interrupted      ``empty_response`` (after an ``EmptyResponseEvent``)
 provider error             failed           ``api_error`` (after ``APIErrorEvent`` per attempt)
-context window full        completed        ``context_limit`` (policy ``end``; ``ContextLimitEvent``)
+context window full        completed        ``context_limit`` (policy end, ``ContextLimitEvent``)
 experiment budget spent    interrupted      ``budget`` (``--max-cost``; the stop flag's reason)
 any other exception        failed           ``exception`` (after an ``ErrorEvent``)
 ========================  ===============  ====================================================
@@ -195,7 +195,7 @@ def run_conversation(
         providers=dict(providers),
         models={agent: registry.resolve(plan.model(agent)).name for agent in AGENTS},
     )
-    driver = _Driver(conversation, plan, models, providers, stop, requester)
+    driver = _Driver(conversation, plan, models, providers, stop, requester=requester)
     reason: str = "max_turns"
     error: str | None = None
     with conversation:  # an unexpected exception ends it as failed, Ctrl-C as interrupted
@@ -226,6 +226,7 @@ class _Driver:
         models: Mapping[str, Model],
         providers: Mapping[str, str],
         stop: threading.Event,
+        *,
         requester: Requester,
     ) -> None:
         self.requester = requester

@@ -159,7 +159,9 @@ class Requester:
         needed = _view_tokens(messages)
         if needed <= budget:
             return messages
-        fitted = fit_context(messages, budget) if self.settings.context_policy == "truncate" else None
+        fitted = (
+            fit_context(messages, budget) if self.settings.context_policy == "truncate" else None
+        )
         if fitted is None:
             self._context_limit(
                 agent,
@@ -223,7 +225,10 @@ class Requester:
                 chunks = _ChunkRecorder(self.conversation, agent, settings.chunk_interval)
                 if getattr(model, "streams", False) and settings.chunk_interval > 0:
                     reply = model.generate(  # type: ignore[call-arg]
-                        view, agent_id=agent, temperature=temperature, seed=seed,
+                        view,
+                        agent_id=agent,
+                        temperature=temperature,
+                        seed=seed,
                         on_chunk=chunks,
                     )
                 else:
@@ -239,7 +244,10 @@ class Requester:
                 retry = exc.retryable and attempt < settings.retries
                 wait = (
                     backoff_delay(
-                        attempt, settings.backoff_base, settings.backoff_cap, exc.retry_after,
+                        attempt,
+                        settings.backoff_base,
+                        settings.backoff_cap,
+                        exc.retry_after,
                         settings.rng,
                     )
                     if retry

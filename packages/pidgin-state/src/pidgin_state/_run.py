@@ -526,7 +526,10 @@ class RunTracker:
             convergence=scores,
             latest_convergence=scores[-1] if scores else None,
             mean_convergence=math.fsum(scores) / len(scores) if scores else None,
-            tokens={agent: TokenCount(*c) for agent, c in sorted(sink.tokens.items())},
+            tokens={
+                agent: TokenCount(*c, cost_usd=sink.costs.get(agent, 0.0))
+                for agent, c in sorted(sink.tokens.items())
+            },
             message_count=sink.messages,
             started_at=parse_time(sink.started_ts),
             ended_at=parse_time(sink.end_ts),

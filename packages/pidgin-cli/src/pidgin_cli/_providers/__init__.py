@@ -1,4 +1,4 @@
-"""Real model providers: Anthropic, OpenAI, Google Gemini, xAI, Ollama, any OpenAI-compatible server.
+"""Real model providers: Anthropic, OpenAI, Gemini, xAI, Ollama, any OpenAI-compatible server.
 
 Names are ``provider:model-id`` (``anthropic:claude-sonnet-4-6``, ``ollama:qwen3:0.6b``)
 or a catalogue alias (``sonnet``, ``gpt-4o``, ``gemini``, ``grok``). Every model of a
@@ -129,14 +129,17 @@ class ProviderStatus:
 
     @property
     def usable(self) -> bool:
-        return self.extra_installed and (self.key_set or not self.provider.key_required)
+        return not self.fix
 
     @property
     def fix(self) -> str:
+        """What makes the provider usable; empty when it is."""
         if not self.extra_installed:
             return install_hint(self.provider)
-        if not self.usable:
+        if self.provider.key_required and not self.key_set:
             return "set " + " or ".join(self.provider.key_env)
+        if self.base_url is None:
+            return f"give --base-url or set {self.provider.base_url_env}"
         return ""
 
 

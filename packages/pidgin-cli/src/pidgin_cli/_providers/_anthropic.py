@@ -44,9 +44,7 @@ class AnthropicModel(ProviderModel):
         # Plain JSON already: sent as given, past the SDK's parameter transformer, whose
         # CPU cost grows with every message of the history (see _openai.py).
         body: dict[str, Any] = {
-            "messages": [
-                {"role": role, "content": text} for role, text in merged_turns(messages)
-            ],
+            "messages": [{"role": role, "content": text} for role, text in merged_turns(messages)],
         }
         system = system_text(messages)
         if system:

@@ -60,7 +60,9 @@ class GoogleModel(ProviderModel):
         response_id: str | None = None
         if on_chunk is None:  # nobody watches the text arrive: one response, less CPU
             responses = [
-                client.models.generate_content(model=self.model_id, contents=contents, config=config)
+                client.models.generate_content(
+                    model=self.model_id, contents=contents, config=config
+                )
             ]
         else:
             responses = client.models.generate_content_stream(

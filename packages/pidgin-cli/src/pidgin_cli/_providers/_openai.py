@@ -99,9 +99,7 @@ class OpenAIModel(ProviderModel):
                         finish = choice.finish_reason
         finally:
             stream.close()
-        return self._reply(
-            "".join(pieces), finish, usage, request_id or response_id, model_version
-        )
+        return self._reply("".join(pieces), finish, usage, request_id or response_id, model_version)
 
     def _reply(
         self,
