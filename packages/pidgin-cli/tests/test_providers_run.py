@@ -534,7 +534,7 @@ def test_cost_is_shown_by_status_and_summed_by_the_database(
     total = sum(costs.values())
     assert total > 0
     status = run_cli("experiment", "status", "cost-check", "--json", env=env)
-    document = json.loads(status.stdout)
+    document = json.loads(status.stdout)["experiment"]
     assert document["cost_usd"] == pytest.approx(total, abs=1e-6)
     by_model = document["tokens"]["by_model"]
     for model, cost in costs.items():

@@ -527,7 +527,7 @@ class RunTracker:
             latest_convergence=scores[-1] if scores else None,
             mean_convergence=math.fsum(scores) / len(scores) if scores else None,
             tokens={
-                agent: TokenCount(*c, cost_usd=sink.costs.get(agent, 0.0))
+                agent: TokenCount(c[0], c[1], c[2], c[3], sink.costs.get(agent, 0.0))
                 for agent, c in sorted(sink.tokens.items())
             },
             message_count=sink.messages,

@@ -244,7 +244,7 @@ class ConversationLog:
         if cost is not None:
             if type(cost) is not float and type(cost) is not int:
                 raise FieldError("field 'cost_usd': expected a number")
-            self.costs[agent] = self.costs.get(agent, 0.0) + cost  # type: ignore[index]
+            self.costs[agent] = self.costs.get(agent, 0.0) + cost  # type: ignore[arg-type,index]
         self.messages += 1
         self.last_message_ts = timestamp
 

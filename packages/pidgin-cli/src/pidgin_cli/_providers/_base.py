@@ -99,9 +99,10 @@ class ProviderModel:
         seed: int | None = None,
         on_chunk: OnChunk | None = None,
     ) -> Reply:
-        return self._call(
+        reply: Reply = self._call(
             lambda: self._stream(self.client(), messages, temperature, seed, on_chunk)
         )
+        return reply
 
     def check(self) -> None:
         """Raise the ``ModelError`` a conversation would meet on a bad key or model name."""

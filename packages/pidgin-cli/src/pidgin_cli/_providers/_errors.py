@@ -96,7 +96,7 @@ def _body_facts(body: Any) -> tuple[str | None, str | None]:
         if value is not None and not isinstance(value, int)
     ]
     known = [candidate for candidate in candidates if candidate in _BODY_TYPES]
-    kind = (known or candidates or [None])[0]
+    kind = next(iter(known or candidates), None)
     message = error.get("message")
     return kind, str(message) if message is not None else None
 
