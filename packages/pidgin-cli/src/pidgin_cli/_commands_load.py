@@ -56,6 +56,11 @@ ProgressCallback = Callable[[int, int, str], None]
     "chats: $PIDGIN_CHATS_DB or ~/.pidgin/chats.duckdb].",
 )
 @click.option("--no-chats", is_flag=True, help="With --all: experiments only.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="With --all: exit 0 when the output root holds no run (by default that fails).",
+)
 @json_option
 @output_option
 @click.pass_context
@@ -67,6 +72,7 @@ def load_db_command(
     force: bool,
     db_path: Path | None,
     no_chats: bool,
+    allow_empty: bool,
     as_json: bool,
     output: Path | None,
 ) -> None:
@@ -79,7 +85,8 @@ def load_db_command(
       pidgin load-db greetings exp_0c1d --force
       pidgin load-db --all --db /tmp/copy.duckdb --json
 
-    Exit status 0 when every run is loaded (or already was), 1 when any failed.
+    Exit status 0 when every run is loaded (or already was), 1 when any failed or
+    --all found no run (unless --allow-empty).
     """
     if load_everything and run_ids:
         raise click.UsageError("give IDs or --all, not both")
@@ -87,6 +94,8 @@ def load_db_command(
         raise click.UsageError("give one or more experiment IDs, or --all")
     if no_chats and not load_everything:
         raise click.UsageError("--no-chats goes with --all")
+    if allow_empty and not load_everything:
+        raise click.UsageError("--allow-empty goes with --all")
     root = resolve_output_root(ctx, output)
     # Every ID is resolved before anything loads: a typo in the third one loads nothing.
     directories = list(dict.fromkeys(resolve_run(root, text) for text in run_ids))
@@ -106,6 +115,12 @@ def load_db_command(
         click.echo(summary.to_json())
     else:
         _print_summary(summary)
+    if load_everything and summary.found_nothing:
+        from pidgin_load import empty_root_message
+
+        accepted = "" if allow_empty else "; pass --allow-empty if that is expected"
+        click.echo(f"warning: {safe_text(empty_root_message(root))}{accepted}", err=True)
+        ctx.exit(0 if allow_empty else 1)
     ctx.exit(0 if summary.ok else 1)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
+from ._empty_root import empty_root_message
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
 from ._loader import Progress, load_all, load_experiment
 from ._markers import record_load_failure
@@ -38,6 +39,7 @@ __all__ = [
     "RunOutcome",
     "chats_db",
     "default_db_path",
+    "empty_root_message",
     "experiments_db",
     "load_all",
     "load_experiment",

@@ -13,7 +13,7 @@ from __future__ import annotations
 __all__ = ["COSTS_MIGRATION", "COSTS_VERSION", "COST_VIEWS"]
 
 COSTS_VERSION = 5
-"""The migration's number (2 to 4 are taken by other work in progress)."""
+"""The migration's number (3 and 4 are left to other work in progress)."""
 
 COST_VIEWS = ("message_costs", "conversation_costs", "model_costs", "experiment_costs")
 
