@@ -437,8 +437,10 @@ def main() -> None:
         if args.pidgin_ai_python:
             home = Path(scratch) / "home"
             home.mkdir()
-            base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-            legacy_env = {**base, "HOME": str(home), "NO_COLOR": "1", "TERM": "dumb"}
+            inherited = {
+                k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")
+            }
+            legacy_env = {**inherited, "HOME": str(home), "NO_COLOR": "1", "TERM": "dumb"}
         rows, notes = measure(
             sys.executable,
             Path(scratch),

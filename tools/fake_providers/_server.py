@@ -98,9 +98,11 @@ class FakeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def script(self, model: str, *faults: Fault) -> None:
+    def script(self, model: str, *faults: Fault | dict[str, Any]) -> None:
+        """Queue faults for ``model``'s next requests (``Fault`` or its fields as a dict)."""
+        made = [fault if isinstance(fault, Fault) else Fault(**fault) for fault in faults]
         with self._guard:
-            self._faults[model].extend(faults)
+            self._faults[model].extend(made)
 
     def reset(self) -> None:
         with self._guard:

@@ -277,7 +277,7 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
         def event(name: str, data: dict[str, Any]) -> bytes:
             return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
-        message = {
+        message: dict[str, Any] = {
             "id": f"msg_{turn.id}",
             "type": "message",
             "role": "assistant",

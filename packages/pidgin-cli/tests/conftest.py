@@ -7,6 +7,7 @@ tested without depending on the runner. Every ``pidgin`` invocation is a real su
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -352,9 +353,19 @@ PROVIDER_KEY = "sk-pidgin-test-7f3a9c51e2b84d06"
 def _fake_providers() -> Any:
     if str(TOOLS) not in sys.path:
         sys.path.insert(0, str(TOOLS))
-    import fake_providers
+    return importlib.import_module("fake_providers")
 
-    return fake_providers
+
+@pytest.fixture
+def provider_key() -> str:
+    """The key every SDK gets from the ``providers`` fixture and ``provider_env``."""
+    return PROVIDER_KEY
+
+
+@pytest.fixture(name="provider_env")
+def provider_env_fixture() -> Callable[..., dict[str, str]]:
+    """``provider_env(server, root=None, key=PROVIDER_KEY)``: env of a ``pidgin`` process."""
+    return provider_env
 
 
 @pytest.fixture(scope="session")

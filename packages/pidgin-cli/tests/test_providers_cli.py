@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from pidgin_cli._models import MODELS
 from pidgin_cli._providers import CatalogueError, catalogue, entry_for
 from pidgin_cli._providers._catalogue import load_catalogue
 
-from .conftest import PROVIDER_KEY, RunCli, cli_env, provider_env
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def test_aliases_and_full_names_resolve_through_the_catalogue() -> None:
@@ -70,7 +71,11 @@ def test_a_malformed_catalogue_names_the_file_and_the_entry(text: str, problem: 
 
 
 def test_pidgin_models_says_which_providers_are_usable(
-    provider_server: Any, run_cli: RunCli, output_root: Path
+    provider_server: Any,
+    run_cli: RunCli,
+    output_root: Path,
+    provider_key: str,
+    provider_env: Callable[..., dict[str, str]],
 ) -> None:
     env = provider_env(provider_server, output_root)
     del env["GOOGLE_API_KEY"]
@@ -90,10 +95,12 @@ def test_pidgin_models_says_which_providers_are_usable(
     text = run_cli("models", env=env)
     assert "anthropic:claude-opus-4-8" in text.stdout
     assert "not usable" in text.stdout
-    assert PROVIDER_KEY not in text.stdout + shown.stdout
+    assert provider_key not in text.stdout + shown.stdout
 
 
-def test_a_missing_key_is_a_one_line_error(run_cli: RunCli, output_root: Path) -> None:
+def test_a_missing_key_is_a_one_line_error(
+    run_cli: RunCli, output_root: Path, cli_env: Callable[..., dict[str, str]]
+) -> None:
     env = cli_env(output_root)
     for variable in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
         env.pop(variable, None)
@@ -112,7 +119,7 @@ def test_a_missing_key_is_a_one_line_error(run_cli: RunCli, output_root: Path) -
     ],
 )
 def test_a_missing_extra_says_which_pip_install_fixes_it(
-    output_root: Path, model: str, module: str, extra: str
+    output_root: Path, model: str, module: str, extra: str, cli_env: Callable[..., dict[str, str]]
 ) -> None:
     """The SDK made unimportable in a real ``pidgin`` process, as if never installed."""
     code = textwrap.dedent(
@@ -151,7 +158,9 @@ def test_bad_provider_options_name_the_argument(run_cli: RunCli, output_root: Pa
     assert "--max-parallel" in done.stderr
 
 
-def test_the_sdks_are_not_imported_by_help(tmp_path: Path) -> None:
+def test_the_sdks_are_not_imported_by_help(
+    tmp_path: Path, cli_env: Callable[..., dict[str, str]]
+) -> None:
     code = (
         "import sys\n"
         "from pidgin_cli._main import main\n"

@@ -8,7 +8,9 @@ conversation, the budget, and that the key appears in no output at all.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,7 @@ from pidgin_cli._providers import entry_for
 from pidgin_cli._requests import RequestSettings
 from pidgin_events import Experiment, validate_file
 
-from .conftest import PROVIDER_KEY, RunCli, _fake_providers, provider_env
-
-Fault = _fake_providers().Fault
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def _events(path: Path) -> list[dict[str, Any]]:
@@ -106,11 +106,11 @@ def test_no_chunk_events_with_a_zero_chunk_interval(providers: Any, tmp_path: Pa
 @pytest.mark.parametrize(
     ("name", "fault", "status"),
     [
-        ("gpt-4o", Fault("error", error="rate_limit", retry_after=0.3), 429),
-        ("haiku", Fault("error", error="overloaded", retry_after=0.2), 529),
-        ("gemini", Fault("error", error="server"), 500),
-        ("sonnet", Fault("error", error="server"), 500),
-        ("grok", Fault("error", error="unavailable"), 503),
+        ("gpt-4o", {"kind": "error", "error": "rate_limit", "retry_after": 0.3}, 429),
+        ("haiku", {"kind": "error", "error": "overloaded", "retry_after": 0.2}, 529),
+        ("gemini", {"kind": "error", "error": "server"}, 500),
+        ("sonnet", {"kind": "error", "error": "server"}, 500),
+        ("grok", {"kind": "error", "error": "unavailable"}, 503),
     ],
     ids=["openai-429", "anthropic-529", "google-500", "anthropic-500", "xai-503"],
 )
@@ -126,10 +126,10 @@ def test_a_retryable_failure_is_an_event_and_the_conversation_goes_on(
     assert [e["retry_count"] for e in errors] == [0, 1]
     assert all(e["retryable"] for e in errors)
     for error in errors:
-        assert error["wait_seconds"] >= (fault.retry_after or 0)
+        assert error["wait_seconds"] >= (fault.get("retry_after") or 0)
         assert error["provider"] == MODELS.resolve(name).provider
-    if fault.retry_after:
-        assert time.monotonic() - started >= 2 * fault.retry_after  # it really waited
+    if fault.get("retry_after"):
+        assert time.monotonic() - started >= 2 * fault.get("retry_after")  # it really waited
     assert len(_of(events, "MessageCompleteEvent")) == 4
 
 
@@ -137,7 +137,7 @@ def test_a_timeout_then_success(providers: Any, tmp_path: Path) -> None:
     from pidgin_cli._providers import configure
 
     configure(timeout=0.3)
-    providers.script(_model_id("sonnet"), Fault("stall", seconds=1.0))
+    providers.script(_model_id("sonnet"), {"kind": "stall", "seconds": 1.0})
     result, events = _converse(tmp_path, "sonnet", "local:test", turns=1)
     assert result.status == "completed"
     (error,) = _of(events, "APIErrorEvent")
@@ -151,7 +151,7 @@ def test_a_timeout_then_success(providers: Any, tmp_path: Path) -> None:
 def test_a_stream_dropped_mid_reply_is_retried_from_the_start(
     providers: Any, tmp_path: Path
 ) -> None:
-    providers.script(_model_id("gpt-4o"), Fault("drop", after_chunks=2))
+    providers.script(_model_id("gpt-4o"), {"kind": "drop", "after_chunks": 2})
     result, events = _converse(tmp_path, "gpt-4o", "local:test", turns=1)
     assert result.status == "completed"
     (error,) = _of(events, "APIErrorEvent")
@@ -182,7 +182,7 @@ def test_a_bad_key_fails_the_conversation_at_once_in_the_apis_words(
 
 
 def test_retries_end_after_the_configured_number(providers: Any, tmp_path: Path) -> None:
-    providers.script(_model_id("gpt-4o"), *[Fault("error", error="server")] * 4)
+    providers.script(_model_id("gpt-4o"), *[{"kind": "error", "error": "server"}] * 4)
     settings = RequestSettings(retries=2, backoff_base=0.01, chunk_interval=0)
     result, events = _converse(tmp_path, "gpt-4o", "local:test", settings=settings)
     assert (result.status, result.reason) == ("failed", "api_error")
@@ -301,7 +301,9 @@ def test_the_pacer_holds_requests_to_the_providers_concurrency(
 def test_retry_after_pauses_the_provider_for_everyone(providers: Any, tmp_path: Path) -> None:
     pacers = Pacers({"openai": PacerLimits()})
     settings = RequestSettings(chunk_interval=0, pacers=pacers, backoff_base=0.01)
-    providers.script(_model_id("gpt-4o"), Fault("error", error="rate_limit", retry_after=0.5))
+    providers.script(
+        _model_id("gpt-4o"), {"kind": "error", "error": "rate_limit", "retry_after": 0.5}
+    )
     _converse(tmp_path / "first", "gpt-4o", "local:test", turns=1, settings=settings)
     pacers("openai").pause(0.4)  # as a 429 met by another conversation would
     _result, events = _converse(tmp_path / "second", "gpt-4o", "local:test", settings=settings)
@@ -361,11 +363,18 @@ def _complete(directory: Path) -> dict[str, Any]:
     [("bad_key", "invalid x-api-key"), ("unknown_model", "not_found_error")],
 )
 def test_a_bad_key_or_unknown_model_fails_the_experiment_before_any_conversation(
-    provider_server: Any, output_root: Path, run_cli: RunCli, setup: str, words: str
+    provider_server: Any,
+    *,
+    output_root: Path,
+    run_cli: RunCli,
+    setup: str,
+    words: str,
+    provider_key: str,
+    provider_env: Callable[..., dict[str, str]],
 ) -> None:
     provider_server.reset()
-    provider_server.behaviour.keys = {PROVIDER_KEY}
-    key = "sk-not-the-right-one-4242" if setup == "bad_key" else PROVIDER_KEY
+    provider_server.behaviour.keys = {provider_key}
+    key = "sk-not-the-right-one-4242" if setup == "bad_key" else provider_key
     if setup == "unknown_model":
         provider_server.behaviour.models = {"gpt-4o"}
     env = provider_env(provider_server, output_root, key=key)
@@ -396,7 +405,10 @@ def test_a_bad_key_or_unknown_model_fails_the_experiment_before_any_conversation
 
 
 def test_max_cost_interrupts_the_experiment_with_reason_budget(
-    provider_server: Any, output_root: Path, run_cli: RunCli
+    provider_server: Any,
+    output_root: Path,
+    run_cli: RunCli,
+    provider_env: Callable[..., dict[str, str]],
 ) -> None:
     provider_server.reset()
     provider_server.behaviour.latency = 0.05
@@ -438,10 +450,16 @@ def test_max_cost_interrupts_the_experiment_with_reason_budget(
 
 
 def test_the_key_appears_in_no_output_of_a_run(
-    provider_server: Any, output_root: Path, run_cli: RunCli, tmp_path: Path
+    provider_server: Any,
+    *,
+    output_root: Path,
+    run_cli: RunCli,
+    tmp_path: Path,
+    provider_key: str,
+    provider_env: Callable[..., dict[str, str]],
 ) -> None:
     provider_server.reset()
-    provider_server.behaviour.keys = {PROVIDER_KEY}
+    provider_server.behaviour.keys = {provider_key}
     env = provider_env(provider_server, output_root)
     ok = run_cli(
         "run",
@@ -489,7 +507,7 @@ def test_the_key_appears_in_no_output_of_a_run(
     files = [path for path in output_root.rglob("*") if path.is_file()]
     assert any(path.suffix == ".duckdb" for path in files)
     assert any(path.name == "runner.log" for path in files)
-    for secret in (PROVIDER_KEY, wrong):
+    for secret in (provider_key, wrong):
         for text in outputs:
             assert secret not in text
         for path in files:
@@ -497,7 +515,10 @@ def test_the_key_appears_in_no_output_of_a_run(
 
 
 def test_cost_is_shown_by_status_and_summed_by_the_database(
-    provider_server: Any, output_root: Path, run_cli: RunCli
+    provider_server: Any,
+    output_root: Path,
+    run_cli: RunCli,
+    provider_env: Callable[..., dict[str, str]],
 ) -> None:
     import duckdb
 
@@ -543,7 +564,7 @@ def test_cost_is_shown_by_status_and_summed_by_the_database(
     assert f"${total:.4f}" in plain.stdout
     (database,) = output_root.rglob("*.duckdb")
     with duckdb.connect(str(database), read_only=True) as con:
-        (experiment_cost,) = con.execute("SELECT cost_usd FROM experiment_costs").fetchone()
+        (experiment_cost,) = con.execute("SELECT cost_usd FROM experiment_costs").fetchall()[0]
         rows = con.execute("SELECT model, cost_usd FROM model_costs ORDER BY model").fetchall()
         per_conversation = con.execute("SELECT sum(cost_usd) FROM conversation_costs").fetchone()
         missing_ids = con.execute(

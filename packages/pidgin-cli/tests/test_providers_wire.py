@@ -13,10 +13,6 @@ import pytest
 from pidgin_cli._models import MODELS, ChatMessage, ModelError
 from pidgin_cli._providers import ProviderModel, configure, entry_for
 
-from .conftest import PROVIDER_KEY, _fake_providers
-
-Fault = _fake_providers().Fault
-
 # (name on the command line, API the server sees)
 PROVIDERS = [
     ("sonnet", "anthropic"),
@@ -94,7 +90,9 @@ def test_cached_tokens_are_reported_and_priced_at_the_cache_price(
         )
 
 
-def test_each_api_gets_the_request_shape_of_its_reference(providers: Any) -> None:
+def test_each_api_gets_the_request_shape_of_its_reference(
+    providers: Any, provider_key: str
+) -> None:
     for name in ("sonnet", "gpt-4o", "gemini"):
         _model(name).generate(VIEW, agent_id="agent_b", temperature=0.5, seed=3, on_chunk=print)
     for name in ("sonnet", "gpt-4o", "gemini"):  # without a chunk callback: no stream
@@ -111,7 +109,7 @@ def test_each_api_gets_the_request_shape_of_its_reference(providers: Any) -> Non
 
     # The API takes x-api-key; SDK 2.x sends the key as a bearer token instead.
     sent_key = anthropic.headers.get("x-api-key") or anthropic.headers["authorization"][7:]
-    assert sent_key == PROVIDER_KEY
+    assert sent_key == provider_key
     assert "anthropic-version" in anthropic.headers
     assert anthropic.body["system"] == VIEW[0].content
     assert anthropic.body["stream"] is True
@@ -122,14 +120,14 @@ def test_each_api_gets_the_request_shape_of_its_reference(providers: Any) -> Non
     )
     assert "temperature" not in anthropic.body  # the current Messages API takes none
 
-    assert openai.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+    assert openai.headers["authorization"] == f"Bearer {provider_key}"
     assert [m["role"] for m in openai.body["messages"]] == [m.role for m in VIEW]
     assert openai.body["stream_options"] == {"include_usage": True}
     assert openai.body["temperature"] == 0.5
     assert openai.body["seed"] == 3
     assert "max_completion_tokens" in openai.body
 
-    assert google.headers["x-goog-api-key"] == PROVIDER_KEY
+    assert google.headers["x-goog-api-key"] == provider_key
     assert google.path.endswith(":streamGenerateContent?alt=sse")
     assert google.body["systemInstruction"]["parts"][0]["text"] == VIEW[0].content
     assert [c["role"] for c in google.body["contents"]] == ["user", "model", "user"]
@@ -140,10 +138,10 @@ def test_each_api_gets_the_request_shape_of_its_reference(providers: Any) -> Non
 
 RETRYABLE = [
     # (fault, expected kind, expected status)
-    (Fault("error", error="rate_limit", retry_after=1.5), "rate_limit", 429),
-    (Fault("error", error="server"), "server", 500),
-    (Fault("error", error="unavailable"), "server", 503),
-    (Fault("drop", after_chunks=2), "connection", None),
+    ({"kind": "error", "error": "rate_limit", "retry_after": 1.5}, "rate_limit", 429),
+    ({"kind": "error", "error": "server"}, "server", 500),
+    ({"kind": "error", "error": "unavailable"}, "server", 503),
+    ({"kind": "drop", "after_chunks": 2}, "connection", None),
 ]
 
 
@@ -160,15 +158,15 @@ def test_transient_failures_are_retryable_with_the_servers_wait(
         _model(name).generate(VIEW, agent_id="agent_a", temperature=None, on_chunk=seen.append)
     error = caught.value
     assert (error.kind, error.status, error.retryable) == (kind, status, True)
-    assert error.retry_after == fault.retry_after
-    if fault.kind == "drop":
-        assert len(seen) == fault.after_chunks  # the text before the cut reached us
+    assert error.retry_after == fault.get("retry_after")
+    if fault["kind"] == "drop":
+        assert len(seen) == fault["after_chunks"]  # the text before the cut reached us
     # and the next request goes through
     assert _model(name).generate(VIEW, agent_id="agent_a", temperature=None).content
 
 
 def test_anthropic_529_overloaded_is_retryable(providers: Any) -> None:
-    providers.script(_model_id("haiku"), Fault("error", error="overloaded", retry_after=2))
+    providers.script(_model_id("haiku"), {"kind": "error", "error": "overloaded", "retry_after": 2})
     with pytest.raises(ModelError) as caught:
         _model("haiku").generate(VIEW, agent_id="agent_a", temperature=None)
     error = caught.value
@@ -182,7 +180,9 @@ def test_anthropic_529_overloaded_is_retryable(providers: Any) -> None:
 
 
 def test_anthropic_error_event_inside_a_stream_is_retryable(providers: Any) -> None:
-    providers.script(_model_id("sonnet"), Fault("sse_error", error="overloaded", after_chunks=1))
+    providers.script(
+        _model_id("sonnet"), {"kind": "sse_error", "error": "overloaded", "after_chunks": 1}
+    )
     with pytest.raises(ModelError) as caught:
         _model("sonnet").generate(VIEW, agent_id="agent_a", temperature=None, on_chunk=print)
     assert (caught.value.kind, caught.value.retryable) == ("overloaded", True)
@@ -193,7 +193,7 @@ def test_a_request_without_an_answer_times_out_and_is_retryable(
     providers: Any, name: str, api: str
 ) -> None:
     configure(timeout=0.3)
-    providers.script(_model_id(name), Fault("stall", seconds=1.0))
+    providers.script(_model_id(name), {"kind": "stall", "seconds": 1.0})
     with pytest.raises(ModelError) as caught:
         _model(name).generate(VIEW, agent_id="agent_a", temperature=None)
     assert (caught.value.kind, caught.value.status, caught.value.retryable) == (
