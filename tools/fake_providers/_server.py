@@ -146,18 +146,26 @@ class FakeServer:
         asyncio.run(main())
 
     def stop(self) -> None:
+        """Close the listener and every open connection, then end the loop and its thread."""
         loop = self._loop
         if loop is None:
             return
 
-        def close() -> None:
+        async def shutdown() -> None:
             if self._server is not None:
                 self._server.close()
-            loop.stop()
+            current = asyncio.current_task()
+            tasks = [task for task in asyncio.all_tasks() if task is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-        loop.call_soon_threadsafe(close)
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(10)
+        loop.close()
+        self._loop = None
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -203,6 +211,9 @@ class FakeServer:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:  # the server is stopping
+            writer.transport.abort()
+            return
         finally:
             writer.close()
 

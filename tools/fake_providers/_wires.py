@@ -330,6 +330,12 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
 # --- OpenAI -------------------------------------------------------------------------------
 
 _OPENAI_ERRORS = {
+    "quota": (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
     "rate_limit": (429, "requests", "rate_limit_exceeded", "Rate limit reached for requests"),
     "overloaded": (
         503,

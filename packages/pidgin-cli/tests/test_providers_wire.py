@@ -250,3 +250,12 @@ def test_context_overflow_is_recognised_in_every_apis_words(
     with pytest.raises(ModelError) as caught:
         _model(name).generate(VIEW, agent_id="agent_a", temperature=None)
     assert (caught.value.kind, caught.value.retryable) == ("context", False)
+
+
+def test_openai_429_for_an_exhausted_balance_is_not_retried(providers: Any) -> None:
+    providers.script(_model_id("gpt-4o"), {"kind": "error", "error": "quota"})
+    with pytest.raises(ModelError) as caught:
+        _model("gpt-4o").generate(VIEW, agent_id="agent_a", temperature=None)
+    error = caught.value
+    assert (error.status, error.kind, error.retryable) == (429, "auth", False)
+    assert "exceeded your current quota" in str(error)

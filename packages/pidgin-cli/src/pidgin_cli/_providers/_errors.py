@@ -31,6 +31,8 @@ _BODY_TYPES: dict[str, ErrorKind] = {
     # Anthropic's error.type, OpenAI's error.type/code, Google's error.status
     "overloaded_error": "overloaded",
     "rate_limit_error": "rate_limit",
+    "rate_limit_exceeded": "rate_limit",
+    "insufficient_quota": "auth",  # OpenAI's 429 for an exhausted balance: waiting won't help
     "api_error": "server",
     "server_error": "server",
     "authentication_error": "auth",
