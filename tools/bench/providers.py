@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 NAME = "providers"
 LATENCY = 0.2
 FULL = (256, 20)
-QUICK = (32, 5)
+QUICK = (16, 3)
 TARGET = 1.25
 KEY = "bench-key"
 TOOLS = Path(__file__).resolve().parent.parent
@@ -285,8 +285,8 @@ def measure(
         scratch,
         rounds=1,
         conversations=conversations,
-        turns=2 if quick else 5,
-        latency=2.0,
+        turns=1 if quick else 5,
+        latency=1.0 if quick else 2.0,
         chunk_interval=0.5,
         label="streamed, a real model's pace",
     )
@@ -300,7 +300,7 @@ def measure(
             legacy_env=legacy_env,
         )
     )
-    rows += _log_size(python, scratch)
+    rows += _log_size(python, scratch, quick=quick)
     notes = [
         "Server: tools/fake_providers in its own process (OpenAI wire, SSE streaming); "
         "runner: threads, one per conversation, the openai SDK's sync client.",
@@ -369,7 +369,7 @@ def _legacy(
     )
 
 
-def _log_size(python: str, scratch: Path) -> list[Row]:
+def _log_size(python: str, scratch: Path, *, quick: bool) -> list[Row]:
     """Bytes per message with chunk events off, at the default interval, for every chunk."""
     server = FakeServerProcess("--words", "60", "--chunk-delay", "0.05")
     sizes: dict[str, Measure] = {}
@@ -379,8 +379,8 @@ def _log_size(python: str, scratch: Path) -> list[Row]:
                 python,
                 server.env(),
                 scratch / f"size-{interval}",
-                conversations=8,
-                turns=3,
+                conversations=4 if quick else 8,
+                turns=1 if quick else 3,
                 chunk_interval=interval,
             )
             sizes[label] = Measure(result["bytes"] / result["messages"], "B", [])

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __all__ = ["COSTS_MIGRATION", "COSTS_VERSION", "COST_VIEWS"]
 
-COSTS_VERSION = 5
-"""The migration's number (3 and 4 are left to other work in progress)."""
+COSTS_VERSION = 3
+"""The migration's number: the next after main's version 2 (renumber if another lands first)."""
 
 COST_VIEWS = ("message_costs", "conversation_costs", "model_costs", "experiment_costs")
 
