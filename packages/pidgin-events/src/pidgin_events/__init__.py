@@ -79,7 +79,7 @@ from ._reader import (
     open_log,
     read_events,
 )
-from ._run import Chat, Conversation, Experiment
+from ._recorder import Chat, Conversation, Experiment
 from ._time import parse_timestamp, utc_now
 from ._writer import EventWriteError, EventWriter, FsyncPolicy
 
@@ -103,7 +103,8 @@ if TYPE_CHECKING:
         write_loaded_marker,
     )
     from ._schema import json_schema
-    from ._validate import SchemaError, SchemaValidator, validate_file, validate_line
+    from ._validate import SchemaError, SchemaValidator
+    from ._validate_log import validate_file, validate_line
     from ._vocabulary import (
         FINISHED_STATUSES,
         RUN_FORMATS,
@@ -149,8 +150,8 @@ _LAZY = {
     "json_schema": "_schema",
     "SchemaError": "_validate",
     "SchemaValidator": "_validate",
-    "validate_file": "_validate",
-    "validate_line": "_validate",
+    "validate_file": "_validate_log",
+    "validate_line": "_validate_log",
 }
 
 __all__ = [

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ._layout import EXPERIMENT_LOG
-from ._run import Experiment
+from ._recorder import Experiment
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
