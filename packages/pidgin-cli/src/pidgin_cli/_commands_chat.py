@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ._commands_run import _conversation_options, _models_epilog, _plan
+from ._run_options import provider_options
 from ._output import (
     fail,
     make_console,
@@ -83,6 +84,7 @@ class _ChatPrinter:
 @click.option(
     "--no-load", is_flag=True, help="Do not load the chat into the chats database afterwards."
 )
+@provider_options
 @output_option
 @click.pass_context
 def chat_command(
@@ -100,6 +102,12 @@ def chat_command(
     seed: int | None,
     output: Path | None,
     no_load: bool,
+    max_cost: float | None,
+    context_policy: str,
+    base_url: str | None,
+    request_timeout: float | None,
+    chunk_interval: float,
+    provider_limits: dict[str, dict[str, int]],
 ) -> None:
     """One conversation between two models, shown as it happens.
 
@@ -115,6 +123,7 @@ def chat_command(
     from pidgin_events import Chat, plural
 
     from ._conductor import StopRequest, run_conversation
+    from ._run_options import request_settings
     from ._runner import LOCK_WAIT_LOG, load_run
 
     plan = _plan(
@@ -128,6 +137,8 @@ def chat_command(
         convergence_threshold=convergence_threshold,
         convergence_action=convergence_action,
         seed=seed,
+        context_policy=context_policy,
+        base_url=base_url,
     )
     root = resolve_output_root(ctx, output)
     printer = _ChatPrinter(plan)
@@ -147,8 +158,21 @@ def chat_command(
 
     signal.signal(signal.SIGINT, interrupt)
     try:
+        settings = request_settings(
+            max_cost=max_cost,
+            context_policy=plan.context_policy,
+            chunk_interval=chunk_interval,
+            base_url=base_url,
+            request_timeout=request_timeout,
+            provider_limits=provider_limits,
+        )
         result = run_conversation(
-            conversation, plan, stop=stop, on_message=printer.message, on_turn=printer.turn
+            conversation,
+            plan,
+            stop=stop,
+            on_message=printer.message,
+            on_turn=printer.turn,
+            settings=settings,
         )
     finally:
         signal.signal(signal.SIGINT, previous)

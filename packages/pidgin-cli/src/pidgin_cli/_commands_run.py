@@ -25,6 +25,7 @@ from ._output import (
     safe_text,
 )
 from ._resolve import complete_run_id, resolve_run
+from ._run_options import MAX_PARALLEL, provider_options
 
 if TYPE_CHECKING:
     from ._conductor import ConvergenceAction, ConversationPlan
@@ -120,18 +121,25 @@ def check_seed(_ctx: click.Context, _param: click.Parameter, value: int | None) 
 def _models_epilog() -> str:
     return (
         "Models: local:test (pidgin-ai's deterministic test model), silent:none (always "
-        "'\u2026'), local:drift (seedable, drifts toward its partner). More can be "
-        "registered by installed packages."
+        "'\u2026'), local:drift (seedable, drifts toward its partner); real models as "
+        "provider:model (anthropic, openai, google, xai, ollama, openai-compatible) or an "
+        "alias such as opus, sonnet, gpt-4o, gemini, grok. 'pidgin models' lists them."
     )
 
 
-def _check_model(text: str, option: str) -> str:
+def _check_model(text: str, option: str, base_url: str | None = None) -> str:
+    """The canonical name of a usable model; a one-line fix when its provider is not set up."""
     from ._models import MODELS, UnknownModelError
+    from ._providers import ProviderSetupError, check_ready, configure
 
     try:
-        return MODELS.resolve(text).name
-    except UnknownModelError as exc:
+        name = MODELS.resolve(text).name
+        if base_url is not None:
+            configure(base_urls={"openai-compatible": base_url})
+        check_ready(name)
+    except (UnknownModelError, ProviderSetupError) as exc:
         raise click.BadParameter(str(exc), param_hint=option) from None
+    return name
 
 
 def _plan(
@@ -146,14 +154,16 @@ def _plan(
     convergence_threshold: float | None,
     convergence_action: str,
     seed: int | None,
+    context_policy: str = "truncate",
+    base_url: str | None = None,
 ) -> ConversationPlan:
     from ._conductor import ConversationPlan
 
     actions: dict[str, ConvergenceAction] = {"stop": "stop", "warn": "warn", "continue": "continue"}
     action = actions[convergence_action]
     return ConversationPlan(
-        agent_a=_check_model(agent_a, "'-a' / '--agent-a'"),
-        agent_b=_check_model(agent_b, "'-b' / '--agent-b'"),
+        agent_a=_check_model(agent_a, "'-a' / '--agent-a'", base_url),
+        agent_b=_check_model(agent_b, "'-b' / '--agent-b'", base_url),
         max_turns=turns,
         initial_prompt=prompt,
         temperature_a=temp_a if temp_a is not None else temperature,
@@ -161,6 +171,7 @@ def _plan(
         convergence_threshold=convergence_threshold,
         convergence_action=action,
         seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
+        context_policy="end" if context_policy == "end" else "truncate",
     )
 
 
@@ -212,13 +223,14 @@ def _experiment_name(root: Path, name: str | None) -> str:
 @click.option("-n", "--name", help="Experiment name (default: a generated 'adjective-noun').")
 @click.option(
     "--max-parallel",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, MAX_PARALLEL),
     default=1,
     show_default=True,
-    help="Conversations running at the same time.",
+    help="Conversations running at the same time (API-bound runs: hundreds).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the experiment id and return.")
 @click.option("--detach", is_flag=True, help="Return once started instead of following it.")
+@provider_options
 @output_option
 @click.pass_context
 def run_command(
@@ -240,6 +252,12 @@ def run_command(
     max_parallel: int,
     quiet: bool,
     detach: bool,
+    max_cost: float | None,
+    context_policy: str,
+    base_url: str | None,
+    request_timeout: float | None,
+    chunk_interval: float,
+    provider_limits: dict[str, dict[str, int]],
 ) -> None:
     """Run an experiment: REPETITIONS conversations between two models.
 
@@ -252,6 +270,7 @@ def run_command(
       pidgin run -a local:drift -b local:drift -t 12 -r 4 --max-parallel 2
       pidgin run -a local:test -b silent:none -p "Hello" -t 10 -q
       pidgin run -a local:drift -b local:drift --convergence-threshold 0.8 -n trial-1
+      pidgin run -a sonnet -b gpt-4o -t 20 -r 100 --max-parallel 50 --max-cost 5
     """
     from pidgin_events import new_id, plural
 
@@ -269,6 +288,8 @@ def run_command(
         convergence_threshold=convergence_threshold,
         convergence_action=convergence_action,
         seed=seed,
+        context_policy=context_policy,
+        base_url=base_url,
     )
     root = resolve_output_root(ctx, output).absolute()
     spec = ExperimentSpec(
@@ -286,6 +307,12 @@ def run_command(
         convergence_threshold=convergence_threshold,
         convergence_action=plan.convergence_action,
         seed=plan.seed if plan.seed is not None else 0,
+        max_cost=max_cost,
+        context_policy=plan.context_policy,
+        chunk_interval=chunk_interval,
+        base_url=base_url,
+        request_timeout=request_timeout,
+        provider_limits=provider_limits,
     )
     try:
         launched = launch_experiment(spec)

@@ -25,6 +25,10 @@ ROOT_COMMANDS = {
         "pidgin_cli._commands_chat:chat_command", "Chat between two agents in the foreground."
     ),
     "demo": LazyCommand("pidgin_cli._demo:demo_command", "Run a demo experiment end to end."),
+    "models": LazyCommand(
+        "pidgin_cli._commands_models:models_command",
+        "List models and which providers are usable now.",
+    ),
     "monitor": LazyCommand(
         f"{_WATCH}:monitor_command", "Live system-wide view: running, errors, finished."
     ),

@@ -165,6 +165,8 @@ def attach_frame(
     if eta is not None:
         header.append(f"  eta {format_duration(eta)}")
     header.append(f"  tokens {format_tokens(state.tokens.total.total)}")
+    if state.tokens.total.cost_usd:
+        header.append(f"  cost ${state.tokens.total.cost_usd:.4f}")
     header.append(f"  convergence {format_score(state.convergence.mean_of_latest)}")
     overall = Table.grid(padding=(0, 1))
     overall.add_column(no_wrap=True)

@@ -64,6 +64,7 @@ def summary_json(state: ExperimentState, now: datetime | None = None) -> dict[st
         "turns_planned": timing.turns_planned,
         "convergence": {"mean_of_latest": state.convergence.mean_of_latest},
         "tokens": state.tokens.total.total,
+        "cost_usd": round(state.tokens.total.cost_usd, 6),
         "error_count": state.error_count,
         "load": {
             "state": load_state(state),
@@ -170,12 +171,13 @@ def list_document(
     }
 
 
-def _count_json(count: TokenCount) -> dict[str, int]:
+def _count_json(count: TokenCount) -> dict[str, int | float]:
     return {
         "prompt": count.prompt,
         "completion": count.completion,
         "total": count.total,
         "messages": count.messages,
+        "cost_usd": round(count.cost_usd, 6),
     }
 
 

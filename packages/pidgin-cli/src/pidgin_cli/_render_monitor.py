@@ -77,6 +77,7 @@ class MonitorFrame:
                 format_score(state.convergence.mean_of_latest),
                 format_duration(state.timing.elapsed(self.now)),
                 format_duration(state.timing.eta(self.now)),
+                f"${state.tokens.total.cost_usd:.2f}" if state.tokens.total.cost_usd else "-",
                 str(state.error_count),
             ]
             for state in self.running
@@ -107,7 +108,9 @@ class MonitorFrame:
             for state in self.finished
         ]
 
-    RUNNING_HEADERS = ("ID", "NAME", "PROGRESS", "ACTIVE", "CONV", "ELAPSED", "ETA", "ERRORS")
+    RUNNING_HEADERS = (
+        "ID", "NAME", "PROGRESS", "ACTIVE", "CONV", "ELAPSED", "ETA", "COST", "ERRORS",
+    )  # fmt: skip
     ERROR_HEADERS = ("WHEN", "RUN", "CONVERSATION", "TYPE", "MESSAGE")
     FINISHED_HEADERS = ("ID", "NAME", "STATUS", "PROGRESS", "ENDED", "LOADED")
 

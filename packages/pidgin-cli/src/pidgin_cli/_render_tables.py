@@ -130,6 +130,8 @@ def _facts(state: ExperimentState, now: datetime) -> list[tuple[str, str]]:
     facts.append(
         ("tokens", f"{total.total} ({total.prompt} prompt, {total.completion} completion)")
     )
+    if total.cost_usd:
+        facts.append(("cost", f"${total.cost_usd:.4f} (catalogue prices)"))
     facts.append(("convergence", format_score(state.convergence.mean_of_latest) + " (mean latest)"))
     warned = sum(bool(c.convergence_warnings) for c in state.conversations.values())
     if warned:

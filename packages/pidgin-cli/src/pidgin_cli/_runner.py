@@ -39,6 +39,7 @@ from ._conductor import (
     StopRequest,
     run_conversation,
 )
+from ._requests import ContextPolicy, RequestSettings
 
 if TYPE_CHECKING:
     from pidgin_events import Experiment
@@ -86,6 +87,16 @@ class ExperimentSpec:
     seed: int = 0
     launch_log: str | None = None
     """Where the launcher pointed our stdout/stderr; moved into the experiment directory."""
+    # --- real providers (see _requests.py and _pacing.py) ---
+    max_cost: float | None = None
+    """US dollars: no new turn starts once the experiment has spent this."""
+    context_policy: ContextPolicy = "truncate"
+    chunk_interval: float = 0.5
+    base_url: str | None = None
+    """The openai-compatible server (``--base-url``); recorded without any user:password."""
+    request_timeout: float | None = None
+    provider_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -119,6 +130,7 @@ class ExperimentSpec:
             convergence_threshold=self.convergence_threshold,
             convergence_action=self.convergence_action,
             seed=self.seed + index,
+            context_policy=self.context_policy,
         )
 
     def config(self) -> dict[str, Any]:
@@ -136,7 +148,38 @@ class ExperimentSpec:
             "convergence_threshold": self.convergence_threshold,
             "convergence_action": self.convergence_action,
             "seed": self.seed,
+            **self._provider_config(),
         }
+
+    def _provider_config(self) -> dict[str, Any]:
+        """The provider settings worth recording, only where they differ from the defaults."""
+        from ._providers import describe_url
+
+        config: dict[str, Any] = {}
+        if self.max_cost is not None:
+            config["max_cost"] = self.max_cost
+        if self.context_policy != "truncate":
+            config["context_policy"] = self.context_policy
+        if self.base_url is not None:
+            config["base_url"] = describe_url(self.base_url)
+        if self.request_timeout is not None:
+            config["request_timeout"] = self.request_timeout
+        if self.provider_limits:
+            config["provider_limits"] = self.provider_limits
+        return config
+
+    def request_settings(self) -> RequestSettings:
+        """The pacers, budget and policies every conversation of this run shares."""
+        from ._run_options import request_settings
+
+        return request_settings(
+            max_cost=self.max_cost,
+            context_policy=self.context_policy,
+            chunk_interval=self.chunk_interval,
+            base_url=self.base_url,
+            request_timeout=self.request_timeout,
+            provider_limits=self.provider_limits,
+        )
 
 
 @dataclass(slots=True)
@@ -195,6 +238,13 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
             f"{spec.agent_a} vs {spec.agent_b}, {plural(spec.max_turns, 'turn')}, "
             f"{spec.max_parallel} at a time, seed {spec.seed}"
         )
+        problems = _preflight(spec, log)
+        if problems:
+            summary.status, summary.reason = "failed", "provider_check"
+            summary.error = "; ".join(problems)
+            log(f"not starting any conversation: {summary.error}")
+            experiment.complete("failed", reason="provider_check", error=summary.error)
+            return summary
         summary.results = _run_conversations(experiment, spec, stop, log)
         summary.status, summary.reason = _outcome(summary.results, stop)
     except BaseException as exc:
@@ -213,9 +263,23 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
     return summary
 
 
+def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
+    """What would fail every conversation (bad key, unknown model), found with one request."""
+    from ._models import MODELS
+    from ._providers import preflight
+
+    spec.request_settings()  # applies --base-url and the timeout before the first client
+    problems = preflight([spec.agent_a, spec.agent_b], MODELS)
+    if not problems:
+        log(f"provider check passed for {spec.agent_a} and {spec.agent_b}")
+    return problems
+
+
 def _run_conversations(
     experiment: Experiment, spec: ExperimentSpec, stop: StopRequest, log: Log
 ) -> list[ConversationResult]:
+    settings = spec.request_settings()
+
     def one(index: int) -> ConversationResult | None:
         if stop.is_set():
             return None  # never started: no log file, no start event
@@ -230,7 +294,9 @@ def _run_conversations(
                     f"reached the threshold {plan.convergence_threshold:g} (warn: going on)"
                 )
 
-        result = run_conversation(conversation, plan, stop=stop, on_turn=on_turn)
+        result = run_conversation(
+            conversation, plan, stop=stop, on_turn=on_turn, settings=settings
+        )
         final = result.final_convergence
         log(
             f"conversation {result.conversation_id} {result.status} ({result.reason}) after "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._costs import COSTS_MIGRATION, COSTS_VERSION
 from ._errors import LoadError
 
 if TYPE_CHECKING:
@@ -231,7 +232,11 @@ FROM turns
 GROUP BY experiment_id, turn_number, turn;
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, _V1),
+    (2, _V2),
+    (COSTS_VERSION, COSTS_MIGRATION),
+)
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

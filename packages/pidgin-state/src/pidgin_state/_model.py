@@ -48,6 +48,8 @@ class TokenCount:
     completion: int = 0
     total: int = 0
     messages: int = 0
+    cost_usd: float = 0.0
+    """The messages' ``cost_usd`` summed (catalogue prices); 0 for models without prices."""
 
     def __add__(self, other: TokenCount) -> TokenCount:
         return TokenCount(
@@ -55,6 +57,7 @@ class TokenCount:
             self.completion + other.completion,
             self.total + other.total,
             self.messages + other.messages,
+            self.cost_usd + other.cost_usd,
         )
 
 

@@ -123,6 +123,8 @@ class ConversationLog:
         self.turns_done: set[int] = set()
         self.scores: list[float] = []
         self.tokens: dict[str, list[int]] = {}
+        self.costs: dict[str, float] = {}
+        """Per agent, the ``cost_usd`` of its messages that have one."""
         self.messages = 0
         self.last_message_ts: str | None = None
         self.error_count = 0
@@ -241,6 +243,11 @@ class ConversationLog:
         counts[1] += completion
         counts[2] += total
         counts[3] += 1
+        cost = data.get("cost_usd")
+        if cost is not None:
+            if type(cost) is not float and type(cost) is not int:
+                raise FieldError("field 'cost_usd': expected a number")
+            self.costs[agent] = self.costs.get(agent, 0.0) + cost  # type: ignore[arg-type,index]
         self.messages += 1
         self.last_message_ts = timestamp
 
