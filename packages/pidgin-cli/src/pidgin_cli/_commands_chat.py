@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import click
 
 from ._commands_run import _conversation_options, _models_epilog, _plan
-from ._run_options import provider_options
 from ._output import (
     fail,
     make_console,
@@ -23,6 +22,7 @@ from ._output import (
     safe_text,
     use_rich,
 )
+from ._run_options import provider_options
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -294,9 +294,7 @@ def _run_conversations(
                     f"reached the threshold {plan.convergence_threshold:g} (warn: going on)"
                 )
 
-        result = run_conversation(
-            conversation, plan, stop=stop, on_turn=on_turn, settings=settings
-        )
+        result = run_conversation(conversation, plan, stop=stop, on_turn=on_turn, settings=settings)
         final = result.final_convergence
         log(
             f"conversation {result.conversation_id} {result.status} ({result.reason}) after "
