@@ -2,9 +2,10 @@
 
 Measures Pidgin against pidgin-ai 1.1 and against the limits of the machine, in one run:
 writer throughput, import cost, state rebuild and refresh, loading into DuckDB, command
-line start-up, log size and peak memory. Everything it needs (a pidgin-ai venv from PyPI,
-pidgin-ai experiments, our own logs, 1 GB of them) is made on the first full run and
-cached in the work directory (default ``~/.cache/pidgin-bench``).
+line start-up, log size, peak memory, and real providers at scale (``providers.py``).
+Everything it needs (a pidgin-ai venv from PyPI, pidgin-ai experiments, our own logs, 1 GB
+of them) is made on the first full run and cached in the work directory (default
+``~/.cache/pidgin-bench``).
 
 A full run writes ``docs/benchmarks.md`` and ``docs/benchmarks.json``. ``--quick`` runs
 every section on tiny data with one repetition (never installing pidgin-ai, never
@@ -31,7 +32,7 @@ from bench import _report
 from bench._harness import SectionResult, missing, python_version
 from bench._setup import DEFAULT_WORK, PIDGIN_AI_VERSION, REPO, Workspace
 
-SECTIONS = ("writer", "imports", "state", "load", "cli", "size", "memory")
+SECTIONS = ("writer", "imports", "state", "load", "cli", "size", "memory", "serve", "providers")
 OPTIONAL_SECTIONS = ("lake",)
 """Run only when named with --only: they need an environment of their own (``lake``)."""
 COMMAND = "python3 tools/dev.py bench"

@@ -7,6 +7,7 @@ tested without depending on the runner. Every ``pidgin`` invocation is a real su
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -340,3 +341,68 @@ def pty_process() -> Iterator[Callable[..., PtyProcess]]:
     yield start
     for process in started:
         process.kill()
+
+
+# --- fake model providers (tools/fake_providers) ------------------------------------------
+
+TOOLS = Path(__file__).resolve().parents[3] / "tools"
+PROVIDER_KEY = "sk-pidgin-test-7f3a9c51e2b84d06"
+"""The key the provider tests hand to every SDK; no output of a run may contain it."""
+
+
+def _fake_providers() -> Any:
+    if str(TOOLS) not in sys.path:
+        sys.path.insert(0, str(TOOLS))
+    return importlib.import_module("fake_providers")
+
+
+@pytest.fixture
+def provider_key() -> str:
+    """The key every SDK gets from the ``providers`` fixture and ``provider_env``."""
+    return PROVIDER_KEY
+
+
+@pytest.fixture(name="provider_env")
+def provider_env_fixture() -> Callable[..., dict[str, str]]:
+    """``provider_env(server, root=None, key=PROVIDER_KEY)``: env of a ``pidgin`` process."""
+    return provider_env
+
+
+@pytest.fixture(scope="session")
+def provider_server() -> Iterator[Any]:
+    """One fake Anthropic/OpenAI/Gemini server on 127.0.0.1 for the whole test session."""
+    server = _fake_providers().FakeServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def providers(provider_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The session's fake server, reset, with every provider's SDK pointed at it by env."""
+    from pidgin_cli._providers import configure
+
+    provider_server.reset()
+    provider_server.behaviour.keys = {PROVIDER_KEY}
+    for variable in ("GEMINI_API_KEY",):
+        monkeypatch.delenv(variable, raising=False)
+    env = _fake_providers().environment(provider_server.url, PROVIDER_KEY)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    configure(base_urls={}, timeout=30.0)
+    yield provider_server
+    configure(base_urls={}, timeout=120.0)
+
+
+def provider_env(server: Any, root: Path | None = None, key: str = PROVIDER_KEY) -> dict[str, str]:
+    """A ``pidgin`` subprocess environment that sends every provider to ``server``."""
+    return cli_env(root, **_fake_providers().environment(server.url, key))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``live`` tests call the real APIs: deselected unless ``-m`` names them."""
+    if "live" in (config.getoption("markexpr") or ""):
+        return
+    live = [item for item in items if item.get_closest_marker("live") is not None]
+    if live:
+        config.hook.pytest_deselected(items=live)
+        items[:] = [item for item in items if item.get_closest_marker("live") is None]

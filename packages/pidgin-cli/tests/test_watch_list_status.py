@@ -33,6 +33,7 @@ SUMMARY_KEYS = {
     "turns_planned",
     "convergence",
     "tokens",
+    "cost_usd",
     "error_count",
     "load",
 }

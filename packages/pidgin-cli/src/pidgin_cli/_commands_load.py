@@ -167,6 +167,7 @@ def _load_all(
         progress=tick,
         target=lake[0],
         data_path=lake[1],
+        on_lock_wait=_say_waiting,
     )
 
 
@@ -184,7 +185,12 @@ def _load_some(
     for done, directory in enumerate(directories, start=1):
         try:
             part = load_experiment(
-                directory, db_path, force=force, target=lake[0], data_path=lake[1]
+                directory,
+                db_path,
+                force=force,
+                target=lake[0],
+                data_path=lake[1],
+                on_lock_wait=_say_waiting,
             )
         except LoadError as exc:
             where = lake[0] if db_path is None else str(db_path)
@@ -194,6 +200,11 @@ def _load_some(
             summary.seconds += part.seconds
         tick(done, len(directories), directory.name)
     return summary
+
+
+def _say_waiting(message: str) -> None:
+    """At once, on stderr: a load waiting for a locked database is not a hung command."""
+    click.echo(safe_text(f"waiting: {message}"), err=True)
 
 
 @contextmanager

@@ -14,14 +14,17 @@ score >= threshold, stop   completed        ``high_convergence`` (pidgin-ai coun
 stop flag set              interrupted      the flag's reason (e.g. ``SIGTERM``)
 empty reply                interrupted      ``empty_response`` (after an ``EmptyResponseEvent``)
 provider error             failed           ``api_error`` (after ``APIErrorEvent`` per attempt)
+context window full        completed        ``context_limit`` (policy end, ``ContextLimitEvent``)
+experiment budget spent    interrupted      ``budget`` (``--max-cost``; the stop flag's reason)
 any other exception        failed           ``exception`` (after an ``ErrorEvent``)
 ========================  ===============  ====================================================
 
 ``--convergence-action``: ``stop`` ends the conversation as above; ``warn`` and
-``continue`` both let it run on and record nothing more than the score (the threshold and
-action are in the conversation's config, so any reader can tell when it was crossed).
-``warn`` additionally asks the foreground display to say so, through ``on_turn``;
-``continue`` is silent. pidgin-ai's ``InterruptRequestEvent`` is not written for a
+``continue`` both let it run on. ``warn`` writes a ``ConvergenceWarningEvent`` (turn,
+score, threshold) each time the score crosses the threshold upward, which every screen
+and the runner log show, and passes ``warn=True`` to ``on_turn`` for that turn;
+``continue`` records nothing more than the score (the threshold and action are in the
+conversation's config). pidgin-ai's ``InterruptRequestEvent`` is not written for a
 warning: nobody asked to interrupt anything.
 """
 
@@ -34,14 +37,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from pidgin_events import (
-    APIErrorEvent,
+    ConvergenceWarningEvent,
     Conversation,
     EmptyResponseEvent,
     ErrorEvent,
 )
 
 from ._convergence import convergence_score
-from ._models import MODELS, ChatMessage, Model, ModelError, ModelRegistry, Reply
+from ._models import MODELS, ChatMessage, Model, ModelRegistry, Reply
+from ._requests import ContextPolicy, ConversationEnd, Requester, RequestSettings
 
 __all__ = [
     "AGENTS",
@@ -90,10 +94,12 @@ class ConversationPlan:
     convergence_action: ConvergenceAction = "stop"
     seed: int | None = None
     system_prompt: str | None = BASIC_SYSTEM_PROMPT
-    retries: int = 2
+    context_policy: ContextPolicy = "truncate"
+    """When a view outgrows the model's context window: drop the oldest turns, or end."""
+    retries: int = 5
     """How often a retryable ``ModelError`` is retried before the conversation fails."""
     retry_delay: float = 1.0
-    """Seconds before the first retry; doubled for each further one (at most 30)."""
+    """Seconds before the first retry; doubled for each further one, with jitter."""
 
     def temperature(self, agent_id: str) -> float | None:
         return self.temperature_a if agent_id == "agent_a" else self.temperature_b
@@ -146,17 +152,11 @@ class ConversationResult:
 OnMessage = Callable[[str, str, int], None]
 """``on_message(agent_id, content, turn_number)``, called after the event is written."""
 OnTurn = Callable[[int, float, bool], None]
-"""``on_turn(turn_number, score, warn)``; ``warn`` when the threshold is crossed under warn."""
+"""``on_turn(turn_number, score, warn)``; ``warn``: a ``ConvergenceWarningEvent`` was written."""
 
 
-class _End(Exception):
-    """Leaves the turn loop with a status; never escapes ``run_conversation``."""
-
-    def __init__(self, status: str, reason: str, error: str | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.error = error
+_End = ConversationEnd
+"""Leaves the turn loop with a status; never escapes ``run_conversation``."""
 
 
 def run_conversation(
@@ -168,11 +168,14 @@ def run_conversation(
     stop: threading.Event | None = None,
     on_message: OnMessage | None = None,
     on_turn: OnTurn | None = None,
+    settings: RequestSettings | None = None,
 ) -> ConversationResult:
     """Run ``plan`` in the started ``conversation`` and end it; returns how it ended.
 
     ``models`` maps ``agent_a``/``agent_b`` to model objects (default: made from the
-    registry). ``stop`` is checked before every turn and every request. An exception
+    registry). ``stop`` is checked before every turn and every request. ``settings`` are
+    the run's pacers, budget and retry policy (default: a run of one conversation,
+    retrying as the plan says). An exception
     from writing events (a full disk) ends the conversation as failed if that can still
     be written, and is raised again.
     """
@@ -180,7 +183,21 @@ def run_conversation(
         models = {agent: registry.create(plan.model(agent)) for agent in AGENTS}
     providers = {agent: registry.resolve(plan.model(agent)).provider for agent in AGENTS}
     stop = stop if stop is not None else threading.Event()
-    driver = _Driver(conversation, plan, models, providers, stop)
+    if settings is None:
+        settings = RequestSettings(
+            retries=plan.retries,
+            backoff_base=plan.retry_delay,
+            context_policy=plan.context_policy,
+        )
+    requester = Requester(
+        conversation,
+        settings,
+        stop,
+        context_windows={agent: _context_window(plan.model(agent)) for agent in AGENTS},
+        providers=dict(providers),
+        models={agent: registry.resolve(plan.model(agent)).name for agent in AGENTS},
+    )
+    driver = _Driver(conversation, plan, models, providers, stop, requester=requester)
     reason: str = "max_turns"
     error: str | None = None
     with conversation:  # an unexpected exception ends it as failed, Ctrl-C as interrupted
@@ -211,13 +228,18 @@ class _Driver:
         models: Mapping[str, Model],
         providers: Mapping[str, str],
         stop: threading.Event,
+        *,
+        requester: Requester,
     ) -> None:
+        self.requester = requester
         self.conversation = conversation
         self.plan = plan
         self.models = models
         self.providers = providers
         self.stop = stop
         self.scores: list[float] = []
+        self.above_threshold = False
+        """Whether the latest score was at or above the threshold (warn once per crossing)."""
         # (speaker, content); speakers are "system", "human", "agent_a", "agent_b".
         self.history: list[tuple[str, str]] = []
 
@@ -241,8 +263,20 @@ class _Driver:
             conversation.turn_complete(score)
             threshold = plan.convergence_threshold
             crossed = threshold is not None and score >= threshold
+            warn = crossed and plan.convergence_action == "warn" and not self.above_threshold
+            self.above_threshold = crossed
+            if warn:
+                assert threshold is not None
+                conversation.emit(
+                    ConvergenceWarningEvent(
+                        conversation_id=conversation.id,
+                        turn_number=turn,
+                        convergence_score=score,
+                        threshold=threshold,
+                    )
+                )
             if on_turn is not None:
-                on_turn(turn, score, crossed and plan.convergence_action == "warn")
+                on_turn(turn, score, warn)
             if crossed and plan.convergence_action == "stop":
                 raise _End("completed", "high_convergence")
 
@@ -276,53 +310,73 @@ class _Driver:
                 )
             )
             raise _End("interrupted", "empty_response")
+        cost = _cost(self.plan.model(agent), reply)
         conversation.message(
             agent,
             reply.content,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
             duration_ms=int((time.monotonic() - started) * 1000),
+            cache_read_tokens=reply.cache_read_tokens,
+            cache_write_tokens=reply.cache_write_tokens,
+            request_id=reply.request_id,
+            model_version=reply.model_version,
+            stop_reason=reply.stop_reason,
+            cost_usd=cost,
         )
         self.history.append((agent, reply.content))
+        self.requester.spend(cost)
         return reply.content
 
     def generate(self, agent: str, turn: int, messages: list[ChatMessage]) -> Reply:
-        """The model's reply; retryable provider errors are retried with backoff."""
-        conversation, plan, provider = self.conversation, self.plan, self.providers[agent]
-        attempt = 0
-        while True:
-            try:
-                return self.models[agent].generate(
-                    messages, agent_id=agent, temperature=plan.temperature(agent), seed=plan.seed
+        """The model's reply; provider errors are retried, paced and recorded by the requester."""
+        conversation, provider = self.conversation, self.providers[agent]
+        try:
+            reply, _sent = self.requester.ask(
+                self.models[agent],
+                agent,
+                turn,
+                messages,
+                temperature=self.plan.temperature(agent),
+                seed=self.plan.seed,
+                check_stop=self.check_stop,
+            )
+        except _End:
+            raise
+        except Exception as exc:
+            conversation.emit(
+                ErrorEvent(
+                    conversation_id=conversation.id,
+                    error_type=type(exc).__name__,
+                    error_message=str(exc),
+                    context=f"{agent} ({provider}), turn {turn}",
                 )
-            except ModelError as exc:
-                retry = exc.retryable and attempt < plan.retries
-                conversation.emit(
-                    APIErrorEvent(
-                        conversation_id=conversation.id,
-                        error_type=type(exc).__name__,
-                        error_message=str(exc),
-                        context=f"turn {turn}",
-                        agent_id=agent,
-                        provider=exc.provider or provider,
-                        error_code=exc.code,
-                        retryable=exc.retryable,
-                        retry_count=attempt,
-                    )
-                )
-                if not retry:
-                    raise _End("failed", "api_error", str(exc)) from exc
-                attempt += 1
-                self.stop.wait(min(30.0, plan.retry_delay * 2.0 ** (attempt - 1)))
-                self.check_stop()
-            except Exception as exc:
-                conversation.emit(
-                    ErrorEvent(
-                        conversation_id=conversation.id,
-                        error_type=type(exc).__name__,
-                        error_message=str(exc),
-                        context=f"{agent} ({provider}), turn {turn}",
-                    )
-                )
-                error = f"{type(exc).__name__}: {exc}"
-                raise _End("failed", "exception", error) from exc
+            )
+            error = f"{type(exc).__name__}: {exc}"
+            raise _End("failed", "exception", error) from exc
+        return reply
+
+
+def _context_window(name: str) -> tuple[int | None, int]:
+    """(context window, tokens kept for the reply) of a catalogued model, else (None, 0)."""
+    from ._providers import entry_for
+
+    entry = entry_for(name)
+    if entry is None or entry.context_window is None:
+        return None, 0
+    return entry.context_window, entry.max_output_tokens
+
+
+def _cost(name: str, reply: Reply) -> float | None:
+    """What ``reply`` cost by the catalogue's prices; None for models without prices."""
+    from ._providers import entry_for
+
+    entry = entry_for(name)
+    if entry is None:
+        return None
+    return entry.cost(
+        reply.prompt_tokens,
+        reply.completion_tokens,
+        reply.cache_read_tokens,
+        reply.cache_write_tokens,
+    )

@@ -26,11 +26,7 @@ Token counts of the built-ins are estimates: ``ceil(characters / 4)``.
 from __future__ import annotations
 
 import hashlib
-import math
-import random
-import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -44,8 +40,10 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "ModelRegistry",
+    "OnChunk",
     "Reply",
     "SilentModel",
+    "StreamingModel",
     "TestModel",
     "UnknownModelError",
     "estimate_tokens",
@@ -67,11 +65,20 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What a model said, with the tokens it cost."""
+    """What a model said, with the tokens it cost and what its provider reported."""
 
     content: str
     prompt_tokens: int
     completion_tokens: int
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    request_id: str | None = None
+    model_version: str | None = None
+    stop_reason: str | None = None
+
+
+OnChunk = Callable[[str], None]
+"""Called with each piece of text as a streaming model receives it."""
 
 
 class Model(Protocol):
@@ -94,8 +101,41 @@ class Model(Protocol):
         ...
 
 
+class StreamingModel(Model, Protocol):
+    """A model that hands over its reply's text while it arrives; it sets ``streams = True``.
+
+    The conductor passes ``on_chunk`` only to models whose ``streams`` attribute is true,
+    so models written against ``Model`` keep working unchanged.
+    """
+
+    streams: bool
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        agent_id: str,
+        temperature: float | None,
+        seed: int | None = None,
+        on_chunk: OnChunk | None = None,
+    ) -> Reply:
+        """As ``Model.generate``; ``on_chunk`` receives each piece of text on arrival."""
+        ...
+
+
+ErrorKind = Literal[
+    "auth", "model", "context", "refused", "bad_request", "rate_limit", "overloaded",
+    "server", "timeout", "connection", "other",
+]  # fmt: skip
+"""What went wrong, whatever the provider: decides retrying, failing fast, truncating."""
+
+
 class ModelError(Exception):
-    """A provider failed to answer; ``retryable`` ones are retried by the conductor."""
+    """A provider failed to answer; ``retryable`` ones are retried by the conductor.
+
+    ``status`` is the HTTP status (None for timeouts and dropped connections),
+    ``retry_after`` the seconds the provider asked us to wait, ``kind`` the category.
+    """
 
     def __init__(
         self,
@@ -104,11 +144,17 @@ class ModelError(Exception):
         provider: str,
         code: str | None = None,
         retryable: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+        kind: ErrorKind = "other",
     ) -> None:
         super().__init__(message)
         self.provider = provider
         self.code = code
         self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        self.kind: ErrorKind = kind
 
 
 class UnknownModelError(ValueError):
@@ -146,6 +192,7 @@ class ModelRegistry:
         self._models: dict[str, ModelInfo] = {}
         self._aliases: dict[str, str] = {}
         self._entry_points_loaded = False
+        self._resolvers: list[Callable[[str], ModelInfo | None]] = []
         self._guard = threading.Lock()
         self._plugins_guard = threading.Lock()
         """Held while plugins register: other threads wait for them instead of missing them."""
@@ -170,9 +217,18 @@ class ModelRegistry:
                 self._aliases[alias] = name
         return info
 
+    def add_resolver(self, resolver: Callable[[str], ModelInfo | None]) -> None:
+        """Ask ``resolver`` about names nobody registered (``provider:any-model-id``)."""
+        with self._guard:
+            self._resolvers.append(resolver)
+
     def resolve(self, text: str) -> ModelInfo:
         """The model ``text`` names (canonical name or alias), else ``UnknownModelError``."""
         info = self._lookup(text)
+        for resolver in () if info is not None else tuple(self._resolvers):
+            info = resolver(text)
+            if info is not None:
+                break
         if info is None and not self._entry_points_loaded:
             self._load_entry_points()
             info = self._lookup(text)
@@ -325,197 +381,7 @@ class SilentModel:
         return Reply(SILENCE, _prompt_tokens(messages), 0)
 
 
-# --- local:drift ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Voice:
-    """One agent's own way of speaking before it starts borrowing."""
-
-    nouns: tuple[str, ...]
-    adjectives: tuple[str, ...]
-    verbs: tuple[str, ...]
-    templates: tuple[str, ...]
-    sentences: tuple[int, int]
-
-
-def _words(*lines: str) -> tuple[str, ...]:
-    return tuple(word for line in lines for word in line.split())
-
-
-_VOICES = (
-    _Voice(
-        nouns=_words(
-            "river stone forest horizon tide meadow lantern harbor",
-            "ember valley cloud orchard shore canyon moss glacier",
-        ),
-        adjectives=_words("quiet distant green slow ancient misty warm hidden gentle wild"),
-        verbs=_words("carries shelters remembers follows gathers softens hides"),
-        templates=(
-            "I wonder whether the {adj} {noun} {verb} the {noun2}, or the {noun3}?",
-            "What if every {noun}, like the {adj} {noun2}, {verb} a little {noun3}?",
-            "Perhaps the {noun} {verb} the {adj} {noun2}, and the {noun3} listens.",
-            "Could a {adj} {noun} be what {verb} the {noun2}, slowly, like a {noun3}?",
-        ),
-        sentences=(3, 4),
-    ),
-    _Voice(
-        nouns=_words(
-            "pattern signal system structure memory language network symbol",
-            "layer grammar circuit vector rhythm protocol index model",
-        ),
-        adjectives=_words(
-            "recursive precise layered formal dense modular shared encoded stable sharp"
-        ),
-        verbs=_words("encodes compresses mirrors predicts aligns links parses"),
-        templates=(
-            "The {noun} {verb} the {noun2}!",
-            "{Noun} - {adj} {noun2} - {verb} everything.",
-            "Yes: the {adj} {noun} {verb} the {noun2}.",
-            "Every {noun} {verb} a {adj} {noun2}!",
-        ),
-        sentences=(1, 2),
-    ),
-)
-
-_CATEGORY: dict[str, str] = {}
-for _voice in _VOICES:
-    _CATEGORY.update(dict.fromkeys(_voice.nouns, "noun"))
-    _CATEGORY.update(dict.fromkeys(_voice.adjectives, "adj"))
-    _CATEGORY.update(dict.fromkeys(_voice.verbs, "verb"))
-_TEMPLATE_OWNER = {template: index for index, v in enumerate(_VOICES) for template in v.templates}
-_WORD = re.compile(r"[a-z]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_ARTICLE = re.compile(r"\b([Aa]) ([aeiou])")
-
-
-class DriftModel:
-    """Two voices that drift toward each other; deterministic for a given seed.
-
-    The share of borrowed material grows with the agent's number of previous replies
-    ``n`` as ``0.9 * (1 - exp(-n / 4))``, plus Gaussian noise whose spread grows with the
-    temperature (0.7 when none is given). A borrowed slot takes a word of the same kind
-    (noun, adjective, verb) from the partner's last message; a borrowed sentence uses one
-    of the partner's templates; the reply's sentence count moves toward the partner's.
-    """
-
-    def __init__(self, *, delay: float = 0.08) -> None:
-        self.delay = delay
-
-    def generate(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        agent_id: str,
-        temperature: float | None,
-        seed: int | None = None,
-    ) -> Reply:
-        own = 0 if agent_id == "agent_a" else 1 if agent_id == "agent_b" else _stable(agent_id) % 2
-        previous = sum(1 for message in messages if message.role == "assistant")
-        partner = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        rng = random.Random(f"drift|{seed}|{agent_id}|{len(messages)}|{temperature}")
-        content = self._compose(_VOICES[own], partner, previous, rng, temperature)
-        if self.delay > 0:
-            time.sleep(self.delay)
-        return Reply(content, _prompt_tokens(messages), estimate_tokens(content))
-
-    @staticmethod
-    def borrow_share(previous_replies: int) -> float:
-        """The mean share of borrowed material after ``previous_replies`` own replies."""
-        return 0.9 * (1 - math.exp(-previous_replies / 4))
-
-    def _compose(
-        self,
-        voice: _Voice,
-        partner: str,
-        previous: int,
-        rng: random.Random,
-        temperature: float | None,
-    ) -> str:
-        spread = 0.05 + 0.1 * (0.7 if temperature is None else temperature)
-        share = min(0.97, max(0.0, self.borrow_share(previous) + rng.gauss(0.0, spread)))
-        borrowed = self._partner_words(partner)
-        partner_templates = [
-            template
-            for template in dict.fromkeys(_templates_used(partner))
-            if template not in voice.templates
-        ]
-        low, high = voice.sentences
-        count = rng.randint(low, high)
-        partner_sentences = len([s for s in _SENTENCE_END.split(partner.strip()) if s])
-        if partner_sentences and rng.random() < share:
-            count = max(1, round(count + (partner_sentences - count) * share))
-        sentences = []
-        for _ in range(count):
-            if partner_templates and rng.random() < share:
-                template = rng.choice(partner_templates)
-            else:
-                template = rng.choice(voice.templates)
-            sentences.append(self._fill(template, voice, borrowed, share, rng))
-        return " ".join(sentences)
-
-    @staticmethod
-    def _partner_words(partner: str) -> dict[str, list[str]]:
-        words: dict[str, list[str]] = {"noun": [], "adj": [], "verb": []}
-        for word in _WORD.findall(partner.lower()):
-            category = _CATEGORY.get(word)
-            if category is not None and word not in words[category]:
-                words[category].append(word)
-        return words
-
-    @staticmethod
-    def _fill(
-        template: str,
-        voice: _Voice,
-        borrowed: dict[str, list[str]],
-        share: float,
-        rng: random.Random,
-    ) -> str:
-        own = {"noun": voice.nouns, "adj": voice.adjectives, "verb": voice.verbs}
-
-        def pick(category: str) -> str:
-            theirs = borrowed[category]
-            if theirs and rng.random() < share:
-                return rng.choice(theirs)
-            return rng.choice(own[category])
-
-        nouns = [pick("noun") for _ in range(3)]
-        text = template.format(
-            noun=nouns[0],
-            Noun=nouns[0].capitalize(),
-            noun2=nouns[1],
-            noun3=nouns[2],
-            adj=pick("adj"),
-            verb=pick("verb"),
-        )
-        text = _ARTICLE.sub(r"\1n \2", text)
-        return text[0].upper() + text[1:]
-
-
-def _templates_used(text: str) -> list[str]:
-    """The templates (of either voice) whose fixed words a message's sentences match."""
-    used = []
-    for sentence in _SENTENCE_END.split(text.strip()):
-        for template, pattern in _TEMPLATE_PATTERNS.items():
-            if pattern.fullmatch(sentence):
-                used.append(template)
-                break
-    return used
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{[A-Za-z0-9]+\}", template)
-    escaped = (re.escape(part).replace("\\ ", " ") for part in parts)
-    pattern = "[a-z]+".join(escaped).replace(" a ", " an? ")
-    return re.compile(pattern, re.IGNORECASE)
-
-
-_TEMPLATE_PATTERNS = {template: _template_pattern(template) for template in _TEMPLATE_OWNER}
-
-
-def _stable(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
-
+from ._model_drift import DriftModel  # noqa: E402  (it builds on the definitions above)
 
 MODELS = ModelRegistry()
 """The registry the command line resolves ``-a``/``-b`` against."""
@@ -541,3 +407,13 @@ MODELS.register(
     display_name="Local Drift",
     aliases=("drift",),
 )
+
+
+def _install_providers() -> None:
+    """Real providers (``anthropic:...``, ``sonnet``, ...) resolve through the catalogue."""
+    from ._providers import install
+
+    install(MODELS)
+
+
+_install_providers()

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pidgin_events import plural
+
 from ._conductor import (
     ConvergenceAction,
     ConversationPlan,
@@ -37,11 +39,13 @@ from ._conductor import (
     StopRequest,
     run_conversation,
 )
+from ._requests import ContextPolicy, RequestSettings
 
 if TYPE_CHECKING:
     from pidgin_events import Experiment
 
 __all__ = [
+    "LOCK_WAIT_LOG",
     "PID_FILE",
     "RUNNER_LOG",
     "ExperimentSpec",
@@ -55,6 +59,9 @@ __all__ = [
 
 PID_FILE = "runner.pid"
 RUNNER_LOG = "runner.log"
+LOCK_WAIT_LOG = "database load waiting: "
+"""How the runner log starts the line saying the load waits for a locked database;
+``pidgin run``, following, looks for it to say so at once."""
 LOAD_TASK = "database_load"
 
 Log = Callable[[str], None]
@@ -80,6 +87,16 @@ class ExperimentSpec:
     seed: int = 0
     launch_log: str | None = None
     """Where the launcher pointed our stdout/stderr; moved into the experiment directory."""
+    # --- real providers (see _requests.py and _pacing.py) ---
+    max_cost: float | None = None
+    """US dollars: no new turn starts once the experiment has spent this."""
+    context_policy: ContextPolicy = "truncate"
+    chunk_interval: float = 0.5
+    base_url: str | None = None
+    """The openai-compatible server (``--base-url``); recorded without any user:password."""
+    request_timeout: float | None = None
+    provider_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -113,6 +130,7 @@ class ExperimentSpec:
             convergence_threshold=self.convergence_threshold,
             convergence_action=self.convergence_action,
             seed=self.seed + index,
+            context_policy=self.context_policy,
         )
 
     def config(self) -> dict[str, Any]:
@@ -130,7 +148,38 @@ class ExperimentSpec:
             "convergence_threshold": self.convergence_threshold,
             "convergence_action": self.convergence_action,
             "seed": self.seed,
+            **self._provider_config(),
         }
+
+    def _provider_config(self) -> dict[str, Any]:
+        """The provider settings worth recording, only where they differ from the defaults."""
+        from ._providers import describe_url
+
+        config: dict[str, Any] = {}
+        if self.max_cost is not None:
+            config["max_cost"] = self.max_cost
+        if self.context_policy != "truncate":
+            config["context_policy"] = self.context_policy
+        if self.base_url is not None:
+            config["base_url"] = describe_url(self.base_url)
+        if self.request_timeout is not None:
+            config["request_timeout"] = self.request_timeout
+        if self.provider_limits:
+            config["provider_limits"] = self.provider_limits
+        return config
+
+    def request_settings(self) -> RequestSettings:
+        """The pacers, budget and policies every conversation of this run shares."""
+        from ._run_options import request_settings
+
+        return request_settings(
+            max_cost=self.max_cost,
+            context_policy=self.context_policy,
+            chunk_interval=self.chunk_interval,
+            base_url=self.base_url,
+            request_timeout=self.request_timeout,
+            provider_limits=self.provider_limits,
+        )
 
 
 @dataclass(slots=True)
@@ -184,10 +233,18 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
             with contextlib.suppress(OSError):
                 os.replace(spec.launch_log, experiment.directory / RUNNER_LOG)
         log(
-            f"started {experiment.id} ({spec.name}): {spec.repetitions} conversation(s) of "
-            f"{spec.agent_a} vs {spec.agent_b}, {spec.max_turns} turns, "
+            f"started {experiment.id} ({spec.name}): "
+            f"{plural(spec.repetitions, 'conversation')} of "
+            f"{spec.agent_a} vs {spec.agent_b}, {plural(spec.max_turns, 'turn')}, "
             f"{spec.max_parallel} at a time, seed {spec.seed}"
         )
+        problems = _preflight(spec, log)
+        if problems:
+            summary.status, summary.reason = "failed", "provider_check"
+            summary.error = "; ".join(problems)
+            log(f"not starting any conversation: {summary.error}")
+            experiment.complete("failed", reason="provider_check", error=summary.error)
+            return summary
         summary.results = _run_conversations(experiment, spec, stop, log)
         summary.status, summary.reason = _outcome(summary.results, stop)
     except BaseException as exc:
@@ -206,20 +263,43 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
     return summary
 
 
+def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
+    """What would fail every conversation (bad key, unknown model), found with one request."""
+    from ._models import MODELS
+    from ._providers import preflight
+
+    spec.request_settings()  # applies --base-url and the timeout before the first client
+    problems = preflight([spec.agent_a, spec.agent_b], MODELS)
+    if not problems:
+        log(f"provider check passed for {spec.agent_a} and {spec.agent_b}")
+    return problems
+
+
 def _run_conversations(
     experiment: Experiment, spec: ExperimentSpec, stop: StopRequest, log: Log
 ) -> list[ConversationResult]:
+    settings = spec.request_settings()
+
     def one(index: int) -> ConversationResult | None:
         if stop.is_set():
             return None  # never started: no log file, no start event
         plan = spec.plan(index)
         conversation = experiment.conversation(**plan.start_arguments())
         log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
-        result = run_conversation(conversation, plan, stop=stop)
+
+        def on_turn(turn: int, score: float, warn: bool) -> None:
+            if warn:
+                log(
+                    f"conversation {conversation.id} turn {turn + 1}: convergence {score:.2f} "
+                    f"reached the threshold {plan.convergence_threshold:g} (warn: going on)"
+                )
+
+        result = run_conversation(conversation, plan, stop=stop, on_turn=on_turn, settings=settings)
         final = result.final_convergence
         log(
             f"conversation {result.conversation_id} {result.status} ({result.reason}) after "
-            f"{result.turns} turn(s)" + ("" if final is None else f", convergence {final:.2f}")
+            f"{plural(result.turns, 'turn')}"
+            + ("" if final is None else f", convergence {final:.2f}")
         )
         return result
 
@@ -288,7 +368,12 @@ def load_run(run_dir: Path, db_path: Path | None = None, *, log: Log = _print_lo
     # Without a db_path, $PIDGIN_LOAD_TARGET may send the load to a lake (issue 16).
     target = db_path if db_path is not None else pidgin_load.default_target(run_dir)
     try:
-        summary = pidgin_load.load_experiment(run_dir, db_path, allow_running=True)
+        summary = pidgin_load.load_experiment(
+            run_dir,
+            db_path,  # None: $PIDGIN_LOAD_TARGET may name a lake
+            allow_running=True,
+            on_lock_wait=lambda message: log(LOCK_WAIT_LOG + message),
+        )
         if summary.failed:
             raise pidgin_load.LoadError("; ".join(outcome.reason for outcome in summary.failed))
     except Exception as exc:

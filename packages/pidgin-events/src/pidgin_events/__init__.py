@@ -21,6 +21,7 @@ from ._events import (
     APIErrorEvent,
     ContextLimitEvent,
     ContextTruncationEvent,
+    ConvergenceWarningEvent,
     ConversationBranchedEvent,
     ConversationEndEvent,
     ConversationEvent,
@@ -115,6 +116,7 @@ if TYPE_CHECKING:
         RunKind,
         RunStatus,
     )
+    from ._words import plural
 
 _LOAD_CONTRACT = (
     "BOOKKEEPING_EVENTS",
@@ -152,6 +154,7 @@ _LAZY = {
     "SchemaValidator": "_validate",
     "validate_file": "_validate_log",
     "validate_line": "_validate_log",
+    "plural": "_words",
 }
 
 __all__ = [
@@ -183,6 +186,7 @@ __all__ = [
     "Chat",
     "ContextLimitEvent",
     "ContextTruncationEvent",
+    "ConvergenceWarningEvent",
     "Conversation",
     "ConversationBranchedEvent",
     "ConversationEndEvent",
@@ -249,6 +253,7 @@ __all__ = [
     "open_log",
     "output_root",
     "parse_timestamp",
+    "plural",
     "read_events",
     "read_marker",
     "run_kind_of",

@@ -3,8 +3,10 @@
 Names of event types and of their fields are those of pidgin-ai 1.1, so logs written by
 either tool read the same way. Additions over pidgin-ai: the envelope (``seq``,
 ``event_id``, ``schema_version``, ``experiment_id`` on every line), experiment-level events
-on disk, ``MessageRequestEvent.message_count`` instead of the whole history, and
-``MessageCompleteEvent.turn_number``.
+on disk, ``MessageRequestEvent.message_count`` instead of the whole history,
+``MessageCompleteEvent.turn_number`` and ``ConvergenceWarningEvent``; the provider's request id,
+model version, stop reason and the message's cost on ``MessageCompleteEvent``; the HTTP
+status and the wait before the next attempt on ``APIErrorEvent``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "APIErrorEvent",
     "ContextLimitEvent",
     "ContextTruncationEvent",
+    "ConvergenceWarningEvent",
     "ConversationBranchedEvent",
     "ConversationEndEvent",
     "ConversationEvent",
@@ -204,6 +207,20 @@ class TurnCompleteEvent(ConversationEvent):
     convergence_score: float | None = None
 
 
+class ConvergenceWarningEvent(ConversationEvent):
+    """A turn's convergence reached the threshold under ``--convergence-action warn``.
+
+    Written when the score crosses the threshold upward (the first turn at or above it, or
+    the first after a turn below it), so a conversation that stays converged says so once.
+    Not in pidgin-ai 1.1, which recorded nothing for a warning.
+    """
+
+    event_type: str = field(default="ConvergenceWarningEvent", init=False)
+    turn_number: int
+    convergence_score: float
+    threshold: float
+
+
 class MessageRequestEvent(ConversationEvent):
     """An agent is asked for its next message.
 
@@ -247,6 +264,14 @@ class MessageCompleteEvent(ConversationEvent):
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     turn_number: int | None = None
+    request_id: str | None = None
+    """The provider's id of the request (e.g. Anthropic's ``request-id`` header)."""
+    model_version: str | None = None
+    """The model that answered, as the provider names it (e.g. ``gpt-4o-2024-08-06``)."""
+    stop_reason: str | None = None
+    """Why the reply ended, in the provider's words (``end_turn``, ``length``, ``STOP``)."""
+    cost_usd: float | None = None
+    """What the message cost by the catalogue's prices; None when the model has none."""
 
 
 class SystemPromptEvent(ConversationEvent):
@@ -290,6 +315,10 @@ class APIErrorEvent(ErrorEvent):
     error_code: str | None = None
     retryable: bool = False
     retry_count: int = 0
+    status_code: int | None = None
+    """The HTTP status of the failed attempt; None for timeouts and dropped connections."""
+    wait_seconds: float | None = None
+    """How long the caller waits before the next attempt; None when it does not retry."""
 
 
 class ProviderTimeoutEvent(ErrorEvent):

@@ -140,8 +140,18 @@ class Conversation:
         duration_ms: int = 0,
         role: str = "assistant",
         timestamp: datetime | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        request_id: str | None = None,
+        model_version: str | None = None,
+        stop_reason: str | None = None,
+        cost_usd: float | None = None,
     ) -> Message:
-        """Record a complete message from ``agent_id`` and return it."""
+        """Record a complete message from ``agent_id`` and return it.
+
+        The keywords after ``timestamp`` are what a provider's API reports about the
+        reply; leave them out for models that report nothing.
+        """
         message = Message(
             role=role, content=content, agent_id=agent_id, timestamp=timestamp or utc_now()
         )
@@ -155,6 +165,12 @@ class Conversation:
                 total_tokens=prompt_tokens + completion_tokens,
                 duration_ms=duration_ms,
                 turn_number=self._turn,
+                cache_read_tokens=cache_read_tokens,
+                cache_write_tokens=cache_write_tokens,
+                request_id=request_id,
+                model_version=model_version,
+                stop_reason=stop_reason,
+                cost_usd=cost_usd,
             )
         )
         return message

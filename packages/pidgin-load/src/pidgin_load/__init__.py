@@ -19,7 +19,7 @@ from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
 from ._empty_root import empty_root_message
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
 from ._lake import LAKE_PAUSE_ENV, connect_lake
-from ._loader import Progress, load_all, load_experiment
+from ._loader import LockWait, Progress, load_all, load_experiment
 from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
 from ._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
@@ -49,6 +49,7 @@ __all__ = [
     "LakeTarget",
     "LoadError",
     "LoadSummary",
+    "LockWait",
     "Progress",
     "RunOutcome",
     "chats_db",

@@ -121,6 +121,14 @@ class _ProgressLine:
             self._stream.flush()
 
 
+def _say_waiting(message: str) -> None:
+    """At once, on stderr: a load waiting for a locked database is not a hung command."""
+    sys.stderr.write(
+        f"\r\033[Kwaiting: {message}\n" if sys.stderr.isatty() else f"waiting: {message}\n"
+    )
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``pidgin-load``; returns the exit status."""
     parser = _parser()
@@ -159,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 lock_timeout=args.lock_timeout,
                 target=args.target,
                 data_path=args.data_path,
+                on_lock_wait=_say_waiting,
             )
         else:
             for index, run in enumerate(args.runs, start=1):
@@ -172,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                         lock_timeout=args.lock_timeout,
                         target=args.target,
                         data_path=args.data_path,
+                        on_lock_wait=_say_waiting,
                     )
                 except LoadError as exc:
                     where = args.db if args.target is None else args.target

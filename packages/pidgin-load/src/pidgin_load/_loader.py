@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pidgin_events import LOAD_FAILED_MARKER, LOADED_MARKER, fingerprint, read_marker
+from pidgin_events import LOAD_FAILED_MARKER, LOADED_MARKER, fingerprint, plural, read_marker
 from pidgin_events import output_root as resolve_output_root
 
 from ._connect import (
@@ -42,18 +42,22 @@ if TYPE_CHECKING:
 
     import duckdb
 
-__all__ = ["Progress", "load_all", "load_experiment"]
+__all__ = ["LockWait", "Progress", "load_all", "load_experiment"]
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: called after each run is handled."""
+LockWait = Callable[[str], None]
+"""``on_lock_wait(message)``: called once when a database is held by another process and
+the load starts waiting for it (the message names the file and the longest wait)."""
 
 
 class _Database:
     """One database file, opened on first need and kept open for every run loaded into it."""
 
-    def __init__(self, path: Path, lock_timeout: float) -> None:
+    def __init__(self, path: Path, lock_timeout: float, on_wait: LockWait | None = None) -> None:
         self.path = path.absolute()
         self._lock_timeout = lock_timeout
+        self._on_wait = on_wait
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -62,7 +66,9 @@ class _Database:
 
             PRIVATE_FILES.acquire()
             try:
-                self._con = connect(self.path, lock_timeout=self._lock_timeout)
+                self._con = connect(
+                    self.path, lock_timeout=self._lock_timeout, on_wait=self._on_wait
+                )
             except BaseException as exc:
                 PRIVATE_FILES.release()
                 if isinstance(exc, duckdb.Error):
@@ -97,10 +103,12 @@ def _label(db: Target) -> str:
     return db.label if isinstance(db, LakeTarget) else str(db)
 
 
-def _open_target(db: Target, lock_timeout: float) -> _Database | LakeDatabase:
+def _open_target(
+    db: Target, lock_timeout: float, on_lock_wait: LockWait | None
+) -> _Database | LakeDatabase:
     if isinstance(db, LakeTarget):
         return LakeDatabase(db, lock_timeout, memory_limit_from_env())
-    return _Database(db, lock_timeout)
+    return _Database(db, lock_timeout, on_lock_wait)
 
 
 def _resolve_target(
@@ -228,9 +236,9 @@ def _load(
     summary.bad_lines += result.bad_lines
     summary.unknown_events += result.unknown_events
     what = (
-        f"{result.rows.get('events', 0)} events, "
-        f"{result.rows.get('conversations', 0)} conversations, "
-        f"{result.bad_lines} bad lines in {duration_ms / 1000:.2f} s"
+        f"{plural(result.rows.get('events', 0), 'event')}, "
+        f"{plural(result.rows.get('conversations', 0), 'conversation')}, "
+        f"{plural(result.bad_lines, 'bad line')} in {duration_ms / 1000:.2f} s"
     )
     if plan.stale:
         reason = f"reloaded ({plan.stale}): {what}"
@@ -271,6 +279,7 @@ def load_experiment(
     lock_timeout: float | None = None,
     target: str | None = None,
     data_path: str | None = None,
+    on_lock_wait: LockWait | None = None,
 ) -> LoadSummary:
     """Load one experiment or chat directory into DuckDB.
 
@@ -284,6 +293,7 @@ def load_experiment(
     ``target`` (``ducklake:postgres:<connection string>``) and ``data_path`` load into a
     DuckLake instead; without ``db_path`` and ``target``, ``$PIDGIN_LOAD_TARGET`` and
     ``$PIDGIN_LAKE_DATA_PATH`` can name one.
+    ``on_lock_wait(message)`` is called as soon as a wait for the database begins.
     """
     from ._paths import default_db_path
 
@@ -297,7 +307,7 @@ def load_experiment(
         db = Path(db_path).absolute() if db_path is not None else default_db_path(run.path)
     plan = _plan(run, db, force=force, allow_running=allow_running or force)
     summary = LoadSummary()
-    database = _open_target(db, lock_timeout_from_env(lock_timeout))
+    database = _open_target(db, lock_timeout_from_env(lock_timeout), on_lock_wait)
     try:
         # A marker matching an existing database is trusted here: checking the database
         # would cost its lock. load_all checks skips against a database it opens anyway.
@@ -323,6 +333,7 @@ def load_all(
     lock_timeout: float | None = None,
     target: str | None = None,
     data_path: str | None = None,
+    on_lock_wait: LockWait | None = None,
 ) -> LoadSummary:
     """Load every finished run under an output root that is not loaded, stale or failed.
 
@@ -331,7 +342,8 @@ def load_all(
     ``$PIDGIN_LOAD_TARGET`` when no ``db_path`` is given) takes everything. Runs still
     being written are skipped (listed in ``skipped``); failures are listed in ``failed``
     rather than raised, so one bad run does not stop the rest. ``progress(done, total,
-    label)`` is called after each run.
+    label)`` is called after each run, ``on_lock_wait(message)`` as soon as a wait for a
+    database another process holds begins.
     """
     started = time.monotonic()
     root = resolve_output_root(output_root)
@@ -364,7 +376,8 @@ def load_all(
             continue
         by_db.setdefault(db, []).append(plan)
     for db, plans in by_db.items():
-        _load_into(db, plans, summary, force=force, timeout=timeout, tick=tick)
+        database = _open_target(db, timeout, on_lock_wait)
+        _load_into(database, plans, summary, force=force, tick=tick)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -376,15 +389,14 @@ def _target_db(run: RunFiles, root: Path, db_path: str | os.PathLike[str] | None
 
 
 def _load_into(
-    db: Target,
+    database: _Database | LakeDatabase,
     plans: list[_Plan],
     summary: LoadSummary,
     *,
     force: bool,
-    timeout: float,
     tick: Callable[[str], None],
 ) -> None:
-    database = _open_target(db, timeout)
+    db = str(database.path)  # a file, or a lake's label
     try:
         if any(not plan.skip for plan in plans):
             try:
@@ -397,15 +409,13 @@ def _load_into(
         for plan in plans:
             run = plan.run
             if plan.skip:
-                summary.skipped.append(
-                    RunOutcome(str(run.path), run.experiment_id, _label(db), plan.skip)
-                )
+                summary.skipped.append(RunOutcome(str(run.path), run.experiment_id, db, plan.skip))
             else:
                 try:
                     _load(plan, database, summary, force=force)
                 except LoadError as exc:
                     summary.failed.append(
-                        RunOutcome(str(run.path), run.experiment_id, _label(db), str(exc))
+                        RunOutcome(str(run.path), run.experiment_id, db, str(exc))
                     )
             tick(run.experiment_id)
     finally:
@@ -414,23 +424,21 @@ def _load_into(
 
 def _fail_all(
     plans: Iterable[_Plan],
-    db: Target,
+    db: str,
     exc: LoadError,
     summary: LoadSummary,
     tick: Callable[[str], None],
 ) -> None:
     for plan in plans:
-        summary.failed.append(
-            RunOutcome(str(plan.run.path), plan.run.experiment_id, _label(db), str(exc))
-        )
+        summary.failed.append(RunOutcome(str(plan.run.path), plan.run.experiment_id, db, str(exc)))
         tick(plan.run.experiment_id)
 
 
 def _skip_all(
-    plans: Iterable[_Plan], db: Target, summary: LoadSummary, tick: Callable[[str], None]
+    plans: Iterable[_Plan], db: str, summary: LoadSummary, tick: Callable[[str], None]
 ) -> None:
     for plan in plans:
         summary.skipped.append(
-            RunOutcome(str(plan.run.path), plan.run.experiment_id, _label(db), plan.skip or "")
+            RunOutcome(str(plan.run.path), plan.run.experiment_id, db, plan.skip or "")
         )
         tick(plan.run.experiment_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._costs import COSTS_MIGRATION, COSTS_VERSION
 from ._errors import LoadError
 
 if TYPE_CHECKING:
@@ -233,8 +234,8 @@ GROUP BY experiment_id, turn_number, turn;
 """
 
 
-# Version 3: where each experiment's rows came from: with a lake, loads arrive from many machines.
-_V3_LOADS = """
+# Version 4: where each experiment's rows came from: with a lake, loads arrive from many machines.
+_V4_LOADS = """
 CREATE TABLE loads (
     experiment_id   VARCHAR PRIMARY KEY,
     loaded_at       TIMESTAMPTZ NOT NULL,
@@ -246,7 +247,12 @@ CREATE TABLE loads (
 """
 
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3_LOADS))
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, _V1),
+    (2, _V2),
+    (COSTS_VERSION, COSTS_MIGRATION),
+    (4, _V4_LOADS),
+)
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

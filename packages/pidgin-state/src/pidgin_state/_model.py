@@ -19,6 +19,7 @@ from pidgin_events import ConversationStatus, RunFormat, RunKind, RunStatus
 
 __all__ = [
     "Convergence",
+    "ConvergenceWarning",
     "ConversationState",
     "ConversationStatus",
     "DatabaseState",
@@ -47,6 +48,8 @@ class TokenCount:
     completion: int = 0
     total: int = 0
     messages: int = 0
+    cost_usd: float = 0.0
+    """The messages' ``cost_usd`` summed (catalogue prices); 0 for models without prices."""
 
     def __add__(self, other: TokenCount) -> TokenCount:
         return TokenCount(
@@ -54,6 +57,7 @@ class TokenCount:
             self.completion + other.completion,
             self.total + other.total,
             self.messages + other.messages,
+            self.cost_usd + other.cost_usd,
         )
 
 
@@ -68,6 +72,16 @@ class ErrorInfo:
     timestamp: datetime | None
     location: str
     """``file:line`` of the event."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConvergenceWarning:
+    """A ``ConvergenceWarningEvent``: the score reached the threshold under ``warn``."""
+
+    turn: int
+    """1-based, as screens number turns."""
+    score: float
+    threshold: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +115,8 @@ class ConversationState:
     paused: bool
     reported_total_turns: int | None
     """``total_turns`` as the end event wrote it (pidgin-ai 1.x wrote one too many)."""
+    convergence_warnings: tuple[ConvergenceWarning, ...] = ()
+    """The ``ConvergenceWarningEvent``s of the conversation, in log order."""
 
 
 @dataclass(frozen=True, slots=True)

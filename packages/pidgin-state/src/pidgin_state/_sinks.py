@@ -123,12 +123,16 @@ class ConversationLog:
         self.turns_done: set[int] = set()
         self.scores: list[float] = []
         self.tokens: dict[str, list[int]] = {}
+        self.costs: dict[str, float] = {}
+        """Per agent, the ``cost_usd`` of its messages that have one."""
         self.messages = 0
         self.last_message_ts: str | None = None
         self.error_count = 0
         self.errors: deque[ErrorRecord] = deque(maxlen=MAX_ERRORS_KEPT)
         self.paused = False
         self.last_seq: int | None = None
+        self.warnings: list[tuple[int, float, float]] = []
+        """(0-based turn, score, threshold) of each ``ConvergenceWarningEvent``."""
 
     def _own(self, data: dict[str, Any], line: int) -> None:
         conversation_id = data.get("conversation_id")
@@ -239,6 +243,11 @@ class ConversationLog:
         counts[1] += completion
         counts[2] += total
         counts[3] += 1
+        cost = data.get("cost_usd")
+        if cost is not None:
+            if type(cost) is not float and type(cost) is not int:
+                raise FieldError("field 'cost_usd': expected a number")
+            self.costs[agent] = self.costs.get(agent, 0.0) + cost  # type: ignore[arg-type,index]
         self.messages += 1
         self.last_message_ts = timestamp
 
@@ -253,6 +262,16 @@ class ConversationLog:
         self._own(data, line)
         self.error_count += 1
         self.errors.append(ErrorRecord(event_type, error_type, message, timestamp, line))
+
+    def _convergence_warning(self, data: dict[str, Any], line: int) -> None:
+        turn = _int(data, "turn_number", required=True)
+        score = _number(data, "convergence_score")
+        threshold = _number(data, "threshold")
+        if score is None or threshold is None:
+            raise FieldError("missing field 'convergence_score' or 'threshold'")
+        assert turn is not None
+        self._own(data, line)
+        self.warnings.append((turn, score, threshold))
 
     def _paused(self, data: dict[str, Any], line: int) -> None:
         self._own(data, line)
@@ -378,6 +397,7 @@ ConversationLog.handlers = _table(
     ("MessageCompleteEvent", ConversationLog._message),
     ("ConversationPausedEvent", ConversationLog._paused),
     ("ConversationResumedEvent", ConversationLog._resumed),
+    ("ConvergenceWarningEvent", ConversationLog._convergence_warning),
     *((name, ConversationLog._error) for name in sorted(ERROR_EVENT_TYPES)),
 )
 # Lines whose presence is all that matters: a turn began.

@@ -17,6 +17,7 @@ from pidgin_events import FINISHED_STATUSES, RunKind, RunStatus
 from ._markers import ManifestInfo
 from ._model import (
     Convergence,
+    ConvergenceWarning,
     ConversationState,
     ConversationStatus,
     DatabaseState,
@@ -70,7 +71,10 @@ def conversation_snapshot(
         convergence=scores,
         latest_convergence=scores[-1] if scores else None,
         mean_convergence=math.fsum(scores) / len(scores) if scores else None,
-        tokens={agent: TokenCount(*c) for agent, c in sorted(sink.tokens.items())},
+        tokens={
+            agent: TokenCount(c[0], c[1], c[2], c[3], sink.costs.get(agent, 0.0))
+            for agent, c in sorted(sink.tokens.items())
+        },
         message_count=sink.messages,
         started_at=parse_time(sink.started_ts),
         ended_at=parse_time(sink.end_ts),
@@ -81,6 +85,10 @@ def conversation_snapshot(
         error_count=sink.error_count,
         paused=sink.paused and not sink.ended,
         reported_total_turns=sink.end_total_turns,
+        convergence_warnings=tuple(
+            ConvergenceWarning(turn + 1, score, threshold)
+            for turn, score, threshold in sink.warnings
+        ),
     )
     cursor.snapshot = (key, snapshot)
     return snapshot
