@@ -72,6 +72,7 @@ NOT_RUN: dict[str, str] = {
 FOLLOWS: dict[str, str] = {
     r"^pidgin monitor(?!.*--once)": "a live view, refreshed until Ctrl-C",
     r"^tail (-q )?-f ": "follows logs until Ctrl-C",
+    r"^pidgin serve(?!.*--print-schema)": "a web server, serving until Ctrl-C",
 }
 """Examples that run until Ctrl-C: given FOLLOW_SECONDS, then SIGINT."""
 NAMES = {"night": "greetings"}
@@ -284,7 +285,21 @@ def _substitute(command: str, world: World) -> str:
     command = re.sub(r"\b\d{8}_\d{6}_[0-9a-z]+\b", world.chat, command)
     for name, real in NAMES.items():
         command = re.sub(rf"(?<=\s){re.escape(name)}(?=\s|$)", real, command)
-    return command.replace("/tmp/", f"{world.directory}/tmp/")
+    command = command.replace("/tmp/", f"{world.directory}/tmp/")
+    return _on_a_free_port(command)
+
+
+def _on_a_free_port(command: str) -> str:
+    """A served example listens on a port nobody holds: parallel workers serve at once."""
+    if not command.startswith("pidgin serve") or "--print-schema" in command:
+        return command
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = re.sub(r"\s--port\s+\d+", "", command)
+    return re.sub(r"^pidgin serve", f"pidgin serve --port {port}", command)
 
 
 def _stages(command: str) -> list[str]:
