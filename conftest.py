@@ -21,6 +21,15 @@ finds its own copy. Tests take the ``legacy_fixtures`` fixture rather than this 
 """
 
 
+LAKE_TESTS_ENV = "PIDGIN_REQUIRE_LAKE_TESTS"
+collect_ignore_glob = (
+    [] if os.environ.get(LAKE_TESTS_ENV) else ["packages/pidgin-load/tests/lake/*"]
+)
+"""The DuckLake tests need DuckDB pinned to its extensions' version, so they run in hatch's
+``lake`` environment (which sets ``$PIDGIN_REQUIRE_LAKE_TESTS``), called by ``hatch run test``
+after the rest of the suite; every other environment leaves the folder out."""
+
+
 @pytest.fixture(scope="session")
 def legacy_fixtures() -> Path:
     """The pidgin-ai 1.1 ``experiments/`` directory (read only: copy before changing it)."""
