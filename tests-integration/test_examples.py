@@ -62,6 +62,14 @@ NOT_RUN: dict[str, str] = {
         "DuckDB's command-line program is a separate binary, not on PyPI; the SQL of these "
         "examples runs through DuckDB's Python module in test_duckdb_cli_examples_query"
     ),
+    r"^pidgin (run|chat) .*-a (opus|sonnet|haiku|gpt-|gemini|flash|grok)": (
+        "talks to a paid provider API with a key; the same options run through the vendors' "
+        "SDKs against local wire-format servers in packages/pidgin-cli/tests/test_providers_*"
+    ),
+    r"--target ducklake:": (
+        "needs a PostgreSQL catalog server and the lake extra's DuckDB; the same commands run "
+        "against a throwaway PostgreSQL in hatch's lake environment (packages/pidgin-load/tests/lake)"
+    ),
     r"_PIDGIN_COMPLETE=(zsh|fish)_source": (
         "zsh and fish are not dependencies of the suite; the bash line runs the same "
         "completion source generation"
