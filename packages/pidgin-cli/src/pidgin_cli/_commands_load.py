@@ -56,6 +56,12 @@ ProgressCallback = Callable[[int, int, str], None]
     "chats: $PIDGIN_CHATS_DB or ~/.pidgin/chats.duckdb].",
 )
 @click.option("--no-chats", is_flag=True, help="With --all: experiments only.")
+@click.option(
+    "--recompute-metrics",
+    is_flag=True,
+    help="With --all: then compute turn_metrics again for every run in the databases "
+    "(fills in metrics added since a run was loaded).",
+)
 @json_option
 @output_option
 @click.pass_context
@@ -67,6 +73,7 @@ def load_db_command(
     force: bool,
     db_path: Path | None,
     no_chats: bool,
+    recompute_metrics: bool,
     as_json: bool,
     output: Path | None,
 ) -> None:
@@ -78,6 +85,7 @@ def load_db_command(
       pidgin load-db --all
       pidgin load-db greetings exp_0c1d --force
       pidgin load-db --all --db /tmp/copy.duckdb --json
+      pidgin load-db --all --recompute-metrics
 
     Exit status 0 when every run is loaded (or already was), 1 when any failed.
     """
@@ -87,6 +95,8 @@ def load_db_command(
         raise click.UsageError("give one or more experiment IDs, or --all")
     if no_chats and not load_everything:
         raise click.UsageError("--no-chats goes with --all")
+    if recompute_metrics and not load_everything:
+        raise click.UsageError("--recompute-metrics goes with --all")
     root = resolve_output_root(ctx, output)
     # Every ID is resolved before anything loads: a typo in the third one loads nothing.
     directories = list(dict.fromkeys(resolve_run(root, text) for text in run_ids))
@@ -102,11 +112,31 @@ def load_db_command(
     except KeyboardInterrupt:
         click.echo("Interrupted: runs not yet committed were not loaded.", err=True)
         ctx.exit(1)
+    recomputed_ok = True
+    if recompute_metrics:
+        recomputed_ok = _recompute(root, db_path, chats=not no_chats)
     if as_json:
         click.echo(summary.to_json())
     else:
         _print_summary(summary)
-    ctx.exit(0 if summary.ok else 1)
+    ctx.exit(0 if summary.ok and recomputed_ok else 1)
+
+
+def _recompute(root: Path, db_path: Path | None, *, chats: bool) -> bool:
+    from pidgin_load import LoadError, recompute_all_metrics
+
+    try:
+        recomputed = recompute_all_metrics(root, db_path, include_chats=chats)
+    except LoadError as exc:
+        click.echo(f"recomputing metrics failed: {safe_text(str(exc))}", err=True)
+        return False
+    for db, per_run in recomputed.items():
+        click.echo(
+            f"metrics recomputed for {len(per_run)} runs ({sum(per_run.values())} turns) "
+            f"in {safe_text(db)}",
+            err=True,
+        )
+    return True
 
 
 def _load_all(

@@ -20,6 +20,7 @@ from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
 from ._loader import Progress, load_all, load_experiment
 from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
+from ._recompute import recompute_all_metrics, recompute_metrics
 from ._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from ._summary import LoadSummary, RunOutcome
 
@@ -41,6 +42,8 @@ __all__ = [
     "experiments_db",
     "load_all",
     "load_experiment",
+    "recompute_all_metrics",
+    "recompute_metrics",
     "record_load_failure",
 ]
 

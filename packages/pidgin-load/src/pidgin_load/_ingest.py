@@ -40,6 +40,7 @@ from pidgin_events import ERROR_EVENT_TYPES, EVENT_TYPES, open_log
 
 from ._chunks import LineRange, copy_range, line_ranges
 from ._errors import LoadError
+from ._metrics import compute_turn_metrics
 from ._runs import LogFile, Run
 from ._schema import TABLES
 
@@ -778,6 +779,7 @@ def ingest_run(
     loaded_at: Any,
     fingerprint: str,
     clean_utf8: bool = False,
+    metrics: bool = True,
 ) -> IngestResult:
     """Replace the run's rows in every table. The caller holds the transaction.
 
@@ -829,6 +831,8 @@ def ingest_run(
     _count_sliced(con, _TURN_ENDS_SQL, params, slices)
     result.rows["turns"] = _count(con, _TURNS_SQL, params)
     con.execute(_DROP_TURN_ENDS_SQL)
+    if metrics:
+        result.rows["turn_metrics"] = compute_turn_metrics(con, run.experiment_id)
     result.rows["errors"] = _count_sliced(
         con, _ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}, slices
     )

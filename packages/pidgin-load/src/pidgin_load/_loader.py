@@ -149,7 +149,9 @@ def _out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool) -> None:
+def _load(
+    plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool, metrics: bool = True
+) -> None:
     """Load one planned run in one transaction, then write its markers."""
     import duckdb
 
@@ -163,7 +165,12 @@ def _load(plan: _Plan, database: _Database, summary: LoadSummary, *, force: bool
         con.execute("BEGIN TRANSACTION")
         try:
             result = ingest_run(
-                con, run, loaded_at=datetime.now(UTC), fingerprint=fp, clean_utf8=clean_utf8
+                con,
+                run,
+                loaded_at=datetime.now(UTC),
+                fingerprint=fp,
+                clean_utf8=clean_utf8,
+                metrics=metrics,
             )
             con.execute("COMMIT")
             break
@@ -241,13 +248,16 @@ def load_experiment(
     force: bool = False,
     allow_running: bool = False,
     lock_timeout: float | None = None,
+    metrics: bool = True,
 ) -> LoadSummary:
     """Load one experiment or chat directory into DuckDB.
 
     ``db_path`` defaults to ``default_db_path(exp_dir)``. An unchanged run already loaded
     into that database is skipped; a changed one is reloaded and listed as stale; ``force``
     reloads anyway and also loads a run that is still being written (as does
-    ``allow_running``). Raises ``ExperimentRunningError``, ``DatabaseLockedError`` (after
+    ``allow_running``). ``metrics=False`` leaves ``turn_metrics`` empty for this run
+    (``recompute_metrics`` fills it in later). Raises ``ExperimentRunningError``,
+    ``DatabaseLockedError`` (after
     waiting up to ``lock_timeout`` seconds, default ``$PIDGIN_LOAD_LOCK_TIMEOUT`` or 10) or
     another ``LoadError``; the caller decides whether to ``record_load_failure``.
     """
@@ -265,7 +275,7 @@ def load_experiment(
         if plan.skip:
             summary.skipped.append(RunOutcome(str(run.path), run.experiment_id, str(db), plan.skip))
         else:
-            _load(plan, database, summary, force=force)
+            _load(plan, database, summary, force=force, metrics=metrics)
     finally:
         database.close()
     summary.seconds = time.monotonic() - started

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._errors import LoadError
+from ._schema_metrics import METRICS_MIGRATION
 
 if TYPE_CHECKING:
     import duckdb
@@ -198,7 +199,7 @@ FROM turns
 GROUP BY experiment_id, turn_number;
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, METRICS_MIGRATION))
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -212,6 +213,7 @@ TABLES = (
     "errors",
     "events",
     "load_errors",
+    "turn_metrics",
 )
 """Every table holding an experiment's rows; a reload empties all of them first."""
 
