@@ -32,6 +32,7 @@ def test_experiment_rows_match_what_was_written(
         "errors": 0,
         "events": 3 * 27 + 2,
         "load_errors": 0,
+        "turn_metrics": 12,  # one per turn
     }
     assert summary.rows == counts(db, "exp_rows")
     assert query(

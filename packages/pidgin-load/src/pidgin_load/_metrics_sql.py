@@ -21,6 +21,12 @@ TOKEN_PATTERN = r"[\p{L}\p{N}_]+(?:'+[\p{L}\p{N}_]+)*"
 WHITESPACE = r"\t\n\x{0B}\f\r\x{1C}-\x{1F}\x{85}\p{Z}"
 """The characters Python's ``str.isspace`` calls whitespace, as a regex class body."""
 
+_WHITESPACE_CHARS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""The same characters, listed (``trim`` takes a list, and is much cheaper than a regex)."""
+
 # Word lists of the marker counts. Only single words can match a token.
 _HEDGES = (
     "about approximately appears arguably around basically conceivably could essentially "
@@ -69,7 +75,8 @@ def _count_in(words: str) -> str:
 
 
 def _strip(expr: str) -> str:
-    return f"regexp_replace({expr}, '^[{WHITESPACE}]+|[{WHITESPACE}]+$', '', 'g')"
+    characters = " || ".join(f"chr({ord(char)})" for char in _WHITESPACE_CHARS)
+    return f"trim({expr}, {characters})"
 
 
 def _histogram(expr: str) -> str:
@@ -83,7 +90,11 @@ _NGRAM_SIZES = range(2, 7)
 
 def _ngrams(n: int) -> str:
     """The distinct n-grams (n from 4 to 6) of a message, joined from its bi- and trigrams."""
-    first, second = {4: ("bigrams", "bigrams"), 5: ("trigrams", "bigrams"), 6: ("trigrams", "trigrams")}[n]
+    first, second = {
+        4: ("bigrams", "bigrams"),
+        5: ("trigrams", "bigrams"),
+        6: ("trigrams", "trigrams"),
+    }[n]
     offset = 2 if first == "bigrams" else 3
     return (
         f"list_distinct(list_transform(range(1, len(w) - {n - 2}), "
@@ -129,6 +140,7 @@ SELECT *,
     {_histogram("w")} AS hist,
     {_histogram("bigrams")} AS bigram_hist,
     {_histogram("trigrams")} AS trigram_hist,
+    {_histogram("string_split(text, '')")} AS char_hist,
     length(text) - length(replace(text, '?', '')) AS questions,
     length(text) - length(replace(text, '!', '')) AS exclamations
 FROM phrases
@@ -164,17 +176,19 @@ SELECT conversation_id, turn_number, agent, hist,
         AS self_repetition,
     coalesce(list_sum(list_transform(map_values(hist), lambda c: -(c / n) * log2(c / n))), 0)
         AS word_entropy,
-    coalesce(list_sum(list_transform(map_values({_histogram("string_split(text, '')")}),
+    coalesce(list_sum(list_transform(map_values(char_hist),
         lambda c: -(c / chars) * log2(c / chars))), 0) AS character_entropy,
-    coalesce(length(regexp_replace(text, '[\\p{{L}}{WHITESPACE}]', '', 'g')) / nullif(chars, 0), 0)
-        AS symbol_density,
+    coalesce(list_sum(list_transform(list_filter(map_entries(char_hist),
+        lambda e: NOT regexp_matches(e.key, '[\\p{{L}}{WHITESPACE}]')), lambda e: e.value))
+        / nullif(chars, 0), 0) AS symbol_density,
     len(regexp_extract_all(text, {_sql_string(_EMOJI_PATTERN)})) AS emoji_count,
     len(regexp_extract_all(text, {_sql_string(_ARROW_PATTERN)})) AS arrow_count,
-    len(list_distinct(regexp_extract_all(text, '[^\\p{{L}}\\p{{N}}_{WHITESPACE}]')))
-        AS punctuation_diversity,
+    len(list_filter(map_keys(char_hist),
+        lambda k: regexp_matches(k, '[^\\p{{L}}\\p{{N}}_{WHITESPACE}]'))) AS punctuation_diversity,
     len(regexp_extract_all(text, {_sql_string(_EMOJI_PATTERN)}))
-        + len(regexp_extract_all(text, {_sql_string("[" + _SYMBOL_CHARS.replace("-", "") + "-]")}))
-        AS special_char_count,
+        + coalesce(list_sum(list_transform(list_filter(map_entries(char_hist),
+            lambda e: list_contains({_word_list(" ".join(_SYMBOL_CHARS))}, e.key)),
+            lambda e: e.value)), 0) AS special_char_count,
     len(regexp_extract_all(text, '\\b\\d+(?:[.,]\\d+)*\\b')) AS number_count,
     coalesce(list_sum(list_transform(sentences,
         lambda s: len(list_filter(regexp_extract_all(s, {_TOKEN})[2:],
@@ -222,7 +236,8 @@ WITH seen AS (
 ),
 per_message AS (
     SELECT conversation_id, turn_number, agent,
-        count(*) FILTER (WHERE first_use) AS new_words, sum(earlier_share) AS earlier_share
+        count(*) FILTER (WHERE first_use) AS new_words,
+        sum(earlier_share ORDER BY word) AS earlier_share
     FROM seen GROUP BY ALL
 )
 SELECT m.conversation_id, m.turn_number, m.agent,
@@ -236,6 +251,8 @@ WINDOW running AS (PARTITION BY m.conversation_id, m.agent ORDER BY m.turn_numbe
     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 """
 
+# Sums of floating-point numbers name their order (ORDER BY word): a load gives the same
+# bits every time, whatever the threads did.
 # Per turn: words both agents have used by then, and the TF-IDF cosine of the two replies
 # (document frequencies over the messages of the conversation).
 _PAIRS_SQL = """
@@ -265,12 +282,12 @@ weighted AS (
 ),
 norms AS (
     SELECT conversation_id, turn_number,
-        sqrt(sum(weight * weight) FILTER (WHERE agent = 'agent_a')) AS norm_a,
-        sqrt(sum(weight * weight) FILTER (WHERE agent = 'agent_b')) AS norm_b
+        sqrt(sum(weight * weight ORDER BY word) FILTER (WHERE agent = 'agent_a')) AS norm_a,
+        sqrt(sum(weight * weight ORDER BY word) FILTER (WHERE agent = 'agent_b')) AS norm_b
     FROM weighted GROUP BY ALL
 ),
 dots AS (
-    SELECT a.conversation_id, a.turn_number, sum(a.weight * b.weight) AS dot
+    SELECT a.conversation_id, a.turn_number, sum(a.weight * b.weight ORDER BY a.word) AS dot
     FROM weighted AS a JOIN weighted AS b
         ON a.conversation_id = b.conversation_id AND a.turn_number = b.turn_number
         AND a.word = b.word AND a.agent = 'agent_a' AND b.agent = 'agent_b'
@@ -391,7 +408,16 @@ LEFT JOIN pidgin_metrics_scores AS s
 WHERE t.experiment_id = $experiment_id
 """
 
-STEPS = (_TEXT_SQL, _TOKENS_SQL, _MESSAGE_SQL, _WORDS_SQL, _HISTORY_SQL, _PAIRS_SQL, _SCORES_SQL, _INSERT_SQL)
+STEPS = (
+    _TEXT_SQL,
+    _TOKENS_SQL,
+    _MESSAGE_SQL,
+    _WORDS_SQL,
+    _HISTORY_SQL,
+    _PAIRS_SQL,
+    _SCORES_SQL,
+    _INSERT_SQL,
+)
 """The statements that fill ``turn_metrics`` for ``$experiment_id``, in order."""
 
 DROP_SQL = tuple(
