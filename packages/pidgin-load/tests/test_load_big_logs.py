@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import pidgin_events as pe
 import pidgin_load as pl
-from pidgin_load import _ingest
+from pidgin_load import _ingest, _sources
 from pidgin_load._chunks import line_ranges
 
 SMALL_BATCH = 3000
@@ -53,7 +53,7 @@ def _load_whole_and_in_ranges(
         copies.append(copy)
     whole_db, ranges_db = tmp_path / "whole.duckdb", tmp_path / "ranges.duckdb"
     assert pl.load_experiment(copies[0], whole_db).ok
-    monkeypatch.setattr(_ingest, "BATCH_BYTES", SMALL_BATCH)
+    monkeypatch.setattr(_sources, "BATCH_BYTES", SMALL_BATCH)
     summary = pl.load_experiment(copies[1], ranges_db)
     assert summary.ok, summary.to_json()
     return whole_db, ranges_db, summary
@@ -177,7 +177,7 @@ def test_copies_of_ranges_go_batch_by_batch(
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    monkeypatch.setattr(_ingest, "BATCH_BYTES", SMALL_BATCH)
+    monkeypatch.setattr(_sources, "BATCH_BYTES", SMALL_BATCH)
     copied: list[int] = []  # bytes in the scratch directory as each batch is read
     insert_events = _ingest._insert_events
 

@@ -199,7 +199,8 @@ FROM turns
 GROUP BY experiment_id, turn_number;
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, METRICS_MIGRATION))
+# 2 is the ingest branch's (messages.model, a 1-based turn); the metrics come after it.
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (3, METRICS_MIGRATION))
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
