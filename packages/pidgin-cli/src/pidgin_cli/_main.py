@@ -26,6 +26,14 @@ ROOT_COMMANDS = {
     "monitor": LazyCommand(
         f"{_WATCH}:monitor_command", "Live system-wide view: running, errors, finished."
     ),
+    "query": LazyCommand(
+        "pidgin_cli._commands_analysis:query_command",
+        "SQL over every run, running ones included, straight from the logs.",
+    ),
+    "export": LazyCommand(
+        "pidgin_cli._commands_analysis:export_command",
+        "Export loaded experiments as Hive-partitioned Parquet or CSV.",
+    ),
     "load-db": LazyCommand(
         "pidgin_cli._commands_load:load_db_command",
         "Load experiments into DuckDB (automatic after a run).",

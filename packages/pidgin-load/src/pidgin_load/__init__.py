@@ -17,6 +17,8 @@ from typing import Any
 
 from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
+from ._export import EXPORT_FORMATS, export_database
+from ._live import LiveDatabase, live_database, needs_metrics, query_live
 from ._loader import Progress, load_all, load_experiment
 from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
@@ -27,12 +29,14 @@ from ._summary import LoadSummary, RunOutcome
 __all__ = [
     "CHATS_DB_ENV",
     "DEFAULT_LOCK_TIMEOUT",
+    "EXPORT_FORMATS",
     "LOCK_TIMEOUT_ENV",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "TABLES",
     "DatabaseLockedError",
     "ExperimentRunningError",
+    "LiveDatabase",
     "LoadError",
     "LoadSummary",
     "Progress",
@@ -40,8 +44,12 @@ __all__ = [
     "chats_db",
     "default_db_path",
     "experiments_db",
+    "export_database",
+    "live_database",
     "load_all",
     "load_experiment",
+    "needs_metrics",
+    "query_live",
     "recompute_all_metrics",
     "recompute_metrics",
     "record_load_failure",
