@@ -34,6 +34,10 @@ ROOT_COMMANDS = {
         "pidgin_cli._commands_analysis:export_command",
         "Export loaded experiments as Hive-partitioned Parquet or CSV.",
     ),
+    "report": LazyCommand(
+        "pidgin_cli._commands_report:report_command",
+        "Write a self-contained HTML report of an experiment.",
+    ),
     "load-db": LazyCommand(
         "pidgin_cli._commands_load:load_db_command",
         "Load experiments into DuckDB (automatic after a run).",

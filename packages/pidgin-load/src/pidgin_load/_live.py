@@ -13,6 +13,7 @@ import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._errors import LoadError
@@ -52,11 +53,13 @@ def live_database(
     *,
     include_chats: bool = True,
     metrics: bool = True,
+    runs: list[str | os.PathLike[str]] | None = None,
 ) -> LiveDatabase:
     """Read every run under ``output_root`` (default ``$PIDGIN_OUTPUT``) into memory.
 
-    ``metrics=False`` skips ``turn_metrics`` (and leaves the views over it empty), which
-    is most of the cost of a small query.
+    ``runs`` reads those run directories instead. ``metrics=False`` skips
+    ``turn_metrics`` (and leaves the views over it empty), which is most of the cost of a
+    small query.
     """
     import duckdb
 
@@ -68,7 +71,12 @@ def live_database(
     migrate(con, ":memory:")
     live = LiveDatabase(con)
     loaded_at = datetime.now(UTC)
-    for run_dir in discover_runs(root, include_chats=include_chats):
+    directories = (
+        discover_runs(root, include_chats=include_chats)
+        if runs is None
+        else [Path(run) for run in runs]
+    )
+    for run_dir in directories:
         try:
             run = inspect_run(run_dir)
         except LoadError as exc:
