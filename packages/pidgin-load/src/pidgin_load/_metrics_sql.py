@@ -338,14 +338,18 @@ def _agent_columns(prefix: str, alias: str, history: str) -> str:
 
 _SHARED = "list_intersect(map_keys(a.hist), map_keys(b.hist))"
 
-_JOIN_AGENTS = """
-LEFT JOIN pidgin_metrics_message AS a
-    ON a.conversation_id = t.conversation_id AND a.turn_number = t.turn_number
-    AND a.agent = 'agent_a'
-LEFT JOIN pidgin_metrics_message AS b
-    ON b.conversation_id = t.conversation_id AND b.turn_number = t.turn_number
-    AND b.agent = 'agent_b'
-"""
+
+def _join_agents(table: str, alias_a: str, alias_b: str) -> str:
+    """Joins to turn ``t`` of ``table``'s rows for agent_a and for agent_b."""
+    return "\n".join(
+        f"LEFT JOIN {table} AS {alias}\n"
+        f"    ON {alias}.conversation_id = t.conversation_id "
+        f"AND {alias}.turn_number = t.turn_number AND {alias}.agent = '{agent}'"
+        for alias, agent in ((alias_a, "agent_a"), (alias_b, "agent_b"))
+    )
+
+
+_JOIN_AGENTS = _join_agents("pidgin_metrics_message", "a", "b")
 
 # What compares the two replies of a turn, computed once per turn (an alias that a later
 # expression uses would be computed again for it).
@@ -395,12 +399,7 @@ SELECT
     len(s.shared) AS shared_vocabulary_size
 FROM turns AS t
 {_JOIN_AGENTS}
-LEFT JOIN pidgin_metrics_history AS ha
-    ON ha.conversation_id = t.conversation_id AND ha.turn_number = t.turn_number
-    AND ha.agent = 'agent_a'
-LEFT JOIN pidgin_metrics_history AS hb
-    ON hb.conversation_id = t.conversation_id AND hb.turn_number = t.turn_number
-    AND hb.agent = 'agent_b'
+{_join_agents("pidgin_metrics_history", "ha", "hb")}
 LEFT JOIN pidgin_metrics_pairs AS p
     ON p.conversation_id = t.conversation_id AND p.turn_number = t.turn_number
 LEFT JOIN pidgin_metrics_scores AS s
