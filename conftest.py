@@ -10,18 +10,23 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(
-    os.environ.get("PIDGIN_AI_FIXTURES")
-    or Path(__file__).resolve().parent.parent / "shared" / "fixtures" / "pidgin-ai-1.1"
+PIDGIN_AI_FIXTURES = (
+    Path(__file__).resolve().parent / "tests-integration" / "fixtures" / "pidgin-ai-1.1"
 )
-"""pidgin-ai 1.1 experiment directories: ``../shared/fixtures`` beside the repository."""
+PIDGIN_AI_EXPERIMENTS = PIDGIN_AI_FIXTURES / "experiments"
+"""Experiment directories written by pidgin-ai 1.1, committed with the repository.
+
+The one place tests (and ``tools/bench``) find them: relative to this file, so any clone
+finds its own copy. Tests take the ``legacy_fixtures`` fixture rather than this constant.
+"""
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def legacy_fixtures() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"pidgin-ai fixtures not found at {FIXTURES}")
-    return FIXTURES / "experiments"
+    """The pidgin-ai 1.1 ``experiments/`` directory (read only: copy before changing it)."""
+    if not (PIDGIN_AI_EXPERIMENTS / "exp-5x20-full_f41ebd59" / "manifest.json").is_file():
+        pytest.fail(f"the pidgin-ai fixtures are missing from the clone: {PIDGIN_AI_EXPERIMENTS}")
+    return PIDGIN_AI_EXPERIMENTS
 
 
 class PythonProcesses:

@@ -6,8 +6,8 @@ The ``python`` fixture (real Python subprocesses) comes from the repository's ro
 test inside a sandbox whose neighbours are watched, and a runner for the ``pidgin`` and
 ``pidgin-load`` commands.
 
-Slow variants (``@pytest.mark.slow``) run only when selected with ``-m``: a bare
-``pytest tests-integration`` runs the short variant of every scenario.
+Slow variants (``@pytest.mark.slow``) run with everything else; ``-m "not slow"`` leaves
+them out while working on something else.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from _faultlog import (
     run_module,
 )
 
-_HERE = Path(__file__).resolve().parent
 _TABLE: dict[str, TableWriter] = {}
 """The table writer of this session, in the controlling process only (hooks get no config)."""
 
@@ -44,15 +43,6 @@ def _is_controller(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get(TABLE_ENV, "") not in ("", "0") and _is_controller(config):
         _TABLE["writer"] = TableWriter()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("markexpr", ""):
-        return
-    skip = pytest.mark.skip(reason="slow variant: select it with -m slow")
-    for item in items:
-        if item.get_closest_marker("slow") and _HERE in Path(str(item.path)).parents:
-            item.add_marker(skip)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -153,7 +143,6 @@ def command_env(out_root: Path, home: Path) -> dict[str, str]:
 @pytest.fixture
 def pidgin(command_env: dict[str, str]) -> RunCommand:
     """Run ``python -m pidgin_cli ARGS`` (the ``pidgin`` command) against ``out_root``."""
-    pytest.importorskip("pidgin_cli._commands_watch", reason="pidgin-cli has not landed yet")
 
     def run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
         return run_module("pidgin_cli", *args, env={**command_env, **env}, timeout=timeout)
@@ -164,7 +153,6 @@ def pidgin(command_env: dict[str, str]) -> RunCommand:
 @pytest.fixture
 def pidgin_load_cmd(command_env: dict[str, str]) -> RunCommand:
     """Run ``python -m pidgin_load ARGS`` (the ``pidgin-load`` command)."""
-    pytest.importorskip("pidgin_load", reason="pidgin-load has not landed yet")
 
     def run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
         return run_module("pidgin_load", *args, env={**command_env, **env}, timeout=timeout)

@@ -13,6 +13,7 @@ import random
 import re
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,9 +97,9 @@ def read_acks(path: Path) -> list[int]:
     return [int(line) for line in data.split(b"\n")[:-1] if line.isdigit()]
 
 
-def wait_for(predicate: object, what: str, timeout: float = 60) -> None:
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.002)

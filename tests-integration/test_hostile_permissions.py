@@ -53,7 +53,6 @@ def test_files_and_directories_are_private(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     row = fault_log.row("permissions of everything written (umask 000): files 0600, dirs 0700")
-    pytest.importorskip("pidgin_load")
     root = out_root / "fresh"  # created by Pidgin itself
     chats_db = home / ".pidgin" / "chats.duckdb"
     monkeypatch.setenv("PIDGIN_CHATS_DB", str(chats_db))
@@ -96,7 +95,6 @@ def test_database_side_files_are_private_during_a_load(
     database given with ``--db`` in a shared directory (0755) has only its own modes. The
     directory is watched for the whole of a first load and of a forced reload.
     """
-    pytest.importorskip("pidgin_load")
     row = fault_log.row(
         "permissions of the database and DuckDB's side files (WAL) while loads run, --db in "
         "a shared directory (umask 000)"

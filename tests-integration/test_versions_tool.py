@@ -38,8 +38,7 @@ def run_tool(
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of every packages/*/pyproject.toml, and nothing else."""
-    if not PYPROJECTS:
-        pytest.skip("no packages/*/pyproject.toml in this checkout")
+    assert PYPROJECTS, "no packages/*/pyproject.toml in this checkout"
     for src in PYPROJECTS:
         dst = tmp_path / src.relative_to(REPO)
         dst.parent.mkdir(parents=True)

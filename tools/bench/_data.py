@@ -187,12 +187,205 @@ def translate_legacy(source: str, root: str) -> dict[str, Any]:
 
 
 def pidgin_ai_shaped(directory: str, conversations: int, turns: int) -> dict[str, Any]:
-    """A pidgin-ai-1.1-shaped experiment, by ``tools/bench_state.py``'s generator."""
-    import importlib
-
-    writer = importlib.import_module("bench_state").write_pidgin_ai_shaped
-    writer(Path(directory), conversations=conversations, turns=turns)
+    """A pidgin-ai-1.1-shaped experiment, for when no real one is at hand."""
+    write_pidgin_ai_shaped(Path(directory), conversations=conversations, turns=turns)
     return {"dir": directory, "bytes": _size(Path(directory))}
+
+
+# pidgin-ai-shaped text: a fixed phrase, so generated experiments stay byte-for-byte the same.
+_SHAPED_PHRASE = (
+    "building on that idea we might consider perhaps we could explore this topic in more "
+    "depth the points you have raised connect to broader themes in our discussion"
+)
+
+
+def _shaped_text(seed: int, words: int) -> str:
+    vocabulary = _SHAPED_PHRASE.split(" ")
+    picked = (vocabulary[(seed * 7 + i * 3) % len(vocabulary)] for i in range(words))
+    return " ".join(picked) + ". "
+
+
+def write_pidgin_ai_shaped(directory: Path, conversations: int, turns: int) -> None:
+    """A pidgin-ai 1.1-shaped experiment: its file names, key order and quadratic history."""
+    directory.mkdir(parents=True)
+    manifest: dict[str, Any] = {
+        "experiment_id": "experiment_synthetic",
+        "name": "synthetic-50x50",
+        "created_at": "2026-01-01T00:00:00.000000+00:00",
+        "config": {"max_turns": turns, "repetitions": conversations},
+        "total_conversations": conversations,
+        "status": "completed",
+        "conversations": {},
+    }
+
+    def line(event_type: str, fields: dict[str, Any], stamp: str) -> str:
+        fields = {**fields, "timestamp": stamp, "event_type": event_type}
+        if event_type not in ("ConversationStartEvent", "ConversationEndEvent"):
+            fields["experiment_id"] = None
+        return json.dumps(fields, separators=(",", ":")) + "\n"
+
+    for index in range(conversations):
+        cid = f"conv_{index:08x}"
+        stamp = f"2026-01-01T00:{index % 60:02d}:00.000000+00:00"
+        out = [
+            line(
+                "SystemPromptEvent",
+                {
+                    "conversation_id": cid,
+                    "agent_id": agent,
+                    "prompt": "You are an AI having a conversation with another AI.",
+                    "agent_display_name": None,
+                },
+                stamp,
+            )
+            for agent in ("agent_a", "agent_b")
+        ]
+        out.append(
+            line(
+                "ConversationStartEvent",
+                {
+                    "conversation_id": cid,
+                    "agent_a_model": "local:test",
+                    "agent_b_model": "local:test",
+                    "experiment_id": "experiment_synthetic",
+                    "max_turns": turns,
+                },
+                stamp,
+            )
+        )
+        history: list[dict[str, Any]] = [
+            {
+                "role": "system",
+                "content": "You are an AI.",
+                "agent_id": "system",
+                "timestamp": "2026-01-01T00:00:00.000000",
+            },
+        ]
+        for turn in range(turns):
+            out.append(line("TurnStartEvent", {"conversation_id": cid, "turn_number": turn}, stamp))
+            said = {}
+            for agent in ("agent_a", "agent_b"):
+                out.append(
+                    line(
+                        "MessageRequestEvent",
+                        {
+                            "conversation_id": cid,
+                            "agent_id": agent,
+                            "turn_number": turn,
+                            "conversation_history": history,
+                            "temperature": None,
+                            "allow_truncation": False,
+                        },
+                        stamp,
+                    )
+                )
+                message = {
+                    "role": "assistant",
+                    "content": _shaped_text(index + turn, 12),
+                    "agent_id": agent,
+                    "timestamp": "2026-01-01T00:00:00.000000",
+                }
+                said[agent] = message
+                history = [*history, message]
+                out.append(
+                    line(
+                        "MessageCompleteEvent",
+                        {
+                            "conversation_id": cid,
+                            "agent_id": agent,
+                            "message": message,
+                            "prompt_tokens": 20 * turn,
+                            "completion_tokens": 12,
+                            "total_tokens": 20 * turn + 12,
+                            "duration_ms": 150,
+                            "cache_read_tokens": 0,
+                            "cache_write_tokens": 0,
+                        },
+                        stamp,
+                    )
+                )
+            out.append(
+                line(
+                    "TurnCompleteEvent",
+                    {
+                        "conversation_id": cid,
+                        "turn_number": turn,
+                        "turn": {
+                            "agent_a_message": said["agent_a"],
+                            "agent_b_message": said["agent_b"],
+                        },
+                        "convergence_score": round(min(1.0, 0.5 + turn / 50), 3),
+                    },
+                    stamp,
+                )
+            )
+        out.append(
+            line(
+                "ConversationEndEvent",
+                {
+                    "conversation_id": cid,
+                    "total_turns": turns + 1,
+                    "status": "completed",
+                    "experiment_id": "experiment_synthetic",
+                    "reason": "max_turns",
+                    "error": None,
+                    "duration_ms": 1000,
+                },
+                stamp,
+            )
+        )
+        (directory / f"events_{cid}.jsonl").write_text("".join(out))
+        manifest["conversations"][cid] = {
+            "status": "completed",
+            "jsonl": f"events_{cid}.jsonl",
+            "total_turns": turns,
+            "last_updated": stamp,
+        }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def append_turns(conversations: list[Any], turns_done: list[int], target_bytes: int) -> int:
+    """Append whole turns through the real writer until ``target_bytes`` were written."""
+    import pidgin_events as pe
+
+    written = 0
+    content = _shaped_text(3, 150)  # about 1 KB per message
+    while written < target_bytes:
+        for index, conv in enumerate(conversations):
+            before = conv.path.stat().st_size
+            turn = turns_done[index]
+            conv.emit(pe.TurnStartEvent(conversation_id=conv.id, turn_number=turn))
+            for agent in ("agent_a", "agent_b"):
+                conv.emit(
+                    pe.MessageRequestEvent(
+                        conversation_id=conv.id,
+                        agent_id=agent,
+                        turn_number=turn,
+                        message_count=2 * turn + 1,
+                    )
+                )
+                conv.emit(
+                    pe.MessageCompleteEvent(
+                        conversation_id=conv.id,
+                        agent_id=agent,
+                        message=pe.Message(role="assistant", content=content, agent_id=agent),
+                        prompt_tokens=turn,
+                        completion_tokens=250,
+                        total_tokens=turn + 250,
+                        duration_ms=150,
+                        turn_number=turn,
+                    )
+                )
+            conv.emit(
+                pe.TurnCompleteEvent(
+                    conversation_id=conv.id, turn_number=turn, convergence_score=0.5
+                )
+            )
+            turns_done[index] += 1
+            written += conv.path.stat().st_size - before
+            if written >= target_bytes:
+                break
+    return written
 
 
 def _size(directory: Path) -> int:

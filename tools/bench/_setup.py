@@ -28,16 +28,15 @@ PIDGIN_AI_VERSION = "1.1.0"
 Task = Callable[[], dict[str, Any]]
 REPO = TOOLS_DIR.parent
 DEFAULT_WORK = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pidgin-bench"
-FIXTURES = Path(
-    os.environ.get("PIDGIN_AI_FIXTURES") or REPO.parent / "shared" / "fixtures" / "pidgin-ai-1.1"
-)
-"""pidgin-ai 1.1 fixture experiments beside the repository (used by quick runs if present)."""
+FIXTURES = REPO / "tests-integration" / "fixtures" / "pidgin-ai-1.1"
+"""pidgin-ai 1.1 experiments committed with the repository (the tests' ``legacy_fixtures``,
+found the same way by the root conftest.py); quick runs compare on them."""
 
-# The approach of ../shared/fixtures/pidgin-ai-1.1/make_experiment.py, kept here so that the
-# suite needs nothing outside the repository. pidgin-ai's own command line stops `local:test`
-# conversations after two turns (its replies become identical and only the "stop"
-# convergence action is accepted there), so this calls the background-runner path that
-# `pidgin run -q` uses, with convergence_action="warn".
+# The approach of tests-integration/fixtures/pidgin-ai-1.1/make_experiment.py, as a string
+# that is written into the work directory and run with pidgin-ai's Python. pidgin-ai's own
+# command line stops `local:test` conversations after two turns (its replies become
+# identical and only the "stop" convergence action is accepted there), so this calls the
+# background-runner path that `pidgin run -q` uses, with convergence_action="warn".
 MAKE_EXPERIMENT = """\
 import json, os, sys, time
 os.environ.setdefault("PIDGIN_ORIGINAL_CWD", os.getcwd())
@@ -353,7 +352,7 @@ class Workspace:
     def legacy_like_experiment(self) -> tuple[Path, str] | None:
         """A real pidgin-ai experiment if there is one, else one in its shape, generated.
 
-        The generated one (``tools/bench_state.py``'s writer: pidgin-ai's file names, key
+        The generated one (``_data.write_pidgin_ai_shaped``: pidgin-ai's file names, key
         order and whole history in every request) lets our side be measured on the
         pidgin-ai format even with no pidgin-ai at hand; it is labelled as generated.
         """
@@ -361,7 +360,7 @@ class Workspace:
         if real is not None:
             return real, "pidgin-ai 1.1 experiment"
         shape = (5, 20) if self.quick else (50, 50)
-        spec = {"conversations": shape[0], "turns": shape[1], "generator": "bench_state"}
+        spec = {"conversations": shape[0], "turns": shape[1], "generator": "bench._data"}
 
         def build(directory: Path) -> dict[str, Any]:
             target = directory / f"pidgin-ai-shaped-{shape[0]}x{shape[1]}"
@@ -445,7 +444,7 @@ class Workspace:
         return path, "synthetic (no pidgin-ai experiment to rewrite)"
 
     def ours_hundred(self) -> Path:
-        """100 conversations: the no-change refresh target of issue 3."""
+        """100 conversations: the size of the no-change refresh target."""
         turns = 2 if self.quick else 50
         return self.synthetic(f"ours-100x{turns}", 100, turns, 100, seed=1)
 

@@ -4,7 +4,7 @@ Whole processes, timed from the outside in alternating rounds, against pidgin-ai
 ``pidgin --help`` (its console script) and a bare interpreter start. Ours runs as
 ``python -m pidgin_cli`` (what the console script does, without the wrapper's own start).
 ``experiment list`` and ``monitor --once`` read an output root of 100 small experiments.
-Issue 5's target: ``pidgin --help`` in under 150 ms.
+The target: ``pidgin --help`` in under 150 ms.
 """
 
 from __future__ import annotations

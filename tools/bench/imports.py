@@ -3,7 +3,7 @@
 Also against ``import orjson`` (our one dependency: the floor) and pidgin-ai 1.1's
 ``import pidgin.core.events`` (what agent code pays today). Whole processes are timed, in
 alternating rounds; the cost of an import is the median of its per-round difference to the
-bare interpreter of the same Python. Issue 2's target: at most 40 ms over a bare start.
+bare interpreter of the same Python. The target: at most 40 ms over a bare start.
 """
 
 from __future__ import annotations

@@ -3,14 +3,12 @@
 Ours is ``pidgin_state.StateBuilder`` (a fresh one for a cold rebuild; one kept across calls
 for refreshes). The baselines are pidgin-ai 1.1's ``StateBuilder().get_experiment_state`` on
 the same directory, and "read every line and ``json.loads`` it" (for a refresh: only the
-appended lines). Issue 3's targets: cold rebuild at least 10x faster than pidgin-ai and
+appended lines). The targets: cold rebuild at least 10x faster than pidgin-ai and
 faster than the ``json.loads`` baseline; a no-change refresh under 2 ms for 100
 conversations; refresh cost proportional to the bytes appended (1 MB and 100 MB).
 
-The measuring pieces of ``tools/bench_state.py`` (pidgin-state's own benchmark) are reused:
-its ``json_every_line`` and ``typed_every_line`` baselines, its ``append_turns`` (whole turns
-appended through the real writer to a running experiment), and its pidgin-ai-shaped
-generator when no real pidgin-ai experiment is at hand.
+The baselines ``json_every_line`` and ``typed_every_line`` are here; appends to a running
+experiment are whole turns written through the real writer (``_data.append_turns``).
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench._data import append_turns
 from bench._harness import (
     Measure,
     Row,
@@ -44,14 +43,27 @@ WARM_UP_APPEND = 250_000
 LIVE_CONVERSATIONS = 10
 
 
-def _bench_state() -> Any:
-    """tools/bench_state.py (on the children's path: ``tools/``); it imports Pidgin itself."""
-    return importlib.import_module("bench_state")
-
-
 def json_every_line(directory: Path) -> int:
-    """The baseline: every line of every log decoded by ``json.loads`` (bench_state's)."""
-    count: int = _bench_state().json_every_line(directory)
+    """The baseline: every line of every log decoded by the standard library."""
+    count = 0
+    for path in sorted(directory.iterdir()):
+        if path.name.endswith(".jsonl"):
+            with open(path, "rb") as stream:
+                for line in stream:
+                    if line.strip():
+                        json.loads(line)
+                        count += 1
+    return count
+
+
+def typed_every_line(directory: Path) -> int:
+    """Another baseline: every line decoded into typed events by pidgin_events."""
+    import pidgin_events as pe
+
+    count = 0
+    for path in sorted(directory.iterdir()):
+        if path.name.endswith(".jsonl"):
+            count += len(pe.read_events(path).events)
     return count
 
 
@@ -74,7 +86,6 @@ def _summary(state: Any) -> dict[str, Any]:
 def ours_cold(directory: str, reps: int) -> dict[str, Any]:
     """Child: a fresh StateBuilder, then the baselines, ``reps`` times in turn."""
     path = Path(directory)
-    typed_every_line = _bench_state().typed_every_line
     out: dict[str, Any] = {"ours": [], "json": [], "typed": []}
     _builder().experiment(path)  # warm-up: imports and first-use compilation are not a rebuild
     json_every_line(path)
@@ -133,7 +144,7 @@ def ours_append_legacy(source: str, scratch: str, size: int, reps: int) -> dict[
 
 def ours_live_append(scratch: str, sizes: list[int], reps: int) -> dict[str, Any]:
     """Child: a running experiment of 10 conversations; whole turns appended through the
-    writer (``bench_state.append_turns``); the refresh timed after each append.
+    writer (``_data.append_turns``); the refresh timed after each append.
 
     Per size: ``ours@N`` refresh times, ``json@N`` the ``json.loads`` of just those
     lines, ``appended@N`` and ``read@N`` bytes appended and read. ``fixed`` is the
@@ -141,7 +152,6 @@ def ours_live_append(scratch: str, sizes: list[int], reps: int) -> dict[str, Any
     """
     import pidgin_events as pe
 
-    append_turns = _bench_state().append_turns
     root = Path(scratch) / f"live-{os.getpid()}-{time.monotonic_ns()}"
     out: dict[str, Any] = {"fixed": []}
     with pe.Experiment.create(
@@ -455,7 +465,7 @@ def run(ws: Workspace) -> SectionResult:
         "Cold rebuild: a new builder in a warm process over files in the page cache. A refresh "
         "keeps one builder: it should read exactly the appended bytes. Appends to the running "
         "experiment are whole turns with messages of about 1 KB, written by EventWriter "
-        "(tools/bench_state.py's append_turns)."
+        "(tools/bench/_data.py's append_turns)."
     )
     return result
 

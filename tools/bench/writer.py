@@ -2,7 +2,7 @@
 
 Against the raw limit (orjson-encode a prepared dict of the same line and ``os.write`` it
 to an ``O_APPEND`` descriptor: what any writer that writes whole lines must at least pay)
-and against pidgin-ai 1.1's ``EventBus.emit`` writing the same events. Issue 2's target:
+and against pidgin-ai 1.1's ``EventBus.emit`` writing the same events. The target:
 ``EventWriter.emit`` reaches at least 60% of the raw limit.
 """
 

@@ -14,13 +14,11 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
 from pidgin_events import Experiment
-
-LEGACY_FIXTURES = Path("/work/shared/fixtures/pidgin-ai-1.1/experiments")
 
 RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -125,20 +123,18 @@ def write_experiment(
 def make_experiment(output_root: Path) -> Callable[..., Experiment]:
     """``write_experiment`` bound to ``output_root``: ``make_experiment("name", ...)``."""
 
-    def make(name: str, **options: object) -> Experiment:
-        return write_experiment(output_root, name, **options)  # type: ignore[arg-type]
+    def make(name: str, **options: Any) -> Experiment:
+        return write_experiment(output_root, name, **options)
 
     return make
 
 
 @pytest.fixture
-def legacy_root(output_root: Path) -> Path:
+def legacy_root(output_root: Path, legacy_fixtures: Path) -> Path:
     """``output_root`` holding copies of the pidgin-ai 1.1 experiment directories."""
-    if not LEGACY_FIXTURES.is_dir():
-        pytest.skip(f"pidgin-ai fixtures not found at {LEGACY_FIXTURES}")
     experiments = output_root / "experiments"
     experiments.mkdir(exist_ok=True)
-    for source in sorted(LEGACY_FIXTURES.iterdir()):
+    for source in sorted(legacy_fixtures.iterdir()):
         if source.is_dir():
             target = experiments / source.name
             shutil.copytree(source, target)

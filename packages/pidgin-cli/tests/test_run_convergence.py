@@ -17,8 +17,6 @@ from pidgin_cli._convergence import (
     convergence_score,
 )
 
-LEGACY = Path("/work/shared/fixtures/pidgin-ai-1.1/experiments")
-
 
 def test_identical_messages_score_one_whatever_the_case() -> None:
     assert convergence_score("Hello world.", "hello WORLD.") == 1.0
@@ -102,10 +100,10 @@ def test_scores_are_symmetric_and_between_zero_and_one(a: str, b: str) -> None:
     assert score == convergence_score(b, a)
 
 
-def _legacy_turns() -> list[tuple[str, str, float]]:
+def _legacy_turns(legacy: Path) -> list[tuple[str, str, float]]:
     """(agent A's message, agent B's message, pidgin-ai's score) for every fixture turn."""
     turns = []
-    for log in sorted(LEGACY.glob("*/events_*.jsonl")):
+    for log in sorted(legacy.glob("*/events_*.jsonl")):
         last: dict[str, str] = {}
         for line in log.read_text(encoding="utf-8").splitlines():
             event = json.loads(line)
@@ -116,10 +114,11 @@ def _legacy_turns() -> list[tuple[str, str, float]]:
     return turns
 
 
-def test_agrees_with_pidgin_ai_except_where_its_sentence_counter_saw_none() -> None:
-    turns = _legacy_turns()
-    if not turns:
-        pytest.skip(f"pidgin-ai fixtures not found at {LEGACY}")
+def test_agrees_with_pidgin_ai_except_where_its_sentence_counter_saw_none(
+    legacy_fixtures: Path,
+) -> None:
+    turns = _legacy_turns(legacy_fixtures)
+    assert turns, f"no pidgin-ai turns in {legacy_fixtures}"
     differing = 0
     for a, b, theirs in turns:
         ours = convergence_score(a, b)

@@ -23,8 +23,6 @@ from pidgin_cli._models import (
     estimate_tokens,
 )
 
-LEGACY = Path("/work/shared/fixtures/pidgin-ai-1.1/experiments")
-
 
 def _converse(
     model_a: object, model_b: object, turns: int, seed: int, prompt: str = "[Begin]"
@@ -97,10 +95,10 @@ def test_tokens_are_estimated_at_four_characters_each() -> None:
 # --- local:test --------------------------------------------------------------------------
 
 
-def _legacy_requests() -> list[tuple[list[ChatMessage], str, str]]:
+def _legacy_requests(legacy: Path) -> list[tuple[list[ChatMessage], str, str]]:
     """(what the agent was sent, its id, what pidgin-ai's local:test answered)."""
     cases = []
-    for log in sorted(LEGACY.glob("*/events_*.jsonl")):
+    for log in sorted(legacy.glob("*/events_*.jsonl")):
         events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
         start = next(e for e in events if e["event_type"] == "ConversationStartEvent")
         models = {"agent_a": start["agent_a"]["model"], "agent_b": start["agent_b"]["model"]}
@@ -124,10 +122,8 @@ def _legacy_requests() -> list[tuple[list[ChatMessage], str, str]]:
     return cases
 
 
-def test_local_test_answers_exactly_as_pidgin_ai_did() -> None:
-    cases = _legacy_requests()
-    if not cases:
-        pytest.skip(f"pidgin-ai fixtures not found at {LEGACY}")
+def test_local_test_answers_exactly_as_pidgin_ai_did(legacy_fixtures: Path) -> None:
+    cases = _legacy_requests(legacy_fixtures)
     model = TestModel()
     for messages, agent, expected in cases:
         reply = model.generate(messages, agent_id=agent, temperature=None)

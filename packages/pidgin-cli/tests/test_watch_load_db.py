@@ -114,10 +114,33 @@ def test_a_bad_id_loads_nothing(run_cli: RunCli, output_root: Path, make_experim
 
 
 def test_usage_errors(run_cli: RunCli) -> None:
-    for args in (["load-db"], ["load-db", "x", "--all"], ["load-db", "x", "--no-chats"]):
+    for args in (
+        ["load-db"],
+        ["load-db", "x", "--all"],
+        ["load-db", "x", "--no-chats"],
+        ["load-db", "x", "--allow-empty"],
+    ):
         result = run_cli(*args)
         assert result.returncode == 2, args
         assert "Usage:" in result.stderr
+
+
+def test_load_all_on_a_root_without_runs_fails_unless_allowed(
+    run_cli: RunCli, output_root: Path, make_experiment: Any
+) -> None:
+    make_experiment("deep", experiment_id="exp_deep")
+    too_deep = output_root / "experiments"  # the folder of experiments, not the output root
+
+    refused = run_cli("-o", str(too_deep), "load-db", "--all")
+    allowed = run_cli("-o", str(too_deep), "load-db", "--all", "--allow-empty")
+
+    assert refused.returncode == 1
+    assert f"no runs found under {too_deep}" in refused.stderr
+    assert f"the output root is probably {output_root}" in refused.stderr
+    assert "pass --allow-empty if that is expected" in refused.stderr
+    assert allowed.returncode == 0, allowed.stderr
+    assert "0 loaded, 0 skipped, 0 failed" in allowed.stdout
+    assert not _db(output_root).exists()  # nothing was loaded anywhere
 
 
 def test_running_experiment_is_refused_unless_forced(

@@ -177,7 +177,7 @@ def test_records_are_immutable_and_keyword_only() -> None:
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         pe.TurnStartEvent(conversation_id="c", turn_number=1, colour="red")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        pe.TurnStartEvent("c", 1)  # type: ignore[misc]
+        pe.TurnStartEvent("c", 1)  # type: ignore[call-arg, arg-type]
 
 
 def test_legacy_fixture_lines_all_decode(legacy_fixtures: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_reading_from_an_offset_keeps_line_numbers(tmp_path: Path) -> None:
     assert first.bad_lines[0].line == 3
 
 
-def test_tailing_a_file_while_another_process_writes(tmp_path: Path, python) -> None:  # type: ignore[no-untyped-def]
+def test_tailing_a_file_while_another_process_writes(tmp_path: Path, python: Any) -> None:
     path = tmp_path / "c_events.jsonl"
     path.touch()
     writer = python.start(TAILED_WRITER, str(path))

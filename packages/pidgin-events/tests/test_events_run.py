@@ -6,6 +6,7 @@ import os
 import signal
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,7 +144,7 @@ def test_a_chat_gets_its_own_timestamped_directory(
     assert events[-1].total_turns == 1
 
 
-def test_a_killed_writer_no_longer_counts_as_running(tmp_path: Path, python) -> None:  # type: ignore[no-untyped-def]
+def test_a_killed_writer_no_longer_counts_as_running(tmp_path: Path, python: Any) -> None:
     process = python.start(HOLD_EXPERIMENT, str(tmp_path))
     assert process.stdout is not None
     directory = Path(process.stdout.readline().decode().strip())

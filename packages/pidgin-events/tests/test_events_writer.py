@@ -7,6 +7,7 @@ import signal
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -117,7 +118,7 @@ def test_unencodable_values_are_refused_before_anything_is_written(tmp_path: Pat
     assert [e.seq for e in pe.read_events(path).events] == [0, 1]
 
 
-def test_concurrent_processes_never_interleave_lines(tmp_path: Path, python) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_processes_never_interleave_lines(tmp_path: Path, python: Any) -> None:
     path = tmp_path / "shared_events.jsonl"
     writers = [
         python.start(WRITER_LOOP, str(path), "200", str(70_000 + i * 5_000), f"w{i}")
@@ -138,7 +139,7 @@ def test_concurrent_processes_never_interleave_lines(tmp_path: Path, python) -> 
     }
 
 
-def test_writer_killed_mid_stream_loses_only_its_torn_tail(tmp_path: Path, python) -> None:  # type: ignore[no-untyped-def]
+def test_writer_killed_mid_stream_loses_only_its_torn_tail(tmp_path: Path, python: Any) -> None:
     path = tmp_path / "conv_1_events.jsonl"
     process = python.start(WRITER_LOOP, str(path), "1000000", "3000", "k")
     assert process.stdout is not None

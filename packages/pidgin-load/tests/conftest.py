@@ -17,10 +17,6 @@ import pytest
 import pidgin_events as pe
 import pidgin_load as pl
 
-FIXTURES = Path("/work/shared/fixtures/pidgin-ai-1.1/experiments")
-if not FIXTURES.is_dir():  # the repository's own copy, wherever it is checked out
-    FIXTURES = Path(__file__).resolve().parents[3] / "shared/fixtures/pidgin-ai-1.1/experiments"
-
 PIDGIN_AI_EXPERIMENT = "exp-5x20-full_f41ebd59"
 PIDGIN_AI_CHAT = "chat-silent-10turn_4700f813"
 
@@ -41,12 +37,10 @@ def _make_writable(root: Path) -> None:
 
 
 @pytest.fixture
-def pidgin_ai_root(tmp_path: Path) -> Path:
+def pidgin_ai_root(tmp_path: Path, legacy_fixtures: Path) -> Path:
     """A writable copy of the pidgin-ai 1.1 fixtures as an output root."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"pidgin-ai fixtures not found at {FIXTURES}")
     root = tmp_path / "pidgin_output"
-    shutil.copytree(FIXTURES, root / "experiments")
+    shutil.copytree(legacy_fixtures, root / "experiments")
     _make_writable(root)
     return root
 
@@ -106,7 +100,7 @@ def counts(db: Path, experiment_id: str) -> dict[str, int]:
             table: int(
                 con.execute(
                     f"SELECT count(*) FROM {table} WHERE experiment_id = ?", [experiment_id]
-                ).fetchone()[0]  # type: ignore[index]
+                ).fetchall()[0][0]
             )
             for table in pl.TABLES
         }

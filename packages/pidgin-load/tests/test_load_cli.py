@@ -30,6 +30,7 @@ def test_help_documents_the_databases(run_cli: Any) -> None:
         (("--all", "/no/such/root"), "argument --all: /no/such/root: no such directory"),
         (("--bogus",), "unrecognized arguments: --bogus"),
         ((".", "--lock-timeout", "-1"), "must not be negative"),
+        ((".", "--allow-empty"), "argument --allow-empty: goes with --all ROOT"),
     ],
 )
 def test_usage_errors_exit_2(
@@ -161,3 +162,46 @@ def test_progress_is_one_rewritten_line_on_a_terminal(
     assert seen.endswith(b"\r\x1b[K")  # the line is cleared before the summary
     assert "2 loaded" in out
     assert "\x1b" not in out  # stdout is not a terminal: no escape codes there
+
+
+def test_version_names_the_installed_distribution(run_cli: Any) -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"pidgin-load {pl.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("given", "hint"),
+    [
+        ("root", None),  # an output root with nothing in it yet
+        ("root/experiments", "the output root is probably {root}"),  # one level too deep
+        ("root/experiments/exp_deep", "{run} is a run itself, not an output root"),
+        (".", "the output root is probably {root}"),  # one level too high
+    ],
+)
+def test_all_on_a_root_without_runs_fails_unless_allowed(
+    tmp_path: Path, write_experiment: Any, run_cli: Any, given: str, hint: str | None
+) -> None:
+    root = tmp_path / "root"
+    if given == "root":
+        (root / "experiments").mkdir(parents=True)
+        run = None
+    else:
+        run = write_experiment(root, experiment_id="exp_deep")
+    directory = (tmp_path / given).absolute()
+    db = tmp_path / "db.duckdb"
+
+    refused = run_cli("--all", directory, "--db", db)
+    allowed = run_cli("--all", directory, "--db", db, "--allow-empty", "--json")
+
+    assert refused.returncode == 1
+    assert "0 loaded, 0 skipped, 0 failed" in refused.stdout
+    warning = f"warning: no runs found under {directory}"
+    assert warning in refused.stderr
+    assert "pass --allow-empty if that is expected" in refused.stderr
+    if hint is not None:
+        assert hint.format(root=root, run=run) in refused.stderr
+    assert allowed.returncode == 0, allowed.stderr
+    assert warning in allowed.stderr
+    assert json.loads(allowed.stdout)["loaded"] == []
+    assert not db.exists()  # nothing was there to load: no database is made

@@ -7,9 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import pidgin_events as pe
@@ -150,12 +153,29 @@ def test_running_experiment_is_refused_unless_forced(
 def test_pidgin_ai_experiment_still_running_per_manifest(
     pidgin_ai_root: Path,
 ) -> None:
+    """pidgin-ai has no run lock: a run whose manifest says running is running while a
+    conversation without an end event is being written (by its file and its events' time)."""
     directory = pidgin_ai_root / "experiments" / "exp-5x20-full_f41ebd59"
     manifest = json.loads((directory / "manifest.json").read_text())
+    del manifest["completed_at"]
     (directory / "manifest.json").write_text(json.dumps(manifest | {"status": "running"}))
+    log = directory / "events_conv_0fc24c12.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    now = datetime.now(UTC).isoformat()
+    fresh = {"conversation_id": "conv_0fc24c12", "turn_number": 20, "timestamp": now}
+    line = orjson.dumps(fresh | {"event_type": "TurnStartEvent"}) + b"\n"
+    log.write_bytes(b"".join(lines[:-1]) + line)
     with pytest.raises(pl.ExperimentRunningError, match=r"manifest\.json says status 'running'"):
         pl.load_experiment(directory, pidgin_ai_root / "db.duckdb")
     assert pl.load_experiment(directory, pidgin_ai_root / "db.duckdb", force=True).ok
+
+    # Killed: nothing written for longer than any provider waits. Loaded as it is.
+    log.write_bytes(b"".join(lines[:-1]))
+    old = time.time() - 3600
+    os.utime(log, (old, old))
+    summary = pl.load_experiment(directory, pidgin_ai_root / "db.duckdb")
+    assert summary.ok
+    assert len(summary.loaded) == 1
 
 
 def _start_paused_load(

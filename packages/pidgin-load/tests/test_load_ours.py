@@ -59,21 +59,43 @@ def test_experiment_rows_match_what_was_written(
     ]
     assert query(
         db,
-        "SELECT turn_number, convergence_score, agent_a_chars, agent_b_chars, agent_a_tokens, "
-        "agent_b_tokens FROM turns WHERE conversation_id = (SELECT min(conversation_id) "
-        "FROM conversations) ORDER BY turn_number",
-    ) == [(t, round(0.1 * (t + 1), 2), 10 + t, 2 * (20 + t), 5 + t, 7 + t) for t in range(4)]
+        "SELECT turn_number, turn, convergence_score, agent_a_chars, agent_b_chars, "
+        "agent_a_tokens, agent_b_tokens FROM turns WHERE conversation_id = "
+        "(SELECT min(conversation_id) FROM conversations) ORDER BY turn_number",
+    ) == [(t, t + 1, round(0.1 * (t + 1), 2), 10 + t, 2 * (20 + t), 5 + t, 7 + t) for t in range(4)]
     assert query(
         db,
-        "SELECT agent_id, turn_number, chars, prompt_tokens, completion_tokens, total_tokens, "
-        "duration_ms FROM messages WHERE conversation_id = (SELECT min(conversation_id) "
-        "FROM conversations) ORDER BY seq",
+        "SELECT agent_id, role, model, turn_number, turn, chars, prompt_tokens, "
+        "completion_tokens, total_tokens, duration_ms FROM messages WHERE conversation_id = "
+        "(SELECT min(conversation_id) FROM conversations) ORDER BY seq",
     ) == [
         row
         for t in range(4)
         for row in (
-            ("agent_a", t, 10 + t, 100 + t, 5 + t, 105 + 2 * t, 40 + t),
-            ("agent_b", t, 2 * (20 + t), 200 + t, 7 + t, 207 + 2 * t, 60 + t),
+            (
+                "agent_a",
+                "agent_a",
+                "local:test",
+                t,
+                t + 1,
+                10 + t,
+                100 + t,
+                5 + t,
+                105 + 2 * t,
+                40 + t,
+            ),
+            (
+                "agent_b",
+                "agent_b",
+                "local:echo",
+                t,
+                t + 1,
+                2 * (20 + t),
+                200 + t,
+                7 + t,
+                207 + 2 * t,
+                60 + t,
+            ),
         )
     ]
     assert query(
@@ -223,7 +245,10 @@ def test_load_all_sends_experiments_and_chats_to_their_databases(
     assert counts(one_db, chat.directory.name)["experiments"] == 1
 
 
-def test_crashed_experiment_loads_as_unfinished(tmp_path: Path, query: Any) -> None:
+def test_crashed_experiment_loads_as_interrupted(tmp_path: Path, query: Any) -> None:
+    """The state's words, from the state's rule: what every screen shows for it."""
+    from pidgin_state import StateBuilder
+
     exp = pe.Experiment.create(tmp_path, name="crashy", experiment_id="exp_crash")
     conv = exp.conversation(agent_a="local:test", agent_b="local:test")
     conv.turn_start()
@@ -236,7 +261,11 @@ def test_crashed_experiment_loads_as_unfinished(tmp_path: Path, query: Any) -> N
 
     pl.load_experiment(exp.directory, db)
 
+    state = StateBuilder.from_experiment_dir(exp.directory)
+    assert (state.status, state.conversations[conv.id].status) == ("interrupted", "interrupted")
     assert query(db, "SELECT status, turns, ended_at FROM conversations") == [
-        ("unfinished", 1, None)
+        ("interrupted", 1, None)
     ]
-    assert query(db, "SELECT status FROM experiments") == [("unfinished",)]
+    assert query(
+        db, "SELECT status, conversations, interrupted_conversations FROM experiments"
+    ) == [("interrupted", 1, 1)]

@@ -59,22 +59,26 @@ def test_messages_get_their_turn_and_their_own_tokens(pidgin_ai_root: Path, quer
         "GROUP BY ALL ORDER BY 1",
     ) == [(turn, 10, 2) for turn in range(20)]
     log = directory / "events_conv_0fc24c12.jsonl"
-    expected = [
-        (
-            line["message"]["content"],
-            line["prompt_tokens"],
-            line["completion_tokens"],
-            line["duration_ms"],
-        )
-        for line in map(json.loads, log.read_text().splitlines())
-        if line["event_type"] == "MessageCompleteEvent"
-    ]
-    assert len({tokens for _, tokens, _, _ in expected}) > 1  # per message, not per conversation
+    expected = []
+    models: dict[str, str] = {}
+    shown_turn = None  # the turn users see: the last TurnStartEvent's number, from 1
+    for line in map(json.loads, log.read_text().splitlines()):
+        if line["event_type"] == "ConversationStartEvent":
+            models = {agent: line[f"{agent}_model"] for agent in ("agent_a", "agent_b")}
+        elif line["event_type"] == "TurnStartEvent":
+            shown_turn = line["turn_number"] + 1
+        elif line["event_type"] == "MessageCompleteEvent":
+            agent = line["agent_id"]
+            content = line["message"]["content"]
+            tokens = (line["prompt_tokens"], line["completion_tokens"], line["duration_ms"])
+            expected.append((shown_turn, agent, models[agent], content, *tokens))
+    assert len({row[4] for row in expected}) > 1  # tokens per message, not per conversation
+    assert {row[0] for row in expected} == set(range(1, 21))
     assert (
         query(
             db,
-            "SELECT content, prompt_tokens, completion_tokens, duration_ms FROM messages "
-            "WHERE conversation_id = 'conv_0fc24c12' ORDER BY line_number",
+            "SELECT turn, role, model, content, prompt_tokens, completion_tokens, duration_ms "
+            "FROM messages WHERE conversation_id = 'conv_0fc24c12' ORDER BY line_number",
         )
         == expected
     )

@@ -312,7 +312,7 @@ def test_lines_longer_than_a_read_block(run_dir: Path, logs: Any) -> None:
 
 
 def test_lines_too_long_to_hold_are_judged_by_head_and_tail(run_dir: Path, logs: Any) -> None:
-    from pidgin_state._scan import MAX_LINE
+    from pidgin_state._lines import MAX_LINE
 
     history = [{"role": "user", "content": "z" * 1_000_000, "agent_id": "human"}] * (
         MAX_LINE // 1_000_000 + 2

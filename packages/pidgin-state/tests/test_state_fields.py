@@ -109,6 +109,7 @@ def test_elapsed_and_eta_follow_the_observed_rate(tmp_path: Path, logs: Any) -> 
     done = StateBuilder.from_experiment_dir(exp.directory)
     assert done.timing.eta() is None
     assert done.timing.completed is not None
+    assert done.timing.started is not None
     assert done.timing.elapsed() == pytest.approx(
-        (done.timing.completed - done.timing.started).total_seconds()  # type: ignore[operator]
+        (done.timing.completed - done.timing.started).total_seconds()
     )

@@ -209,6 +209,10 @@ def test_unreadable_log_and_lock_are_problems_not_crashes(
     shared_dir: Path, python: Any, logs: Any
 ) -> None:
     directory = logs.write_experiment(shared_dir, conversations=2, turns=2)
+    experiment_log = directory / pe.EXPERIMENT_LOG
+    lines = experiment_log.read_bytes().splitlines(keepends=True)
+    assert lines[-1].startswith(b'{"event_type":"ExperimentCompleteEvent"')
+    experiment_log.write_bytes(b"".join(lines[:-1]))  # it has not recorded its end yet
     unfinished = directory / "conv_open_events.jsonl"
     unfinished.write_bytes(logs.conversation_events("conv_open", 1, end=False))
     for path in [shared_dir / "experiments", directory, *directory.iterdir()]:

@@ -1,10 +1,10 @@
 """``DatabaseState.stale``: a loaded run whose files changed since, by the loader's rule.
 
 pidgin-state's tests run without pidgin-load installed, so ``record_load`` below writes
-``.loaded_to_db`` the way pidgin-load's ``record_load_success`` does (the files its load
-read, each with size and ``mtime_ns``; experiment.jsonl with its size only) and appends
-the loader's ``DatabaseLoadEvent``. pidgin-cli's tests check the two against the real
-loader.
+``.loaded_to_db`` with the load contract's own writer (``pidgin_events.write_loaded_marker``,
+which pidgin-load calls after its commit, over the files ``files_a_load_reads`` names) and
+appends the loader's ``DatabaseLoadEvent``. pidgin-cli's tests check the two against the
+real loader.
 """
 
 from __future__ import annotations
@@ -20,35 +20,24 @@ import pidgin_events as pe
 from pidgin_state import ExperimentState, StateBuilder
 
 
-def record_load(directory: Path, *, names: list[str] | None = None, event: bool = True) -> None:
+def record_load(directory: Path, *, event: bool = True) -> None:
     """What a successful load leaves: the marker, then the loader's own event."""
-    if names is None:
-        names = sorted(
-            entry.name
-            for entry in os.scandir(directory)
-            if entry.is_file(follow_symlinks=False)
-            and (pe.conversation_id_of_log(entry.name) or entry.name == pe.EXPERIMENT_LOG)
-        )
-    files = []
-    for name in names:
-        info = (directory / name).stat()
-        mtime = None if name == pe.EXPERIMENT_LOG else info.st_mtime_ns
-        files.append({"name": name, "size": info.st_size, "mtime_ns": mtime})
-    marker = {
-        "loaded_at": datetime.now(UTC).isoformat(),
-        "db_path": str(directory.parent / "experiments.duckdb"),
-        "schema_version": 1,
-        "experiment_id": directory.name,
-        "files": files,
-        "fingerprint": "stat-v1:not-checked-here",
-        "rows": {"events": 1},
-    }
-    (directory / pe.LOADED_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True))
+    regular = [e.name for e in os.scandir(directory) if e.is_file(follow_symlinks=False)]
+    files = pe.stat_files(directory, pe.files_a_load_reads(regular))
+    marker = pe.LoadedMarker(
+        loaded_at=datetime.now(UTC).isoformat(),
+        db_path=str(directory.parent / "experiments.duckdb"),
+        schema_version=1,
+        experiment_id=directory.name,
+        files=tuple(files.values()),
+        rows={"events": 1},
+    )
+    pe.write_loaded_marker(directory, marker)
     if event and (directory / pe.EXPERIMENT_LOG).exists():
         emit(
             directory,
             pe.DatabaseLoadEvent(
-                experiment_id=directory.name, status="loaded", db_path=marker["db_path"]
+                experiment_id=directory.name, status="loaded", db_path=marker.db_path
             ),
         )
 
@@ -213,7 +202,10 @@ def test_archived_after_the_load_is_stale(tmp_path: Path, logs: Any) -> None:
 
 def test_marker_without_a_files_list_cannot_tell(tmp_path: Path, logs: Any) -> None:
     directory = logs.write_experiment(tmp_path)
-    marker = {"loaded_at": "2026-02-03T04:05:06+00:00", "db_path": "/data/e.duckdb"}
+    marker: dict[str, object] = {
+        "loaded_at": "2026-02-03T04:05:06+00:00",
+        "db_path": "/data/e.duckdb",
+    }
     (directory / pe.LOADED_MARKER).write_text(json.dumps(marker))
     for files in (None, "many", [1, 2]):
         if files is not None:
@@ -228,13 +220,12 @@ def test_marker_without_a_files_list_cannot_tell(tmp_path: Path, logs: Any) -> N
 def test_pidgin_ai_run_counts_its_manifest(legacy_fixtures: Path, tmp_path: Path) -> None:
     directory = tmp_path / "experiments" / "legacy"
     shutil.copytree(legacy_fixtures / "exp-5x20-full_f41ebd59", directory)
-    names = sorted(
-        name
-        for name in os.listdir(directory)
-        if pe.conversation_id_of_log(name) or name == "manifest.json"
+    record_load(directory)
+    files = json.loads((directory / pe.LOADED_MARKER).read_text())["files"]
+    assert [f["name"] for f in files] == sorted(
+        [name for name in os.listdir(directory) if pe.conversation_id_of_log(name)]
+        + ["manifest.json"]
     )
-    assert "manifest.json" in names
-    record_load(directory, names=names)
     builder = StateBuilder()
     state = loaded(builder, directory)
     assert state.format == "pidgin-ai-1.x"

@@ -19,39 +19,40 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._output import safe_text
 from ._runner import PID_FILE, RUNNER_LOG, ExperimentSpec
 
 if TYPE_CHECKING:
-    from pidgin_events import DatabaseLoadEvent, Event, ExperimentCompleteEvent
+    from pidgin_state import ExperimentState, StateBuilder
 
 __all__ = [
     "RUNNER_LOG",
+    "Ended",
     "LaunchError",
     "Launched",
+    "LoadOutcome",
     "attach",
     "completion",
     "database_load",
-    "experiment_events",
-    "follow_experiment",
-    "last_event",
     "launch_experiment",
     "looks_like_runner",
     "runner_pid",
     "signal_runner",
-    "wait_for_event",
+    "wait_until_ended",
+    "wait_until_loaded",
 ]
 
 START_TIMEOUT = 30.0
 _LOG_TAIL_BYTES = 4000
+_POLL = 0.1
 _CHILDREN: list[subprocess.Popen[bytes]] = []  # kept so that no Popen is collected while alive
-
-Echo = Callable[[str], None]
+_BUILDERS: dict[Path, StateBuilder] = {}
+"""One StateBuilder per run directory for this process: each look reads only what was
+appended since the last (launch, follow, wait for the load, report)."""
 
 
 class LaunchError(Exception):
@@ -115,10 +116,10 @@ def launch_experiment(spec: ExperimentSpec, *, timeout: float = START_TIMEOUT) -
 def _wait_until_started(
     process: subprocess.Popen[bytes], directory: Path, log_fd: int, timeout: float
 ) -> None:
-    from pidgin_events import EXPERIMENT_LOG
+    from pidgin_events import EVENT_LINE_PREFIX, EXPERIMENT_LOG
 
     deadline = time.monotonic() + timeout
-    start = b'{"event_type":"ExperimentStartEvent"'
+    start = EVENT_LINE_PREFIX + b'ExperimentStartEvent"'
     while True:
         with contextlib.suppress(OSError), (directory / EXPERIMENT_LOG).open("rb") as stream:
             first = stream.readline()
@@ -146,47 +147,85 @@ def _tail(fd: int) -> str:
     return f"Its log ends with:\n{text}" if text else "Its log is empty."
 
 
-# --- reading experiment.jsonl -----------------------------------------------------------
+# --- how the run stands, from pidgin-state ----------------------------------------------
 
 
-def experiment_events(directory: Path) -> Iterator[Event]:
-    """The events of ``experiment.jsonl`` (bad lines skipped; it is small)."""
-    from pidgin_events import EXPERIMENT_LOG, BadLine, LogReader
+def _state(directory: Path) -> ExperimentState:
+    from pidgin_state import StateBuilder
 
-    path = directory / EXPERIMENT_LOG
-    if not path.exists():
-        return
-    for item in LogReader(path).events():
-        if not isinstance(item, BadLine):
-            yield item
+    key = directory.absolute()
+    builder = _BUILDERS.get(key)
+    if builder is None:
+        builder = _BUILDERS[key] = StateBuilder()
+    return builder.experiment(key)
 
 
-def last_event(directory: Path, event_type: str) -> Event | None:
-    found = None
-    for event in experiment_events(directory):
-        if event.event_type == event_type:
-            found = event
-    return found
-
-
-def wait_for_event(directory: Path, event_type: str, timeout: float) -> Event | None:
-    """The last ``event_type`` event in experiment.jsonl, waiting up to ``timeout`` seconds."""
+def _wait(
+    directory: Path, done: Callable[[ExperimentState], bool], timeout: float
+) -> ExperimentState | None:
     deadline = time.monotonic() + timeout
     while True:
-        event = last_event(directory, event_type)
-        if event is not None or time.monotonic() >= deadline:
-            return event
-        time.sleep(0.1)
+        state = _state(directory)
+        if done(state):
+            return state
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(_POLL)
 
 
-def completion(directory: Path) -> ExperimentCompleteEvent | None:
-    event = last_event(directory, "ExperimentCompleteEvent")
-    return event  # type: ignore[return-value]
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """How an experiment that recorded its end ended, by its conversations' statuses."""
+
+    status: str
+    completed_conversations: int
+    failed_conversations: int
+    interrupted_conversations: int
 
 
-def database_load(directory: Path) -> DatabaseLoadEvent | None:
-    event = last_event(directory, "DatabaseLoadEvent")
-    return event  # type: ignore[return-value]
+def _ended(state: ExperimentState | None) -> Ended | None:
+    if state is None or not state.recorded_end:
+        return None
+    progress = state.progress
+    return Ended(state.status, progress.completed, progress.failed, progress.interrupted)
+
+
+def completion(directory: Path) -> Ended | None:
+    """How the experiment ended, or None while it has not recorded its end (running, or
+    killed before it could: ``pidgin experiment status`` shows it interrupted)."""
+    return _ended(_state(directory))
+
+
+def wait_until_ended(directory: Path, timeout: float) -> Ended | None:
+    """``completion``, waiting up to ``timeout`` seconds for the experiment to record it."""
+    return _ended(_wait(directory, lambda state: state.recorded_end, timeout))
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOutcome:
+    """The database load of a run as its markers and events tell it."""
+
+    status: str
+    """``loaded`` or ``failed``."""
+    db_path: str | None
+    error: str | None
+
+
+def database_load(directory: Path) -> LoadOutcome | None:
+    """The run's latest database load, or None if none was recorded."""
+    database = _state(directory).database
+    if database.failed:
+        return LoadOutcome("failed", database.db_path, database.error)
+    if database.loaded:
+        return LoadOutcome("loaded", database.db_path, None)
+    return None
+
+
+def wait_until_loaded(directory: Path, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the runner's automatic load to finish (its
+    post-processing recorded as complete); False if it did not in time."""
+    found = _wait(directory, lambda state: state.database.post_processing == "completed", timeout)
+    return found is not None
 
 
 # --- the runner process -----------------------------------------------------------------
@@ -231,80 +270,8 @@ def signal_runner(directory: Path, signum: int = signal.SIGTERM) -> int | None:
 # --- following a run --------------------------------------------------------------------
 
 
-def attach(root: Path, experiment_id: str, *, echo: Echo) -> int:
-    """Follow the experiment live with ``pidgin experiment attach``'s display.
+def attach(root: Path, experiment_id: str) -> int:
+    """Follow the experiment live with ``pidgin experiment attach``'s display."""
+    from ._commands_watch import attach_experiment
 
-    Falls back to printing progress lines when the watching side is not available.
-    """
-    try:
-        from ._commands_watch import attach_experiment
-    except ImportError:
-        pass
-    else:
-        try:
-            return attach_experiment(root, experiment_id)
-        except ImportError:
-            pass  # pidgin-state without what attach needs: print progress ourselves
-    return follow_experiment(root / "experiments" / experiment_id, echo=echo)
-
-
-def follow_experiment(directory: Path, *, echo: Echo, interval: float = 0.25) -> int:
-    """Print a line per turn and per conversation end until the experiment completes.
-
-    Reads only what was appended since the last look. Returns 0 if the experiment
-    completed, 1 otherwise. Ctrl-C stops following and leaves the experiment running.
-    Every line goes through ``safe_text``: ids, statuses and reasons come from the logs.
-    """
-    from pidgin_events import LogReader, conversation_id_of_log, is_running
-
-    def say(line: str) -> None:
-        echo(safe_text(line))
-
-    readers: dict[str, LogReader] = {}
-    max_turns: dict[str, int | None] = {}
-    try:
-        while True:
-            for path in sorted(directory.glob("*_events.jsonl")):
-                conversation = conversation_id_of_log(path.name)
-                if conversation is None:
-                    continue
-                reader = readers.setdefault(conversation, LogReader(path))
-                for event in reader.events():
-                    line = _progress_line(conversation, event, max_turns)
-                    if line:
-                        say(line)
-            complete = completion(directory)
-            if complete is not None:
-                say(
-                    f"experiment {directory.name} {complete.status}: "
-                    f"{complete.completed_conversations} completed, "
-                    f"{complete.failed_conversations} failed, "
-                    f"{complete.interrupted_conversations} interrupted"
-                )
-                return 0 if complete.status == "completed" else 1
-            if is_running(directory) is False and completion(directory) is None:
-                say(f"experiment {directory.name}: its runner is gone without completing it")
-                return 1
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        say(f"detached; {directory.name} keeps running in the background")
-        return 0
-
-
-def _progress_line(conversation: str, event: object, max_turns: dict[str, int | None]) -> str:
-    event_type = getattr(event, "event_type", None)
-    if event_type == "ConversationStartEvent":
-        max_turns[conversation] = getattr(event, "max_turns", None)
-        return f"{conversation} started"
-    if event_type == "TurnCompleteEvent":
-        turn = getattr(event, "turn_number", 0) + 1
-        total = max_turns.get(conversation)
-        score = getattr(event, "convergence_score", None)
-        shown = "-" if score is None else f"{score:.2f}"
-        return f"{conversation} turn {turn}/{total or '?'} convergence {shown}"
-    if event_type == "ConversationEndEvent":
-        reason = getattr(event, "reason", None)
-        return f"{conversation} {getattr(event, 'status', '?')}" + (
-            f" ({reason})" if reason else ""
-        )
-    return ""
+    return attach_experiment(root, experiment_id)

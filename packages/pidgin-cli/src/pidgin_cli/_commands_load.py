@@ -57,6 +57,11 @@ ProgressCallback = Callable[[int, int, str], None]
 )
 @click.option("--no-chats", is_flag=True, help="With --all: experiments only.")
 @click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="With --all: exit 0 when the output root holds no run (by default that fails).",
+)
+@click.option(
     "--recompute-metrics",
     is_flag=True,
     help="With --all: then compute turn_metrics again for every run in the databases "
@@ -73,6 +78,7 @@ def load_db_command(
     force: bool,
     db_path: Path | None,
     no_chats: bool,
+    allow_empty: bool,
     recompute_metrics: bool,
     as_json: bool,
     output: Path | None,
@@ -87,7 +93,8 @@ def load_db_command(
       pidgin load-db --all --db /tmp/copy.duckdb --json
       pidgin load-db --all --recompute-metrics
 
-    Exit status 0 when every run is loaded (or already was), 1 when any failed.
+    Exit status 0 when every run is loaded (or already was), 1 when any failed or
+    --all found no run (unless --allow-empty).
     """
     if load_everything and run_ids:
         raise click.UsageError("give IDs or --all, not both")
@@ -95,6 +102,8 @@ def load_db_command(
         raise click.UsageError("give one or more experiment IDs, or --all")
     if no_chats and not load_everything:
         raise click.UsageError("--no-chats goes with --all")
+    if allow_empty and not load_everything:
+        raise click.UsageError("--allow-empty goes with --all")
     if recompute_metrics and not load_everything:
         raise click.UsageError("--recompute-metrics goes with --all")
     root = resolve_output_root(ctx, output)
@@ -119,6 +128,12 @@ def load_db_command(
         click.echo(summary.to_json())
     else:
         _print_summary(summary)
+    if load_everything and summary.found_nothing:
+        from pidgin_load import empty_root_message
+
+        accepted = "" if allow_empty else "; pass --allow-empty if that is expected"
+        click.echo(f"warning: {safe_text(empty_root_message(root))}{accepted}", err=True)
+        ctx.exit(0 if allow_empty and recomputed_ok else 1)
     ctx.exit(0 if summary.ok and recomputed_ok else 1)
 
 

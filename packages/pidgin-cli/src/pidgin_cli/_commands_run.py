@@ -316,25 +316,25 @@ def run_command(
 
 def follow_and_report(root: Path, experiment_id: str) -> int:
     """Follow the experiment to its end, then report its automatic load; the exit status."""
-    from ._background import attach, completion, database_load, wait_for_event
+    from pidgin_events import EXPERIMENTS_DIR
 
-    directory = root / "experiments" / experiment_id
-    code = attach(root, experiment_id, echo=click.echo)
+    from ._background import attach, completion, database_load, wait_until_loaded
+
+    directory = root / EXPERIMENTS_DIR / experiment_id
+    code = attach(root, experiment_id)
     complete = completion(directory)
     if complete is None:
         return code  # detached: it is still running
     try:
-        finished = wait_for_event(directory, "PostProcessingCompleteEvent", LOAD_WAIT)
+        finished = wait_until_loaded(directory, LOAD_WAIT)
     except KeyboardInterrupt:
         click.echo("Not waiting for the database load; 'pidgin experiment status' will tell.")
         return code
     load = database_load(directory)
-    if finished is None:
+    if not finished:
         click.echo("The database load is still running; 'pidgin experiment status' will tell.")
     elif load is not None and load.status == "loaded":
         click.echo(f"Loaded into DuckDB: {safe_text(load.db_path)}")
-    elif load is not None and load.status == "skipped":
-        click.echo(f"Already loaded into DuckDB: {safe_text(load.db_path)}")
     else:
         reason = load.error if load is not None else "see runner.log"
         click.echo(
@@ -519,7 +519,7 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
     """
     from pidgin_events import is_running
 
-    from ._background import completion, runner_pid, signal_runner, wait_for_event
+    from ._background import completion, runner_pid, signal_runner, wait_until_ended
 
     root = resolve_output_root(ctx, output)
     directory = resolve_run(root, experiment, kinds=("experiment",))
@@ -545,14 +545,13 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
         )
     shown = safe_text(experiment_id)
     click.echo(f"Stopping {shown} (runner pid {pid})...")
-    if wait_for_event(directory, "ExperimentCompleteEvent", timeout) is None:
+    complete = wait_until_ended(directory, timeout)
+    if complete is None:
         raise fail(
             f"sent SIGTERM to runner {pid}, but {experiment_id} has not recorded its end "
             f"within {timeout:g} s. It ends at its conversations' next step; check again "
             f"with 'pidgin experiment status {experiment_id}'."
         )
-    complete = completion(directory)
-    assert complete is not None
     click.echo(
         f"Stopped {shown}: {safe_text(complete.status)} ({complete.completed_conversations} "
         f"completed, {complete.interrupted_conversations} interrupted, "

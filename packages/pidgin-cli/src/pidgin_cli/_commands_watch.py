@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pidgin_events import EXPERIMENTS_DIR, FINISHED_STATUSES, RUN_STATUSES, run_kind_of
+
 from ._output import (
     JSON_SCHEMA_VERSION,
     echo_json,
@@ -46,8 +48,6 @@ __all__ = [
     "status_command",
 ]
 
-RUN_STATUSES = ("running", "completed", "failed", "interrupted", "empty", "unknown")
-FINISHED = frozenset({"completed", "failed", "interrupted"})
 ATTACH_INTERVAL = 0.5
 START_GRACE = 10.0
 """Seconds attach waits for a run that has not written its first events yet."""
@@ -71,7 +71,7 @@ def _build(path: Path, builder: StateBuilder | None = None) -> ExperimentState:
 
 def _refresh(builder: StateBuilder, path: Path) -> ExperimentState:
     """Refresh a run directory: a chat if it sits under ``chats/``, else an experiment."""
-    if path.parent.name == "chats":
+    if run_kind_of(path) == "chat":
         return builder.chat(path)
     return builder.experiment(path)
 
@@ -208,7 +208,7 @@ def attach_experiment(root: Path, experiment_id: str) -> int:
     """
     from pidgin_events import validate_id
 
-    directory = root / "experiments" / validate_id(experiment_id, "experiment id")
+    directory = root / EXPERIMENTS_DIR / validate_id(experiment_id, "experiment id")
     return _attach(directory)
 
 
@@ -267,7 +267,7 @@ def _poll(
 
 
 def _ended(state: ExperimentState, started: float, grace: float) -> bool:
-    if state.status in FINISHED:
+    if state.status in FINISHED_STATUSES:
         return True
     if state.status == "running":
         return False
@@ -322,7 +322,7 @@ class _LiveDisplay:
         self._live.start()
 
     def update(self, state: ExperimentState) -> None:
-        frame = _attach_frame(state, self.console, final=state.status in FINISHED)
+        frame = _attach_frame(state, self.console, final=state.status in FINISHED_STATUSES)
         self._live.update(frame, refresh=True)
 
     def close(self) -> None:
@@ -344,7 +344,7 @@ def _summary_line(state: ExperimentState) -> str:
     line = f"{safe_text(state.id)} {state.status}: {run_progress(state)} in {elapsed}"
     if state.error:
         line += f" ({safe_text(state.error)})"
-    if state.status in FINISHED:
+    if state.status in FINISHED_STATUSES:
         line += f"\n  details: pidgin experiment status {safe_text(state.directory.name)}"
     return line
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import shlex
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,38 +36,6 @@ __all__ = ["demo_command"]
 DEMO_MODEL = "local:drift"
 DEMO_PROMPT = "Let's invent a shared language, one word at a time."
 _SPARKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
-
-
-@dataclass(slots=True)
-class _Conversation:
-    conversation_id: str
-    status: str = "running"
-    reason: str | None = None
-    scores: list[float] = field(default_factory=list)
-
-
-def _read_conversations(directory: Path) -> list[_Conversation]:
-    """Each conversation's status and per-turn scores, straight from its JSONL log."""
-    from pidgin_events import BadLine, LogReader, conversation_id_of_log
-
-    found = []
-    for path in sorted(directory.glob("*_events.jsonl")):
-        conversation_id = conversation_id_of_log(path.name)
-        if conversation_id is None:
-            continue
-        summary = _Conversation(conversation_id)
-        for event in LogReader(path).events():
-            if isinstance(event, BadLine):
-                continue
-            if event.event_type == "TurnCompleteEvent":
-                score = getattr(event, "convergence_score", None)
-                if score is not None:
-                    summary.scores.append(float(score))
-            elif event.event_type == "ConversationEndEvent":
-                summary.status = getattr(event, "status", "?")
-                summary.reason = getattr(event, "reason", None)
-        found.append(summary)
-    return found
 
 
 def sparkline(scores: list[float]) -> str:
@@ -183,29 +150,23 @@ def demo_command(
 
 
 def _show_convergence(out: _Out, directory: Path) -> None:
-    conversations = _read_conversations(directory)
+    from pidgin_state import StateBuilder
+
+    conversations = list(StateBuilder.from_experiment_dir(directory).conversations.values())
     out.heading("Convergence per conversation (from the JSONL logs)")
     rows = []
     for item in conversations:
-        first = f"{item.scores[0]:.2f}" if item.scores else "-"
-        last = f"{item.scores[-1]:.2f}" if item.scores else "-"
-        status = item.status + (f" ({item.reason})" if item.reason else "")
-        rows.append(
-            [
-                item.conversation_id,
-                status,
-                str(len(item.scores)),
-                first,
-                last,
-                sparkline(item.scores),
-            ]
-        )
+        scores = item.convergence
+        first = f"{scores[0]:.2f}" if scores else "-"
+        last = f"{scores[-1]:.2f}" if scores else "-"
+        status = item.status + (f" ({item.end_reason})" if item.end_reason else "")
+        rows.append([item.id, status, str(len(scores)), first, last, sparkline(list(scores))])
     out.table(["conversation", "status", "turns", "first", "last", "per turn"], rows)
-    longest = max((len(item.scores) for item in conversations), default=0)
+    longest = max((len(item.convergence) for item in conversations), default=0)
     if longest:
         means = []
         for turn in range(longest):
-            at_turn = [item.scores[turn] for item in conversations if len(item.scores) > turn]
+            at_turn = [c.convergence[turn] for c in conversations if len(c.convergence) > turn]
             means.append(sum(at_turn) / len(at_turn))
         out.text(
             f"Mean convergence by turn: {sparkline(means)}  "

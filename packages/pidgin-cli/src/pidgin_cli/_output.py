@@ -75,14 +75,15 @@ def resolve_output_root(ctx: click.Context | None, value: Path | None) -> Path:
     The environment variable is read here rather than by click so that an explicit ``-o``
     on the root group still beats it.
     """
+    from pidgin_events import output_root
+
     if value is not None:
         return value
     if ctx is not None:
         from_root = ctx.meta.get(OUTPUT_META_KEY)
         if from_root is not None:
             return Path(from_root)
-    from_env = os.environ.get("PIDGIN_OUTPUT")
-    return Path(from_env) if from_env else Path("pidgin_output")
+    return output_root()
 
 
 def no_color() -> bool:

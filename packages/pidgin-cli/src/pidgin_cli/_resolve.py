@@ -12,9 +12,11 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import click
+
+from pidgin_events import EXPERIMENT_LOG, MANIFEST, RUN_DIRS, RUN_KINDS, RunKind
 
 from ._output import fail
 
@@ -23,9 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RunRef", "complete_run_id", "resolve_run", "scan_runs"]
 
-Kind = Literal["experiment", "chat"]
-ALL_KINDS: tuple[Kind, ...] = ("experiment", "chat")
-_KIND_DIRS: dict[Kind, str] = {"experiment": "experiments", "chat": "chats"}
+ALL_KINDS: tuple[RunKind, ...] = RUN_KINDS
 _FIRST_LINE_LIMIT = 1 << 20  # an ExperimentStartEvent with a huge config is still one line
 _MAX_LISTED = 10
 
@@ -35,7 +35,7 @@ class RunRef:
     """A run directory and the words that may name it."""
 
     directory: Path
-    kind: Kind
+    kind: RunKind
     name: str | None
     aliases: tuple[str, ...] = ()
     """Other ids that mean this run: pidgin-ai's manifest id, a chat's conversation ids."""
@@ -58,7 +58,7 @@ class RunRef:
         return f"{self.id}  ({extra}{self.kind})"
 
 
-def resolve_run(root: Path, text: str, *, kinds: Sequence[Kind] = ALL_KINDS) -> Path:
+def resolve_run(root: Path, text: str, *, kinds: Sequence[RunKind] = ALL_KINDS) -> Path:
     """The directory of the one run that ``text`` names under the output ``root``.
 
     ``text`` may be the full id, the experiment name, or a unique prefix of either. An
@@ -68,7 +68,7 @@ def resolve_run(root: Path, text: str, *, kinds: Sequence[Kind] = ALL_KINDS) -> 
     what = _what(kinds)
     _validate(text, what)
     for kind in kinds:  # the common case, a full id, costs one stat
-        direct = root / _KIND_DIRS[kind] / text
+        direct = root / RUN_DIRS[kind] / text
         if direct.is_dir():
             return direct
     refs = scan_runs(root, kinds)
@@ -85,11 +85,11 @@ def resolve_run(root: Path, text: str, *, kinds: Sequence[Kind] = ALL_KINDS) -> 
     raise _unknown(root, text, refs, what, kinds)
 
 
-def scan_runs(root: Path, kinds: Sequence[Kind] = ALL_KINDS) -> list[RunRef]:
+def scan_runs(root: Path, kinds: Sequence[RunKind] = ALL_KINDS) -> list[RunRef]:
     """Every run directory under ``root`` with the names it answers to, sorted by id."""
     refs: list[RunRef] = []
     for kind in kinds:
-        for directory in _subdirectories(root / _KIND_DIRS[kind]):
+        for directory in _subdirectories(root / RUN_DIRS[kind]):
             if kind == "experiment":
                 name, aliases = _experiment_names(directory)
                 refs.append(RunRef(directory, kind, name, aliases))
@@ -120,7 +120,7 @@ def complete_run_id(
         return []
 
 
-def _what(kinds: Sequence[Kind]) -> str:
+def _what(kinds: Sequence[RunKind]) -> str:
     return " or ".join(kinds) if kinds else "run"
 
 
@@ -143,9 +143,9 @@ def _ambiguous(text: str, refs: Sequence[RunRef], what: str) -> click.ClickExcep
 
 
 def _unknown(
-    root: Path, text: str, refs: Sequence[RunRef], what: str, kinds: Sequence[Kind]
+    root: Path, text: str, refs: Sequence[RunRef], what: str, kinds: Sequence[RunKind]
 ) -> click.ClickException:
-    places = " or ".join(str(root / _KIND_DIRS[kind]) for kind in kinds)
+    places = " or ".join(str(root / RUN_DIRS[kind]) for kind in kinds)
     if not refs:
         return fail(
             f"no {what} {text!r}: there are none under {places} "
@@ -188,11 +188,11 @@ def _subdirectories(parent: Path) -> Iterator[Path]:
 
 def _experiment_names(directory: Path) -> tuple[str | None, tuple[str, ...]]:
     """The name from the first line of ``experiment.jsonl``, else from pidgin-ai's manifest."""
-    start = _first_record(directory / "experiment.jsonl")
+    start = _first_record(directory / EXPERIMENT_LOG)
     if start is not None and start.get("event_type") == "ExperimentStartEvent":
         name = start.get("name")
         return (name if isinstance(name, str) else None), ()
-    manifest = _read_json(directory / "manifest.json")
+    manifest = _read_json(directory / MANIFEST)
     if manifest is None:
         return None, ()
     name = manifest.get("name")

@@ -97,7 +97,9 @@ class ExperimentSpec:
 
     @property
     def directory(self) -> Path:
-        return Path(self.root) / "experiments" / self.experiment_id
+        from pidgin_events import EXPERIMENTS_DIR
+
+        return Path(self.root) / EXPERIMENTS_DIR / self.experiment_id
 
     def plan(self, index: int) -> ConversationPlan:
         """The plan of conversation ``index``; its seed is the experiment's seed + index."""

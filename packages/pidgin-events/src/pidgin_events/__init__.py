@@ -51,21 +51,34 @@ from ._events import (
     TurnStartEvent,
     UnknownEvent,
 )
-from ._fileio import DIR_MODE, FILE_MODE, make_private_dir
+from ._fileio import DIR_MODE, FILE_MODE, make_private_dir, open_for_reading
 from ._ids import new_id, validate_id
 from ._layout import (
     CHATS_DIR,
+    EVENT_LINE_PREFIX,
     EXPERIMENT_LOG,
     EXPERIMENTS_DIR,
     LOAD_FAILED_MARKER,
     LOADED_MARKER,
+    MANIFEST,
+    OUTPUT_ENV,
+    RUN_DIRS,
     RUN_LOCK,
     conversation_id_of_log,
     conversation_log_path,
     output_root,
+    run_kind_of,
 )
 from ._liveness import RunLock, is_running
-from ._reader import BadLine, LogReader, ReadResult, open_log, read_events
+from ._reader import (
+    ARCHIVE_BLOCK,
+    LOG_BLOCK,
+    BadLine,
+    LogReader,
+    ReadResult,
+    open_log,
+    read_events,
+)
 from ._run import Chat, Conversation, Experiment
 from ._time import parse_timestamp, utc_now
 from ._writer import EventWriteError, EventWriter, FsyncPolicy
@@ -74,11 +87,65 @@ TYPE_CHECKING = False  # see _events.py: typing is for type checkers only
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._load_contract import (
+        BOOKKEEPING_EVENTS,
+        BOOKKEEPING_PREFIXES,
+        FileStat,
+        LoadedMarker,
+        changes_since_load,
+        choose_logs,
+        files_a_load_reads,
+        fingerprint,
+        only_bookkeeping_after,
+        read_marker,
+        stat_files,
+        write_json_atomic,
+        write_loaded_marker,
+    )
     from ._schema import json_schema
     from ._validate import SchemaError, SchemaValidator, validate_file, validate_line
+    from ._vocabulary import (
+        FINISHED_STATUSES,
+        RUN_FORMATS,
+        RUN_KINDS,
+        RUN_STATUSES,
+        ConversationStatus,
+        RunFormat,
+        RunKind,
+        RunStatus,
+    )
 
-# Loaded on first use: validating is for tools, and agent code should not pay for it.
+_LOAD_CONTRACT = (
+    "BOOKKEEPING_EVENTS",
+    "BOOKKEEPING_PREFIXES",
+    "FileStat",
+    "LoadedMarker",
+    "changes_since_load",
+    "choose_logs",
+    "files_a_load_reads",
+    "fingerprint",
+    "only_bookkeeping_after",
+    "read_marker",
+    "stat_files",
+    "write_json_atomic",
+    "write_loaded_marker",
+)
+_VOCABULARY = (
+    "FINISHED_STATUSES",
+    "RUN_FORMATS",
+    "RUN_KINDS",
+    "RUN_STATUSES",
+    "ConversationStatus",
+    "RunFormat",
+    "RunKind",
+    "RunStatus",
+)
+
+# Loaded on first use: validating, loading and status words are for tools and readers;
+# agent code that only records should not pay for them (``typing``, ``hashlib``, ``json``).
 _LAZY = {
+    **dict.fromkeys(_LOAD_CONTRACT, "_load_contract"),
+    **dict.fromkeys(_VOCABULARY, "_vocabulary"),
     "json_schema": "_schema",
     "SchemaError": "_validate",
     "SchemaValidator": "_validate",
@@ -87,16 +154,28 @@ _LAZY = {
 }
 
 __all__ = [
+    "ARCHIVE_BLOCK",
+    "BOOKKEEPING_EVENTS",
+    "BOOKKEEPING_PREFIXES",
     "CHATS_DIR",
     "DIR_MODE",
     "ERROR_EVENT_TYPES",
+    "EVENT_LINE_PREFIX",
     "EVENT_TYPES",
     "EXPERIMENTS_DIR",
     "EXPERIMENT_LOG",
     "FILE_MODE",
+    "FINISHED_STATUSES",
     "LOADED_MARKER",
     "LOAD_FAILED_MARKER",
+    "LOG_BLOCK",
+    "MANIFEST",
+    "OUTPUT_ENV",
+    "RUN_DIRS",
+    "RUN_FORMATS",
+    "RUN_KINDS",
     "RUN_LOCK",
+    "RUN_STATUSES",
     "SCHEMA_VERSION",
     "APIErrorEvent",
     "BadLine",
@@ -110,6 +189,7 @@ __all__ = [
     "ConversationPausedEvent",
     "ConversationResumedEvent",
     "ConversationStartEvent",
+    "ConversationStatus",
     "DatabaseLoadEvent",
     "EmptyResponseEvent",
     "ErrorEvent",
@@ -121,8 +201,10 @@ __all__ = [
     "ExperimentCompleteEvent",
     "ExperimentEvent",
     "ExperimentStartEvent",
+    "FileStat",
     "FsyncPolicy",
     "InterruptRequestEvent",
+    "LoadedMarker",
     "LogReader",
     "Message",
     "MessageChunkEvent",
@@ -133,7 +215,10 @@ __all__ = [
     "ProviderTimeoutEvent",
     "RateLimitPaceEvent",
     "ReadResult",
+    "RunFormat",
+    "RunKind",
     "RunLock",
+    "RunStatus",
     "SchemaError",
     "SchemaValidator",
     "SystemPromptEvent",
@@ -143,25 +228,36 @@ __all__ = [
     "TurnCompleteEvent",
     "TurnStartEvent",
     "UnknownEvent",
+    "changes_since_load",
+    "choose_logs",
     "conversation_id_of_log",
     "conversation_log_path",
     "decode_event",
     "encode_event",
     "event_from_dict",
     "event_to_dict",
+    "files_a_load_reads",
+    "fingerprint",
     "is_running",
     "json_schema",
     "json_type",
     "make_private_dir",
     "new_id",
+    "only_bookkeeping_after",
+    "open_for_reading",
     "open_log",
     "output_root",
     "parse_timestamp",
     "read_events",
+    "read_marker",
+    "run_kind_of",
+    "stat_files",
     "utc_now",
     "validate_file",
     "validate_id",
     "validate_line",
+    "write_json_atomic",
+    "write_loaded_marker",
 ]
 
 

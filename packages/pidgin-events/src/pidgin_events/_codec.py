@@ -62,7 +62,7 @@ _CONCRETE: tuple[type[ev.Event], ...] = (
 )
 
 EVENT_TYPES: Mapping[str, type[ev.Event]] = MappingProxyType(
-    {cls.__record_fields__[0].default: cls for cls in _CONCRETE}  # type: ignore[attr-defined]
+    {cls.__record_fields__[0].default: cls for cls in _CONCRETE}
 )
 """Every known ``event_type`` name and its class."""
 

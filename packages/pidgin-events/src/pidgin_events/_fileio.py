@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DIR_MODE", "FILE_MODE", "append_line", "make_private_dir"]
+__all__ = ["DIR_MODE", "FILE_MODE", "append_line", "make_private_dir", "open_for_reading"]
 
 FILE_MODE = 0o600
 """Logs hold conversation content: readable by their owner only."""
@@ -45,3 +45,14 @@ def append_line(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while written < len(data):
         written += os.write(fd, view[written:])
+
+
+def open_for_reading(path: os.PathLike[str] | str) -> int:
+    """A read-only descriptor of ``path`` that never follows a symbolic link nor blocks.
+
+    A link named like a log could point anywhere (``/etc/passwd``, another run), and a FIFO
+    named like one would hang an open without ``O_NONBLOCK``. Check ``os.fstat`` for a
+    regular file before reading. Raises ``OSError`` (``ELOOP`` for a link).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    return os.open(path, flags | getattr(os, "O_CLOEXEC", 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,10 +15,21 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-__all__ = ["BadLine", "LogReader", "ReadResult", "open_log", "read_events"]
+__all__ = [
+    "ARCHIVE_BLOCK",
+    "LOG_BLOCK",
+    "BadLine",
+    "LogReader",
+    "ReadResult",
+    "open_log",
+    "read_events",
+]
 
-_BLOCK = 1 << 22
-_ARCHIVE_BLOCK = 1 << 16  # small, so a truncated archive loses only its last block
+LOG_BLOCK = 1 << 22
+"""Bytes read from a plain log at once."""
+ARCHIVE_BLOCK = 1 << 16
+"""Decompressed bytes read from an archive at once: small, so that a truncated archive
+loses only what its last read held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,24 +55,79 @@ class ReadResult:
     line: int = 1
 
 
-def open_log(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open a log for reading, decompressing ``.gz`` and ``.zst`` archives transparently."""
-    name = os.fspath(path)
-    if name.endswith(".gz"):
-        import gzip
+def open_log(
+    source: str | os.PathLike[str] | int | BinaryIO, *, name: str | None = None
+) -> BinaryIO:
+    """Open a log for reading, decompressing ``.gz`` and ``.zst`` archives transparently.
 
-        return gzip.open(name, "rb")  # type: ignore[return-value]
-    if name.endswith(".zst"):
+    ``source`` is a path, or a descriptor or binary file already open (say by
+    ``open_for_reading``, which never follows a symbolic link): the stream returned then
+    owns it, and closing the stream closes it, whatever the compression. ``name`` is the
+    file's name for an open source (its extension says how it is compressed; default: a
+    file object's ``name``). Raises ``RuntimeError`` for a ``.zst`` log without the
+    zstandard package.
+    """
+    if isinstance(source, int | str | os.PathLike):
+        label = name or (os.fspath(source) if not isinstance(source, int) else "")
+    else:
+        label = name or str(getattr(source, "name", ""))
+    if label.endswith(".zst"):
         try:
             import zstandard
         except ImportError:
+            if isinstance(source, int):
+                os.close(source)
+            elif not isinstance(source, str | os.PathLike):
+                source.close()
             raise RuntimeError(
-                f"{name}: reading .zst logs needs the zstandard package "
+                f"{label}: reading .zst logs needs the zstandard package "
                 "(pip install 'pidgin-events[zstd]')"
             ) from None
-        raw = open(name, "rb")  # noqa: SIM115 - the stream reader owns and closes it
+        raw = _raw(source)
         return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-    return open(name, "rb")
+    if label.endswith(".gz"):
+        import gzip
+
+        raw = _raw(source)
+        return _Owning(gzip.GzipFile(fileobj=raw, mode="rb"), raw)  # type: ignore[return-value]
+    return _raw(source)
+
+
+def _raw(source: str | os.PathLike[str] | int | BinaryIO) -> BinaryIO:
+    if isinstance(source, int):
+        return os.fdopen(source, "rb")
+    if isinstance(source, str | os.PathLike):
+        return open(source, "rb")
+    return source
+
+
+class _Owning(io.BufferedIOBase):
+    """A decompressing stream that also closes the file under it (gzip leaves it open)."""
+
+    def __init__(self, stream: io.BufferedIOBase, raw: BinaryIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return self._stream.read(-1 if size is None else size)
+
+    def read1(self, size: int = -1, /) -> bytes:
+        return self._stream.read1(size)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._stream.close()
+        finally:
+            try:
+                self._raw.close()
+            finally:
+                super().close()
 
 
 class LogReader:
@@ -78,7 +145,7 @@ class LogReader:
         *,
         offset: int = 0,
         line: int = 1,
-        block_size: int = _BLOCK,
+        block_size: int = LOG_BLOCK,
     ) -> None:
         self.path = Path(path)
         self.offset = offset
@@ -90,7 +157,7 @@ class LogReader:
     def lines(self) -> Iterator[tuple[int, bytes]]:
         """Yield ``(line_number, bytes)`` for each complete, non-blank line appended since last."""
         archive = self.path.name.endswith((".gz", ".zst"))
-        block_size = min(self._block_size, _ARCHIVE_BLOCK) if archive else self._block_size
+        block_size = min(self._block_size, ARCHIVE_BLOCK) if archive else self._block_size
         with open_log(self.path) as stream:
             self._skip_to_offset(stream, archive)
             carry = b""

@@ -82,6 +82,12 @@ def _collect(bases: tuple[type, ...], namespace: dict[str, Any]) -> dict[str, Fi
 
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
 class _RecordMeta(type):
+    # What every record class carries, set below when the class is made.
+    __record_fields__: tuple[Field, ...]
+    __record_names__: tuple[str, ...]
+    __record_init__: tuple[tuple[str, Any, Callable[[], Any] | None], ...]
+    __record_fixed__: tuple[tuple[str, Any], ...]
+
     def __new__(
         mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
     ) -> _RecordMeta:
@@ -90,14 +96,10 @@ class _RecordMeta(type):
         namespace["__slots__"] = tuple(n for n in specs if n not in inherited)
         cls = super().__new__(mcls, name, bases, namespace, **kwargs)
         ordered = tuple(specs.values())
-        cls.__record_fields__ = ordered  # type: ignore[attr-defined]
-        cls.__record_names__ = tuple(s.name for s in ordered)  # type: ignore[attr-defined]
-        cls.__record_init__ = tuple(  # type: ignore[attr-defined]
-            (s.name, s.default, s.factory) for s in ordered if s.init
-        )
-        cls.__record_fixed__ = tuple(  # type: ignore[attr-defined]
-            (s.name, s.default) for s in ordered if not s.init
-        )
+        cls.__record_fields__ = ordered
+        cls.__record_names__ = tuple(s.name for s in ordered)
+        cls.__record_init__ = tuple((s.name, s.default, s.factory) for s in ordered if s.init)
+        cls.__record_fixed__ = tuple((s.name, s.default) for s in ordered if not s.init)
         if name != "Record":
             # Each class gets its own placeholder, so that compiling one class's __init__
             # never hands a subclass its parent's.
@@ -108,7 +110,7 @@ class _RecordMeta(type):
 _set = object.__setattr__
 
 
-def _compile_init(cls: type) -> Callable[..., None]:
+def _compile_init(cls: _RecordMeta) -> Callable[..., None]:
     """Compile ``cls.__init__`` with real keyword-only parameters.
 
     A generic ``**values`` loop costs microseconds per record; writers construct an event
@@ -117,7 +119,7 @@ def _compile_init(cls: type) -> Callable[..., None]:
     """
     scope: dict[str, Any] = {"_set": _set, "MISSING": MISSING}
     parameters, body = [], []
-    for position, (name, default, factory) in enumerate(cls.__record_init__):  # type: ignore[attr-defined]
+    for position, (name, default, factory) in enumerate(cls.__record_init__):
         if factory is not None:
             scope[f"_factory{position}"] = factory
             parameters.append(f"{name}=MISSING")
@@ -131,7 +133,7 @@ def _compile_init(cls: type) -> Callable[..., None]:
             scope[f"_default{position}"] = default
             parameters.append(f"{name}=_default{position}")
             body.append(f"_set(self, {name!r}, {name})")
-    for position, (name, default) in enumerate(cls.__record_fixed__):  # type: ignore[attr-defined]
+    for position, (name, default) in enumerate(cls.__record_fixed__):
         scope[f"_fixed{position}"] = default
         body.append(f"_set(self, {name!r}, _fixed{position})")
     source = f"def __init__(self, *, {', '.join(parameters)}):\n    " + "\n    ".join(body)
@@ -160,7 +162,7 @@ class Record(metaclass=_RecordMeta):
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in type(self).__record_names__)  # type: ignore[attr-defined]
+        return tuple(getattr(self, name) for name in type(self).__record_names__)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -173,13 +175,13 @@ class Record(metaclass=_RecordMeta):
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{name}={value!r}"
-            for name, value in zip(type(self).__record_names__, self._values(), strict=True)  # type: ignore[attr-defined]
+            for name, value in zip(type(self).__record_names__, self._values(), strict=True)
             if name != "extra" or value
         )
         return f"{type(self).__name__}({shown})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        names: tuple[str, ...] = type(self).__record_names__  # type: ignore[attr-defined]
+        names = type(self).__record_names__
         # Read-only mappings (MappingProxyType) cannot be pickled; they travel as dicts.
         values = {
             name: (dict(value), True) if isinstance(value, MappingProxyType) else (value, False)
@@ -198,7 +200,7 @@ def _rebuild(cls: type[_R], values: dict[str, tuple[Any, bool]]) -> _R:
 def fields(record: Record | type[Record]) -> tuple[Field, ...]:
     """The declared fields of a record or record class, in declaration order."""
     cls = record if isinstance(record, type) else type(record)
-    return cls.__record_fields__  # type: ignore[attr-defined, no-any-return]
+    return cls.__record_fields__
 
 
 def replace(record: _R, **changes: Any) -> _R:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
+from ._empty_root import empty_root_message
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
 from ._export import EXPORT_FORMATS, export_database
 from ._live import LiveDatabase, live_database, needs_metrics, query_live
@@ -43,6 +44,7 @@ __all__ = [
     "RunOutcome",
     "chats_db",
     "default_db_path",
+    "empty_root_message",
     "experiments_db",
     "export_database",
     "live_database",

@@ -3,8 +3,8 @@
 Standard library only (argparse, a progress line rewritten on stderr), so the command
 starts fast and needs nothing beyond pidgin-load's own dependencies.
 
-Exit status: 0 when every run is loaded or was already loaded, 1 when any failed,
-2 for usage errors.
+Exit status: 0 when every run is loaded or was already loaded, 1 when any failed or
+``--all ROOT`` found no run (unless ``--allow-empty``), 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -25,8 +25,26 @@ databases:
   <root>/experiments/<id>/), chats into ~/.pidgin/chats.duckdb (${CHATS_DB_ENV}
   overrides it); --db sends everything to one file.
 
-exit status: 0 all loaded or already loaded, 1 something failed, 2 usage error.
+exit status: 0 all loaded or already loaded, 1 something failed or --all found
+  no run (a wrong path, most often; --allow-empty accepts that), 2 usage error.
 """
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: the metadata lookup costs milliseconds."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("pidgin-load")
+        except PackageNotFoundError:
+            found = "unknown (not installed)"
+        print(f"pidgin-load {found}")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,8 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-chats", action="store_true", help="with --all: skip chats")
     parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="with --all: exit 0 when ROOT holds no run (by default that fails: a wrong path)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print a machine-readable summary on stdout"
     )
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument(
         "--recompute-metrics",
         action="store_true",
@@ -105,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--recompute-metrics goes with --all")
     if args.lock_timeout is not None and args.lock_timeout < 0:
         parser.error("argument --lock-timeout: must not be negative")
+    if args.allow_empty and args.root is None:
+        parser.error("argument --allow-empty: goes with --all ROOT")
 
     from ._errors import LoadError
     from ._loader import load_all, load_experiment
@@ -163,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         print(summary.to_json())
     else:
         _print_human(summary)
+    if args.root is not None and summary.found_nothing:
+        from ._empty_root import empty_root_message
+
+        accepted = "" if args.allow_empty else "; pass --allow-empty if that is expected"
+        print(f"warning: {empty_root_message(args.root)}{accepted}", file=sys.stderr)
+        return 0 if args.allow_empty else 1
     return 0 if summary.ok else 1
 
 

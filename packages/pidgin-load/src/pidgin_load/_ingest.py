@@ -24,12 +24,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pidgin_events import ERROR_EVENT_TYPES, EVENT_TYPES
+from pidgin_events import BOOKKEEPING_EVENTS, ERROR_EVENT_TYPES, EVENT_TYPES
 
 from . import _sql_events as sql_events
 from . import _sql_tables as sql_tables
 from ._metrics import compute_turn_metrics
-from ._runs import Run
+from ._run_files import RunFiles
 from ._schema import TABLES
 from ._slices import Slice, slices
 from ._sources import (
@@ -90,6 +90,7 @@ def _insert_events(
                 "names": [source.log.name for source in batch],
                 "conversations": [source.log.conversation_id for source in batch],
                 "first_lines": [source.lines.first_line for source in batch],
+                "bookkeeping": list(BOOKKEEPING_EVENTS),
             },
         )
     except duckdb.InvalidInputException as exc:
@@ -127,7 +128,7 @@ def _pause_for_tests() -> None:
 
 def ingest_run(
     con: duckdb.DuckDBPyConnection,
-    run: Run,
+    run: RunFiles,
     *,
     loaded_at: Any,
     fingerprint: str,
@@ -190,7 +191,7 @@ def ingest_run(
 
 
 def _mark_misplaced_and_repeated(
-    con: duckdb.DuckDBPyConnection, run: Run, params: dict[str, Any]
+    con: duckdb.DuckDBPyConnection, run: RunFiles, params: dict[str, Any]
 ) -> None:
     """Turn events in another conversation's log, and repeated lines, into bad lines."""
     mixed = con.execute(sql_events.MIXED_LOGS_SQL, params).fetchone()
@@ -209,7 +210,7 @@ def _mark_misplaced_and_repeated(
 
 
 def _fill_tables(
-    con: duckdb.DuckDBPyConnection, run: Run, params: dict[str, Any], parts: list[Slice]
+    con: duckdb.DuckDBPyConnection, run: RunFiles, params: dict[str, Any], parts: list[Slice]
 ) -> dict[str, int]:
     """Fill the normalised tables but ``experiments`` from the events; rows per table."""
     rows = {"messages": _count_sliced(con, sql_tables.MESSAGES_SQL, params, parts)}
@@ -222,6 +223,11 @@ def _fill_tables(
     rows["errors"] = _count_sliced(
         con, sql_tables.ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}, parts
     )
-    rows["conversations"] = _count(con, sql_tables.CONVERSATIONS_SQL, params)
+    statuses = run.conversation_statuses()  # the StateBuilder's, by log file
+    rows["conversations"] = _count(
+        con,
+        sql_tables.CONVERSATIONS_SQL,
+        {**params, "status_files": list(statuses), "statuses": list(statuses.values())},
+    )
     rows["token_usage"] = _count(con, sql_tables.TOKEN_USAGE_SQL, params)
     return rows

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import LoadError
 from ._ingest import NotUtf8Error, ingest_run
-from ._runs import discover_runs, inspect_run
+from ._run_files import discover_runs, inspect_run
 from ._schema import migrate
 
 if TYPE_CHECKING:

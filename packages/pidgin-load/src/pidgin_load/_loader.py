@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pidgin_events import LOAD_FAILED_MARKER
+from pidgin_events import LOAD_FAILED_MARKER, LOADED_MARKER, fingerprint, read_marker
 from pidgin_events import output_root as resolve_output_root
 
 from ._connect import (
@@ -28,16 +28,9 @@ from ._connect import (
 )
 from ._errors import ExperimentRunningError, LoadError
 from ._ingest import NotUtf8Error, ingest_run
-from ._markers import (
-    effective_stats,
-    file_stats,
-    fingerprint,
-    read_marker,
-    record_load_success,
-    stale_reason,
-)
+from ._markers import file_stats, record_load_success, stale_reason
 from ._paths import chats_db, experiments_db
-from ._runs import Run, discover_runs, inspect_run, running_reason
+from ._run_files import RunFiles, discover_runs, inspect_run, running_reason
 from ._schema import SCHEMA_VERSION
 from ._summary import LoadSummary, RunOutcome
 
@@ -108,34 +101,42 @@ class _Database:
 class _Plan:
     """A run the loader met, and what it decided to do about it."""
 
-    run: Run
+    run: RunFiles
     db: Path
     prior_fingerprint: str | None  # from a marker for this database
     stale: str | None = None  # why a prior load is out of date
     skip: str | None = None  # why nothing needs doing
 
 
-def _plan(run: Run, db: Path, *, force: bool, allow_running: bool) -> _Plan:
-    why_running = running_reason(run)
-    if why_running and not allow_running:
-        raise ExperimentRunningError(str(run.path), why_running)
-    marker = read_marker(run.path)
+def _plan(run: RunFiles, db: Path, *, force: bool, allow_running: bool) -> _Plan:
+    """Skip a run unchanged since its load into ``db``; else load it, unless it is running.
+
+    The marker is checked first: it costs a ``stat`` per file, where telling whether a run
+    is running costs building its state (which its load needs anyway).
+    """
+    marker = read_marker(run.path / LOADED_MARKER)
     if marker is not None and not _same_path(marker.get("db_path"), db):
         marker = None  # loaded elsewhere; this database has not seen it
     plan = _Plan(run, db, None)
-    if marker is None:
-        return plan
-    plan.prior_fingerprint = str(marker.get("fingerprint"))
-    stats = effective_stats(run, marker)
-    if fingerprint(stats) != plan.prior_fingerprint:
-        plan.stale = stale_reason(marker, stats)
-    elif force:
-        pass
-    elif (run.path / LOAD_FAILED_MARKER).exists():
-        pass  # a later load failed: load again rather than trust the old marker
-    elif db.exists():
-        plan.skip = f"unchanged since its load at {marker.get('loaded_at')}"
+    if marker is not None:
+        plan.prior_fingerprint = str(marker.get("fingerprint"))
+        plan.stale = stale_reason(run, marker)
+        if (
+            plan.stale is None
+            and not force
+            and not (run.path / LOAD_FAILED_MARKER).exists()  # a later load failed
+            and db.exists()
+        ):
+            plan.skip = f"unchanged since its load at {marker.get('loaded_at')}"
+            return plan
+    _refuse_if_running(run, allow_running)
     return plan
+
+
+def _refuse_if_running(run: RunFiles, allow_running: bool) -> None:
+    why_running = None if allow_running else running_reason(run)
+    if why_running:
+        raise ExperimentRunningError(str(run.path), why_running)
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -237,8 +238,13 @@ def _verify_skips(plans: list[_Plan], database: _Database) -> None:
     known = database.fingerprints([plan.run.experiment_id for plan in skipped])
     for plan in skipped:
         if known.get(plan.run.experiment_id) != plan.prior_fingerprint:
-            plan.skip = None
             plan.prior_fingerprint = None
+            try:
+                _refuse_if_running(plan.run, allow_running=False)
+            except ExperimentRunningError as exc:
+                plan.skip = str(exc)
+            else:
+                plan.skip = None
 
 
 def load_experiment(
@@ -333,7 +339,7 @@ def load_all(
     return summary
 
 
-def _target_db(run: Run, root: Path, db_path: str | os.PathLike[str] | None) -> Path:
+def _target_db(run: RunFiles, root: Path, db_path: str | os.PathLike[str] | None) -> Path:
     if db_path is not None:
         return Path(db_path).absolute()
     return (chats_db() if run.kind == "chat" else experiments_db(root)).absolute()

@@ -381,7 +381,7 @@ CROSS JOIN LATERAL (SELECT {_SHARED} AS shared)
 _INSERT_SQL = f"""
 INSERT INTO turn_metrics BY NAME
 SELECT
-    $experiment_id AS experiment_id, t.conversation_id, t.turn_number,
+    $experiment_id AS experiment_id, t.conversation_id, t.turn_number, t.turn,
     {_agent_columns("a", "a", "ha")},
     {_agent_columns("b", "b", "hb")},
     s.vocabulary_overlap, s.length_convergence, s.structural_similarity,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pidgin_events import CHATS_DIR, EXPERIMENTS_DIR, output_root
+from pidgin_events import EXPERIMENTS_DIR, output_root, run_kind_of
 
 __all__ = [
     "CHATS_DB_ENV",
@@ -13,7 +13,6 @@ __all__ = [
     "chats_db",
     "default_db_path",
     "experiments_db",
-    "is_chat_dir",
 ]
 
 EXPERIMENTS_DB_NAME = "experiments.duckdb"
@@ -34,17 +33,12 @@ def chats_db() -> Path:
     return Path.home() / ".pidgin" / "chats.duckdb"
 
 
-def is_chat_dir(run_dir: str | os.PathLike[str]) -> bool:
-    """Whether ``run_dir`` is a single chat (``<root>/chats/<stamp>_<id>/``)."""
-    return Path(run_dir).absolute().parent.name == CHATS_DIR
-
-
 def default_db_path(run_dir: str | os.PathLike[str]) -> Path:
     """The database a run loads into when no path is given.
 
     Chats share ``chats_db()``; an experiment loads into ``experiments.duckdb`` beside its
     directory, which for ``<root>/experiments/<id>/`` is ``experiments_db(root)``.
     """
-    if is_chat_dir(run_dir):
+    if run_kind_of(run_dir) == "chat":
         return chats_db()
     return Path(run_dir).absolute().parent / EXPERIMENTS_DB_NAME

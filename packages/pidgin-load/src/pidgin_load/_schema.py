@@ -199,8 +199,40 @@ FROM turns
 GROUP BY experiment_id, turn_number;
 """
 
-# 2 is the ingest branch's (messages.model, a 1-based turn); the metrics come after it.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (3, METRICS_MIGRATION))
+# Version 2: the database reads like the screens. ``turn`` is the 1-based turn users
+# see (``turn_number`` stays as the events number it, from 0); ``messages.model`` is the
+# model of the agent that spoke, and ``messages.role`` says which agent that was
+# (``agent_a``/``agent_b``) instead of the provider's constant ``assistant``. Rows loaded
+# under version 1 are brought to these meanings here, so no reload is needed.
+_V2 = """
+ALTER TABLE messages ADD COLUMN model VARCHAR;
+ALTER TABLE messages ADD COLUMN turn INTEGER;
+ALTER TABLE turns ADD COLUMN turn INTEGER;
+ALTER TABLE errors ADD COLUMN turn INTEGER;
+
+UPDATE messages SET turn = turn_number + 1, role = agent_id;
+UPDATE messages SET model = CASE messages.agent_id
+        WHEN 'agent_a' THEN c.agent_a_model WHEN 'agent_b' THEN c.agent_b_model END
+FROM conversations AS c
+WHERE c.experiment_id = messages.experiment_id
+    AND c.conversation_id = messages.conversation_id;
+UPDATE turns SET turn = turn_number + 1;
+UPDATE errors SET turn = turn_number + 1;
+
+CREATE OR REPLACE VIEW convergence_by_turn AS
+SELECT
+    experiment_id,
+    turn_number,
+    turn,
+    count(convergence_score) AS conversations,
+    avg(convergence_score) AS avg_convergence,
+    min(convergence_score) AS min_convergence,
+    max(convergence_score) AS max_convergence
+FROM turns
+GROUP BY experiment_id, turn_number, turn;
+"""
+
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, METRICS_MIGRATION))
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -238,10 +270,11 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection, db_path: str) -> int:
-    """Bring the database up to ``SCHEMA_VERSION`` in one transaction; return the version.
+def migrate(con: duckdb.DuckDBPyConnection, db_path: str, *, up_to: int = SCHEMA_VERSION) -> int:
+    """Bring the database up to ``up_to`` in one transaction; return the version.
 
     A crash half-way leaves the database as it was, since DuckDB's DDL is transactional.
+    ``up_to`` below ``SCHEMA_VERSION`` is for tests: a database as an older release left it.
     """
     version = current_version(con)
     if version > SCHEMA_VERSION:
@@ -249,17 +282,17 @@ def migrate(con: duckdb.DuckDBPyConnection, db_path: str) -> int:
             f"database {db_path} has schema version {version}, newer than the {SCHEMA_VERSION} "
             "this pidgin-load knows; upgrade pidgin-load to load into it"
         )
-    if version == SCHEMA_VERSION:
+    if version >= up_to:
         return version
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_BOOTSTRAP)
         for number, sql in MIGRATIONS:
-            if number > version:
+            if version < number <= up_to:
                 con.execute(sql)
                 con.execute("INSERT INTO schema_version (version) VALUES (?)", [number])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return SCHEMA_VERSION
+    return up_to

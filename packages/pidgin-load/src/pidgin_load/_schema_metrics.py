@@ -14,6 +14,7 @@ CREATE TABLE turn_metrics (
     experiment_id              VARCHAR NOT NULL,
     conversation_id            VARCHAR NOT NULL,
     turn_number                INTEGER NOT NULL,
+    turn                       INTEGER,           -- from 1, as everywhere since version 2
     a_message_length             INTEGER,
     a_character_count            INTEGER,
     a_word_count                 INTEGER,
@@ -112,20 +113,20 @@ CREATE TABLE turn_metrics (
 -- pidgin-ai's wide table under its own name and column names, for queries written for it.
 CREATE VIEW conversation_turns AS
 SELECT
-    t.experiment_id, t.conversation_id, t.turn_number, t.completed_at AS timestamp,
+    t.experiment_id, t.conversation_id, t.turn_number, t.turn, t.completed_at AS timestamp,
     c.agent_a_model, c.agent_b_model, c.temperature_a, c.temperature_b, c.initial_prompt,
     t.convergence_score,
     coalesce(t.convergence_score, m.text_convergence) AS overall_convergence,
     m.vocabulary_overlap AS lexical_entrainment,
     m.structural_similarity AS style_similarity,
-    m.* EXCLUDE (experiment_id, conversation_id, turn_number)
+    m.* EXCLUDE (experiment_id, conversation_id, turn_number, turn)
 FROM turns AS t
 JOIN turn_metrics AS m USING (experiment_id, conversation_id, turn_number)
 LEFT JOIN conversations AS c USING (experiment_id, conversation_id);
 
 CREATE VIEW convergence_trends AS
 SELECT
-    t.experiment_id, t.conversation_id, t.turn_number, t.convergence_score,
+    t.experiment_id, t.conversation_id, t.turn_number, t.turn, t.convergence_score,
     avg(t.convergence_score) OVER (w ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS rolling_avg_5,
     avg(t.convergence_score) OVER (w ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS rolling_avg_10,
     t.convergence_score - lag(t.convergence_score) OVER w AS convergence_delta,
@@ -139,7 +140,7 @@ WINDOW w AS (PARTITION BY t.experiment_id, t.conversation_id ORDER BY t.turn_num
 
 CREATE VIEW vocabulary_analysis AS
 SELECT
-    experiment_id, conversation_id, turn_number,
+    experiment_id, conversation_id, turn_number, turn,
     a_vocabulary_size AS vocab_size_a,
     b_vocabulary_size AS vocab_size_b,
     a_vocabulary_size + b_vocabulary_size AS total_vocab_size,

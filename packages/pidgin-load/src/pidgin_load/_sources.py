@@ -24,7 +24,7 @@ from pidgin_events import open_log
 
 from ._chunks import LineRange, copy_range, line_ranges
 from ._errors import LoadError
-from ._runs import LogFile
+from ._run_files import LogFile
 from ._sql_events import EXCERPT_CHARS
 
 __all__ = [

@@ -5,6 +5,7 @@ explicit types (``from_json``). A line that is not an event stays in ``events`` 
 until the end of the transaction, with a NULL ``event_type`` and its reason and excerpt
 in the payload; the checks below mark misplaced and repeated events the same way, and
 ``BAD_LINES_SQL``/``DROP_BAD_LINES_SQL`` then move all of them to ``load_errors``.
+Bookkeeping events (``pidgin_events.BOOKKEEPING_EVENTS``) are not loaded at all.
 
 Every ``INSERT`` names its columns, so that a migration adding a column cannot shift data.
 """
@@ -92,6 +93,9 @@ SELECT
         ELSE json_object('reason', problem, 'excerpt', left(line, {EXCERPT_CHARS}))
     END AS payload
 FROM checked
+-- Bookkeeping events (a load's own DatabaseLoadEvent, the runner's post-processing) are
+-- about loading the run, not part of it: a reload of unchanged logs writes the same rows.
+WHERE problem IS NOT NULL OR NOT list_contains($bookkeeping::VARCHAR[], event_type)
 """
 
 # A log whose events name more than one conversation: the log belongs to the conversation

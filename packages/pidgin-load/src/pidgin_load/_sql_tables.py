@@ -25,26 +25,60 @@ __all__ = [
     "UNNUMBERED_MESSAGES_SQL",
 ]
 
-MESSAGES_SQL = """
+_AGENT = '{"model": "VARCHAR", "display_name": "VARCHAR", "temperature": "DOUBLE"}'
+
+# Each conversation's first start event, parsed once per statement. It names the models:
+# ours nest them under ``agent_a``/``agent_b``, pidgin-ai's say ``agent_a_model``/....
+_STARTS = f"""
+starts AS (
+    SELECT conversation_id, timestamp, p,
+        coalesce(p.agent_a_model, p.agent_a.model) AS agent_a_model,
+        coalesce(p.agent_b_model, p.agent_b.model) AS agent_b_model
+    FROM (
+        SELECT conversation_id, timestamp, source_file, line_number,
+            from_json(payload, '{{"agent_a": {_AGENT}, "agent_b": {_AGENT},
+                "agent_a_model": "VARCHAR", "agent_b_model": "VARCHAR",
+                "agent_a_display_name": "VARCHAR", "agent_b_display_name": "VARCHAR",
+                "temperature_a": "DOUBLE", "temperature_b": "DOUBLE", "max_turns": "INTEGER",
+                "initial_prompt": "VARCHAR", "config": "JSON"}}') AS p
+        FROM events
+        WHERE experiment_id = $experiment_id AND event_type = 'ConversationStartEvent'
+            AND conversation_id IS NOT NULL
+    )
+    QUALIFY row_number() OVER (
+        PARTITION BY conversation_id ORDER BY source_file, line_number) = 1
+)"""
+
+# ``role`` is which agent spoke (the provider's role is always ``assistant``, and stays in
+# the payload), ``model`` the model that agent runs, ``turn`` the 1-based turn users see.
+MESSAGES_SQL = f"""
 INSERT INTO messages BY NAME
-SELECT
-    $experiment_id AS experiment_id, conversation_id, p.turn_number AS turn_number,
-    coalesce(p.agent_id, p.message.agent_id) AS agent_id,
-    p.message.role AS role, p.message.content AS content, length(p.message.content) AS chars,
-    p.prompt_tokens AS prompt_tokens, p.completion_tokens AS completion_tokens,
-    p.total_tokens AS total_tokens, p.cache_read_tokens AS cache_read_tokens,
-    p.cache_write_tokens AS cache_write_tokens, p.duration_ms AS duration_ms,
-    timestamp, seq, source_file, line_number
-FROM (
-    SELECT conversation_id, seq, source_file, line_number, timestamp,
-        from_json(payload, '{"agent_id": "VARCHAR", "turn_number": "INTEGER",
-            "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT", "total_tokens": "BIGINT",
-            "duration_ms": "BIGINT", "cache_read_tokens": "BIGINT",
-            "cache_write_tokens": "BIGINT",
-            "message": {"role": "VARCHAR", "content": "VARCHAR", "agent_id": "VARCHAR"}}') AS p
-    FROM events
-    WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent' {in_slice}
+WITH {_STARTS},
+said AS (
+    SELECT *, coalesce(m.agent_id, m.message.agent_id) AS speaker
+    FROM (
+        SELECT conversation_id, seq, source_file, line_number, timestamp,
+            from_json(payload, '{{"agent_id": "VARCHAR", "turn_number": "INTEGER",
+                "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT",
+                "total_tokens": "BIGINT", "duration_ms": "BIGINT", "cache_read_tokens": "BIGINT",
+                "cache_write_tokens": "BIGINT",
+                "message": {{"content": "VARCHAR", "agent_id": "VARCHAR"}}}}') AS m
+        FROM events
+        WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent' {{in_slice}}
+    )
 )
+SELECT
+    $experiment_id AS experiment_id, said.conversation_id,
+    m.turn_number AS turn_number, m.turn_number + 1 AS turn, speaker AS agent_id,
+    speaker AS role,
+    CASE speaker WHEN 'agent_a' THEN starts.agent_a_model
+        WHEN 'agent_b' THEN starts.agent_b_model END AS model,
+    m.message.content AS content, length(m.message.content) AS chars,
+    m.prompt_tokens AS prompt_tokens, m.completion_tokens AS completion_tokens,
+    m.total_tokens AS total_tokens, m.cache_read_tokens AS cache_read_tokens,
+    m.cache_write_tokens AS cache_write_tokens, m.duration_ms AS duration_ms,
+    said.timestamp, said.seq, said.source_file, said.line_number
+FROM said LEFT JOIN starts USING (conversation_id)
 """
 
 UNNUMBERED_MESSAGES_SQL = """
@@ -54,7 +88,7 @@ SELECT count(*) FROM messages WHERE experiment_id = $experiment_id AND turn_numb
 # pidgin-ai 1.x messages carry no turn number: their turn is the last one started before
 # them in their log. Only those messages pay for the as-of join.
 MESSAGE_TURNS_SQL = """
-UPDATE messages SET turn_number = found.turn_number
+UPDATE messages SET turn_number = found.turn_number, turn = found.turn_number + 1
 FROM (
     SELECT m.source_file, m.line_number, t.turn_number
     FROM (
@@ -126,7 +160,8 @@ said AS (
     GROUP BY ALL
 )
 SELECT
-    $experiment_id AS experiment_id, d.conversation_id, d.turn_number, d.convergence_score,
+    $experiment_id AS experiment_id, d.conversation_id, d.turn_number,
+    d.turn_number + 1 AS turn, d.convergence_score,
     coalesce(s.a_chars, d.agent_a_chars) AS agent_a_chars,
     coalesce(s.b_chars, d.agent_b_chars) AS agent_b_chars,
     s.a_tokens AS agent_a_tokens, s.b_tokens AS agent_b_tokens,
@@ -144,7 +179,8 @@ SELECT
     coalesce(p.error_type, event_type) AS error_type, p.error_message AS error_message,
     p.context AS context, p.agent_id AS agent_id, p.provider AS provider,
     p.error_code AS error_code, p.retryable AS retryable, p.retry_count AS retry_count,
-    p.turn_number AS turn_number, timestamp, seq, source_file, line_number
+    p.turn_number AS turn_number, p.turn_number + 1 AS turn, timestamp, seq, source_file,
+    line_number
 FROM (
     SELECT *, from_json(payload, '{"error_type": "VARCHAR", "error_message": "VARCHAR",
         "context": "VARCHAR", "agent_id": "VARCHAR", "provider": "VARCHAR",
@@ -156,8 +192,6 @@ FROM (
 )
 """
 
-_AGENT = '{"model": "VARCHAR", "display_name": "VARCHAR", "temperature": "DOUBLE"}'
-
 CONVERSATIONS_SQL = f"""
 INSERT INTO conversations BY NAME
 WITH conv AS (
@@ -166,19 +200,7 @@ WITH conv AS (
     FROM events WHERE experiment_id = $experiment_id AND conversation_id IS NOT NULL
     GROUP BY ALL
 ),
-st AS (
-    SELECT conversation_id, timestamp,
-        from_json(payload, '{{"agent_a": {_AGENT}, "agent_b": {_AGENT},
-            "agent_a_model": "VARCHAR", "agent_b_model": "VARCHAR",
-            "agent_a_display_name": "VARCHAR", "agent_b_display_name": "VARCHAR",
-            "temperature_a": "DOUBLE", "temperature_b": "DOUBLE", "max_turns": "INTEGER",
-            "initial_prompt": "VARCHAR", "config": "JSON"}}') AS p
-    FROM events
-    WHERE experiment_id = $experiment_id AND event_type = 'ConversationStartEvent'
-        AND conversation_id IS NOT NULL
-    QUALIFY row_number() OVER (
-        PARTITION BY conversation_id ORDER BY source_file, line_number) = 1
-),
+{_STARTS},
 en AS (
     SELECT conversation_id, timestamp,
         from_json(payload, '{{"status": "VARCHAR", "reason": "VARCHAR", "error": "VARCHAR",
@@ -205,17 +227,28 @@ me AS (
 er AS (
     SELECT conversation_id, count(*) AS errors
     FROM errors WHERE experiment_id = $experiment_id GROUP BY ALL
+),
+-- How each conversation stands is the StateBuilder's verdict, per log file, given as data
+-- ($status_files, $statuses): the rule lives in pidgin-state, never again in SQL.
+judged AS (
+    SELECT unnest($status_files::VARCHAR[]) AS source_file,
+        unnest($statuses::VARCHAR[]) AS status
+),
+log_of AS (
+    SELECT conversation_id, arg_min(source_file, line_number) AS source_file
+    FROM events WHERE experiment_id = $experiment_id AND conversation_id IS NOT NULL
+        AND list_contains($status_files::VARCHAR[], source_file)
+    GROUP BY ALL
 )
 SELECT
     $experiment_id AS experiment_id, c.conversation_id,
-    coalesce(st.p.agent_a_model, st.p.agent_a.model) AS agent_a_model,
-    coalesce(st.p.agent_b_model, st.p.agent_b.model) AS agent_b_model,
+    st.agent_a_model, st.agent_b_model,
     coalesce(st.p.agent_a_display_name, st.p.agent_a.display_name) AS agent_a_display_name,
     coalesce(st.p.agent_b_display_name, st.p.agent_b.display_name) AS agent_b_display_name,
     coalesce(st.p.temperature_a, st.p.agent_a.temperature) AS temperature_a,
     coalesce(st.p.temperature_b, st.p.agent_b.temperature) AS temperature_b,
     st.p.max_turns AS max_turns, st.p.initial_prompt AS initial_prompt, st.p.config AS config,
-    coalesce(en.p.status, 'unfinished') AS status, en.p.reason AS end_reason,
+    coalesce(judged.status, 'unknown') AS status, en.p.reason AS end_reason,
     en.p.error AS error,
     coalesce(tu.turns, 0) AS turns, en.p.total_turns AS reported_total_turns,
     tu.final_convergence, tu.mean_convergence,
@@ -228,11 +261,13 @@ SELECT
         AS duration_ms,
     c.events
 FROM conv AS c
-LEFT JOIN st USING (conversation_id)
+LEFT JOIN starts AS st USING (conversation_id)
 LEFT JOIN en USING (conversation_id)
 LEFT JOIN tu USING (conversation_id)
 LEFT JOIN me USING (conversation_id)
 LEFT JOIN er USING (conversation_id)
+LEFT JOIN log_of USING (conversation_id)
+LEFT JOIN judged ON judged.source_file = log_of.source_file
 """
 
 TOKEN_USAGE_SQL = """
@@ -283,9 +318,7 @@ WITH c AS (
     SELECT count(*) AS n,
         count(*) FILTER (WHERE status = 'completed') AS completed,
         count(*) FILTER (WHERE status = 'failed') AS failed,
-        count(*) FILTER (WHERE status = 'interrupted') AS interrupted,
-        any_value(status) AS only_status,
-        max(ended_at) AS last_end
+        count(*) FILTER (WHERE status = 'interrupted') AS interrupted
     FROM conversations WHERE experiment_id = $experiment_id
 ),
 e AS (
@@ -297,16 +330,13 @@ SELECT
     $experiment_id AS experiment_id, $name::VARCHAR AS name, $kind::VARCHAR AS kind,
     $source_format::VARCHAR AS source_format, $directory::VARCHAR AS directory,
     $run_dir::VARCHAR AS run_dir,
-    coalesce($status::VARCHAR,
-             CASE WHEN $kind::VARCHAR = 'chat' AND c.n = 1 THEN c.only_status END,
-             'unfinished') AS status,
+    $status::VARCHAR AS status,
     $reason::VARCHAR AS reason, $error::VARCHAR AS error,
     $planned::INTEGER AS planned_conversations,
     c.n AS conversations, c.completed AS completed_conversations,
     c.failed AS failed_conversations, c.interrupted AS interrupted_conversations,
     coalesce(TRY_CAST($started_at::VARCHAR AS TIMESTAMPTZ), e.first_at) AS started_at,
-    coalesce(TRY_CAST($completed_at::VARCHAR AS TIMESTAMPTZ),
-             CASE WHEN $kind::VARCHAR = 'chat' THEN c.last_end END) AS completed_at,
+    TRY_CAST($completed_at::VARCHAR AS TIMESTAMPTZ) AS completed_at,
     TRY_CAST($config::VARCHAR AS JSON) AS config,
     e.events, b.bad AS bad_lines, $loaded_at::TIMESTAMPTZ AS loaded_at,
     $fingerprint::VARCHAR AS fingerprint

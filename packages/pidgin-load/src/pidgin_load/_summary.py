@@ -50,6 +50,11 @@ class LoadSummary:
         """True when nothing failed: every run is loaded or was already loaded."""
         return not self.failed
 
+    @property
+    def found_nothing(self) -> bool:
+        """True when no run was met at all: for ``load_all``, most often a wrong path."""
+        return not (self.loaded or self.skipped or self.failed)
+
     def add_rows(self, rows: dict[str, int]) -> None:
         for table, count in rows.items():
             self.rows[table] = self.rows.get(table, 0) + count

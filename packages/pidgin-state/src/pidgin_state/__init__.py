@@ -28,7 +28,7 @@ from ._model import (
     TokenTotals,
     to_jsonable,
 )
-from ._run import DEFAULT_STALE_AFTER
+from ._status import DEFAULT_STALE_AFTER
 
 __all__ = [
     "DEFAULT_STALE_AFTER",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from pidgin_events import CHATS_DIR, EXPERIMENTS_DIR, output_root
+from pidgin_events import RUN_DIRS, output_root
 
 from ._errors import NotAnExperimentError
 from ._model import ExperimentState, RunKind
-from ._run import DEFAULT_STALE_AFTER, RunTracker, UnlistableRunError, unlistable_state
+from ._status import DEFAULT_STALE_AFTER
+from ._summaries import unlistable_state
+from ._tracker import RunDirTracker, UnlistableRunError
 
 __all__ = ["StateBuilder"]
 
@@ -25,13 +27,15 @@ class StateBuilder:
     changed. An instance is not thread-safe; use one per thread.
 
     Args:
-        stale_after: seconds without a write after which an unfinished pidgin-ai 1.x
-            conversation counts as interrupted (those directories have no run lock).
+        stale_after: seconds after which a conversation without an end event counts as
+            interrupted when no signal tells whether its writer is alive (pidgin-ai 1.x
+            runs without a pid file, a run lock that cannot be probed): its log must
+            have been written, and its newest event written, within that time.
     """
 
     def __init__(self, *, stale_after: float = DEFAULT_STALE_AFTER) -> None:
         self.stale_after = stale_after
-        self._trackers: dict[tuple[str, RunKind], RunTracker] = {}
+        self._trackers: dict[tuple[str, RunKind], RunDirTracker] = {}
         self._bytes_read_before = 0
 
     # --- cold ----------------------------------------------------------------------------
@@ -77,7 +81,7 @@ class StateBuilder:
         parents = {}
         states: list[ExperimentState] = []
         seen: set[tuple[str, RunKind]] = set()
-        for folder, kind in ((EXPERIMENTS_DIR, "experiment"), (CHATS_DIR, "chat")):
+        for kind, folder in RUN_DIRS.items():
             parent = os.path.join(base, folder)
             parents[parent] = kind
             try:
@@ -86,7 +90,7 @@ class StateBuilder:
             except OSError:
                 continue
             for entry in entries:
-                key: tuple[str, RunKind] = (entry.path, kind)  # type: ignore[assignment]
+                key: tuple[str, RunKind] = (entry.path, kind)
                 seen.add(key)
                 try:
                     states.append(self._refresh(key))
@@ -114,7 +118,7 @@ class StateBuilder:
     def _refresh(self, key: tuple[str, RunKind]) -> ExperimentState:
         tracker = self._trackers.get(key)
         if tracker is None:
-            tracker = RunTracker(key[0], key[1], self.stale_after)
+            tracker = RunDirTracker(key[0], key[1], self.stale_after)
         try:
             state = tracker.refresh()
         except NotAnExperimentError:

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from pidgin_events import open_for_reading
+
 from ._model import DatabaseState
 from ._sinks import ExperimentLog, LoadRecord
 from ._time import parse_time
@@ -48,8 +50,7 @@ class JsonFile:
             self.problem = f"{self.display}: {st.st_size} bytes is too large; not read"
         else:
             try:
-                flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-                fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0))
+                fd = open_for_reading(self.path)
                 try:  # os.read allocates what it is asked for: ask for what is there
                     raw = os.read(fd, min(os.fstat(fd).st_size, _MAX_JSON_FILE) + 1)
                 finally:
@@ -100,8 +101,8 @@ def database_state(
     The ``.loaded_to_db`` marker decides ``loaded``;
     the newest failure (``.load_failed`` or a failed ``DatabaseLoadEvent``) that is
     newer than that load sets ``failed``. Marker timestamps fall back to file times.
-    ``changes`` compares the marker's ``files`` list with the disk (``_stale``): any
-    difference makes a loaded run ``stale``.
+    ``changes`` compares the marker's ``files`` list with the disk (pidgin-events' load
+    contract, ``changes_since_load``): any difference makes a loaded run ``stale``.
 
     A ``DatabaseLoadEvent`` saying "loaded" without its marker does not count as loaded:
     the marker is written after the commit, so it is the loader's word.
@@ -175,6 +176,7 @@ def database_state(
         details=details,
         stale=stale_reason is not None,
         stale_reason=stale_reason,
+        post_processing=None if log is None else log.post_processing,
     )
     return state, problems
 
@@ -184,13 +186,22 @@ def _file_time(marker: JsonFile) -> datetime | None:
 
 
 class ManifestInfo:
-    """What is taken from pidgin-ai's ``manifest.json``: names, plan and creation time only.
+    """What is taken from pidgin-ai's ``manifest.json``: names, plan, creation time, and
+    whether the run recorded its end (a final ``status`` with its ``completed_at``).
 
-    Status and counts in it are rewritten in place after every turn; they are used only
-    to cross-check what the events say.
+    Status and counts in it are rewritten in place after every turn: the status says only
+    whether the writer is done, never how the conversations ended (the events say that).
     """
 
-    __slots__ = ("created", "experiment_id", "max_turns", "name", "planned", "status")
+    __slots__ = (
+        "completed_at",
+        "created",
+        "experiment_id",
+        "max_turns",
+        "name",
+        "planned",
+        "status",
+    )
 
     def __init__(self) -> None:
         self.experiment_id: str | None = None
@@ -198,6 +209,7 @@ class ManifestInfo:
         self.planned: int | None = None
         self.created: datetime | None = None
         self.status: str | None = None
+        self.completed_at: datetime | None = None
         self.max_turns: int | None = None
 
 
@@ -212,6 +224,7 @@ def manifest_info(manifest: JsonFile | None) -> ManifestInfo:
     info.planned = planned if type(planned) is int and planned >= 0 else None
     info.created = _time(data, "created_at")
     info.status = _text(data, "status")
+    info.completed_at = _time(data, "completed_at")
     config = data.get("config")
     if isinstance(config, dict) and type(config.get("max_turns")) is int:
         info.max_turns = config["max_turns"]

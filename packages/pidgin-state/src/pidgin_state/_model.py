@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from pidgin_events import ConversationStatus, RunFormat, RunKind, RunStatus
 
 __all__ = [
     "Convergence",
@@ -31,13 +33,6 @@ __all__ = [
     "TokenTotals",
     "to_jsonable",
 ]
-
-RunStatus = Literal["running", "completed", "failed", "interrupted", "empty", "unknown"]
-"""``unknown``: the logs say something this version cannot interpret (see ``problems``)."""
-ConversationStatus = Literal["running", "completed", "failed", "interrupted", "empty", "unknown"]
-"""``empty``: a log with no event in it and no live writer; ``unknown``: unreadable log."""
-RunKind = Literal["experiment", "chat"]
-RunFormat = Literal["pidgin", "pidgin-ai-1.x"]
 
 
 def _now() -> datetime:
@@ -229,6 +224,9 @@ class DatabaseState:
     stale: bool = False
     stale_reason: str | None = None
     """E.g. ``changed since its load: conv_1_events.jsonl changed size from 10 to 20 bytes``."""
+    post_processing: str | None = None
+    """The runner's automatic load: None (not begun), ``started`` or ``completed`` (by its
+    ``PostProcessingStartEvent``/``PostProcessingCompleteEvent``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +245,8 @@ class ExperimentState:
     status: RunStatus
     format: RunFormat
     live: bool | None
-    """Whether a writer holds the run lock now; None when it cannot be told (pidgin-ai)."""
+    """Whether a writer is at work now (run lock, recorded end, pidgin-ai's pid file); None
+    when nothing tells (then the freshness of each log decides, see ``pidgin_state``)."""
     progress: Progress
     conversations: dict[str, ConversationState]
     active_conversations: tuple[ConversationState, ...]
@@ -266,6 +265,9 @@ class ExperimentState:
     problem_count: int
     notes: tuple[str, ...]
     """Inferences worth knowing (liveness unknown, the manifest disagrees with the events)."""
+    recorded_end: bool = False
+    """Whether the run recorded its own end (an ``ExperimentCompleteEvent``, pidgin-ai's
+    final manifest status); False while it runs and for a run killed before its end."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO timestamps, paths as strings) for ``--json`` output."""

@@ -13,100 +13,38 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic
 
 import orjson
 
-from pidgin_events import EVENT_TYPES, json_type
+from pidgin_events import ARCHIVE_BLOCK, LOG_BLOCK, open_for_reading, open_log
 
+from ._lines import (
+    CLOSE_BRACE,
+    KEY,
+    KEY_LEN,
+    OPEN_BRACE,
+    OURS,
+    OURS_LEN,
+    FieldError,
+    LineJudge,
+    LongLine,
+    Report,
+    S,
+    sniff_timestamp,
+)
 from ._time import parse_time
 
-__all__ = [
-    "MAX_LINE",
-    "MAX_PROBLEMS_PER_FILE",
-    "FieldError",
-    "Handler",
-    "LogCursor",
-    "Marker",
-    "Report",
-    "Sink",
-]
+__all__ = ["LogCursor"]
 
-_BLOCK = 1 << 22
-_ARCHIVE_BLOCK = 1 << 16  # small: a truncated archive loses only what its last read held
 _ANCHOR = 128
 """Bytes kept from the start of the file and from just before the resume offset, to prove
 on the next read that the file was only appended to (not rewritten in place)."""
-MAX_LINE = 1 << 26
-"""Lines longer than this (64 MiB) are never held whole: judged by their head and tail only."""
-_TAIL_KEEP = 1 << 16
-MAX_PROBLEMS_PER_FILE = 20
-
-_OURS = b'{"event_type":"'
-_OURS_LEN = len(_OURS)
-_KEY = b'"event_type":"'
-_KEY_LEN = len(_KEY)
-_TIMESTAMP_KEY = b'"timestamp":"'
-_OPEN_BRACE = 0x7B
-_CLOSE_BRACE = 0x7D
-_KNOWN_TYPES = frozenset(EVENT_TYPES)
 _MISSING: Any = object()
 
 
-class FieldError(ValueError):
-    """A handled event has a field of the wrong type; the line is reported and ignored."""
-
-
-Handler = Callable[[Any, dict[str, Any], int], None]
-"""Called as ``handler(sink, decoded_object, line_number)``."""
-Marker = Callable[[Any, int], None]
-"""Called as ``marker(sink, line_number)``."""
-
-
-class Sink(Protocol):
-    """Aggregates the events of one log (a conversation, or the experiment log)."""
-
-    @property
-    def handlers(self) -> Mapping[bytes, tuple[str, Handler]]:
-        """Sniffed type name -> (type name, handler of the decoded object and line number)."""
-
-    @property
-    def skip(self) -> Mapping[bytes, Marker | None]:
-        """Types that belong in this log whose content state never needs: not decoded.
-
-        A ``Marker`` is called with the line number when only the event's presence matters.
-        """
-
-
-S = TypeVar("S", bound=Sink)
-Report = Callable[[int, str], None]
-"""Records a problem at a line of the log being read."""
-
-
-class _LongLine:
-    """A line that spans blocks; whole up to ``MAX_LINE``, then only its head and tail."""
-
-    __slots__ = ("chunks", "head", "length", "tail")
-
-    def __init__(self, first: bytes) -> None:
-        self.chunks: list[bytes] | None = [first]
-        self.head = first[:256]
-        self.tail = b""
-        self.length = len(first)
-
-    def add(self, chunk: bytes) -> None:
-        self.length += len(chunk)
-        if self.chunks is not None:
-            self.chunks.append(chunk)
-            if self.length > MAX_LINE:  # stop holding it: memory must not grow with a line
-                self.tail = b"".join(self.chunks)[-_TAIL_KEEP:]
-                self.chunks = None
-        else:
-            self.tail = (self.tail + chunk)[-_TAIL_KEEP:]
-
-
-class LogCursor(Generic[S]):
+class LogCursor(LineJudge, Generic[S]):
     """Where one log was read up to, and the sink holding what it said.
 
     ``sync`` is called with the file's current ``stat``; it reads only the bytes appended
@@ -162,10 +100,8 @@ class LogCursor(Generic[S]):
     # --- reading -----------------------------------------------------------------------
 
     def _read(self) -> bool:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        flags |= getattr(os, "O_NONBLOCK", 0)  # a FIFO named like a log must not hang us
         try:
-            fd = os.open(self.path, flags)
+            fd = open_for_reading(self.path)  # a FIFO named like a log must not hang us
         except OSError as exc:
             return self._fail(f"{self.display}: cannot read: {exc.strerror or exc}")
         try:
@@ -242,7 +178,7 @@ class LogCursor(Generic[S]):
 
         def read(_size: int) -> bytes:
             nonlocal position
-            want = min(_BLOCK, limit - position)
+            want = min(LOG_BLOCK, limit - position)
             if want <= 0:
                 return b""
             block = os.read(fd, want)
@@ -259,13 +195,16 @@ class LogCursor(Generic[S]):
         return (self.offset, self.pending) != before
 
     def _read_archive(self, fd: int) -> bool:
-        stream = self._open_archive(fd)
-        if stream is None:
+        try:
+            stream = open_log(fd, name=self.path)  # owns the descriptor from here on
+        except RuntimeError as exc:  # .zst without the zstandard package
+            self._problem(f"{self.display}: {exc}; not read")
             return True
         with stream:
 
             def read(size: int) -> bytes:
-                return stream.read1(size)  # one decompression step: nothing lost on an error
+                data: bytes = stream.read1(size)  # type: ignore[attr-defined]
+                return data  # one decompression step: nothing lost on an error
 
             try:
                 self._scan(read)
@@ -276,33 +215,15 @@ class LogCursor(Generic[S]):
                 self._problem_at(self.line, f"archive damaged after this line: {exc}")
         return True
 
-    def _open_archive(self, fd: int) -> _Readable | None:
-        raw = os.fdopen(fd, "rb")
-        if self.path.endswith(".gz"):
-            import gzip
-
-            return _Closing(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
-        try:
-            import zstandard
-        except ImportError:
-            raw.close()
-            self._problem(
-                f"{self.display}: reading .zst logs needs the zstandard package "
-                "(pip install 'pidgin-state[zstd]'); not read"
-            )
-            return None
-        reader: _Readable = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return reader
-
     # --- lines -------------------------------------------------------------------------
 
     def _scan(self, read: Callable[[int], bytes]) -> None:
         """Consume every complete line ``read`` returns; the torn tail stays pending."""
-        block_size = _ARCHIVE_BLOCK if self.compressed else _BLOCK
+        block_size = ARCHIVE_BLOCK if self.compressed else LOG_BLOCK
         first_line = line_no = self.line
         not_events = 0  # blank and bad lines; every other line is an event
         consumed = self.offset  # absolute offset just after the last newline
-        long_line: _LongLine | None = None
+        long_line: LongLine | None = None
         last_buf = b""
         last_start = last_end = 0
         sink = self.sink
@@ -342,11 +263,11 @@ class LogCursor(Generic[S]):
                     nl = find(b"\n", pos)
                     if nl < 0:
                         break
-                    if startswith(_OURS, pos):
-                        type_start = pos + _OURS_LEN
+                    if startswith(OURS, pos):
+                        type_start = pos + OURS_LEN
                     else:
-                        type_start = rfind(_KEY, pos, nl) + _KEY_LEN
-                        if type_start < _KEY_LEN or block[pos] != _OPEN_BRACE:
+                        type_start = rfind(KEY, pos, nl) + KEY_LEN
+                        if type_start < KEY_LEN or block[pos] != OPEN_BRACE:
                             type_start = -1
                     # Never slice with a -1 end: a hostile file of unterminated types would
                     # copy the rest of the block once per line.
@@ -360,7 +281,7 @@ class LogCursor(Generic[S]):
                     sniffed = block[type_start:type_end]
                     marker = get_marker(sniffed, missing)
                     if marker is None:  # the most common case: a line state never needs
-                        if block[nl - 1] != _CLOSE_BRACE and not self._odd_line(
+                        if block[nl - 1] != CLOSE_BRACE and not self._odd_line(
                             block[pos:nl], line_no
                         ):
                             not_events += 1
@@ -383,7 +304,7 @@ class LogCursor(Generic[S]):
                                         self._problem_at(line_no, f"{entry[0]}: {exc}")
                                 elif not self._decoded_odd(data, line_no):
                                     not_events += 1
-                    elif block[nl - 1] == _CLOSE_BRACE:
+                    elif block[nl - 1] == CLOSE_BRACE:
                         marker(sink, line_no)
                     elif not self._odd_line(block[pos:nl], line_no):
                         not_events += 1
@@ -394,180 +315,13 @@ class LogCursor(Generic[S]):
                     last_start = block.rfind(b"\n", start, pos - 1) + 1 or start
                     last_buf, last_end = block, pos - 1
                 if pos < len(block):
-                    long_line = _LongLine(block[pos:])
+                    long_line = LongLine(block[pos:])
         finally:  # an archive may fail mid-way: keep what was consumed
             self.line = line_no
             self.event_lines += line_no - first_line - not_events
             self.offset = consumed
             self.pending = 0 if long_line is None else long_line.length
             if last_end > last_start:
-                ts = _sniff_timestamp(last_buf, last_start, last_end)
+                ts = sniff_timestamp(last_buf, last_start, last_end)
                 if ts is not None and parse_time(ts) is not None:  # a bad last line keeps the old
                     self.last_event_ts = ts
-
-    def _line(self, buf: bytes, start: int, end: int, line_no: int) -> bool:
-        """Handle one non-empty line; True if it was an event (for the last-event time)."""
-        sink = self.sink
-        if buf.startswith(_OURS, start):
-            type_start = start + _OURS_LEN
-        else:
-            key = buf.rfind(_KEY, start, end)
-            if key < 0:
-                return self._odd_line(buf[start:end], line_no)
-            type_start = key + _KEY_LEN
-        type_end = buf.find(b'"', type_start, end)
-        if type_end < 0:
-            return self._odd_line(buf[start:end], line_no)
-        sniffed = buf[type_start:type_end]
-        entry = sink.handlers.get(sniffed)
-        if entry is not None:
-            return self._decode(buf[start:end], entry, line_no)
-        if sniffed in sink.skip and buf[start] == _OPEN_BRACE and buf[end - 1] == _CLOSE_BRACE:
-            marker = sink.skip[sniffed]
-            if marker is not None:
-                marker(sink, line_no)
-            return True
-        return self._odd_line(buf[start:end], line_no)
-
-    def _decode(self, raw: bytes, entry: tuple[str, Handler], line_no: int) -> bool:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            self._problem_at(line_no, f"not valid JSON ({exc})")
-            return False
-        name, handler = entry
-        if type(data) is not dict or data.get("event_type") != name:
-            return self._decoded_odd(data, line_no)
-        try:
-            handler(self.sink, data, line_no)
-        except FieldError as exc:
-            self._problem_at(line_no, f"{name}: {exc}")
-        return True
-
-    def _decoded_odd(self, data: Any, line_no: int) -> bool:
-        """A decoded line whose sniffed type was wrong (a nested key) or that is no object."""
-        if type(data) is not dict:
-            self._problem_at(line_no, f"expected a JSON object, got {json_type(data)}")
-            return False
-        return self._decoded(data, line_no)
-
-    def _odd_line(self, raw: bytes, line_no: int) -> bool:
-        """A line the fast path could not place: decode it to say exactly what it is."""
-        stripped = raw.strip()
-        if not stripped:
-            return False  # blank lines are allowed, as in pidgin_events
-        if stripped is not raw and stripped[:1] == b"{":
-            raw = stripped
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            self._problem_at(line_no, f"not valid JSON ({exc})")
-            return False
-        return self._decoded_odd(data, line_no)
-
-    def _decoded(self, data: dict[str, Any], line_no: int) -> bool:
-        event_type = data.get("event_type")
-        if not isinstance(event_type, str) or not event_type:
-            self._problem_at(line_no, "no 'event_type' string")
-            return False
-        key = event_type.encode()
-        entry = self.sink.handlers.get(key)
-        if entry is not None:
-            try:
-                entry[1](self.sink, data, line_no)
-            except FieldError as exc:
-                self._problem_at(line_no, f"{event_type}: {exc}")
-            return True
-        if key in self.sink.skip:
-            marker = self.sink.skip[key]
-            if marker is not None:
-                marker(self.sink, line_no)
-            return True
-        if event_type in _KNOWN_TYPES:
-            self._problem_at(line_no, f"{event_type} does not belong in this log; ignored")
-        else:
-            self._problem_at(line_no, f"unknown event type {event_type!r}; ignored")
-        return True
-
-    def _finish_long_line(self, long_line: _LongLine, line_no: int) -> tuple[bool, bytes | None]:
-        """Handle a line that spanned blocks: (was it an event, its bytes if still held)."""
-        if long_line.chunks is not None:
-            whole = b"".join(long_line.chunks)
-            return self._line(whole, 0, len(whole), line_no), whole
-        head, tail = long_line.head.lstrip(), long_line.tail.rstrip()
-        if head.startswith(_OURS):
-            sniffed = head[_OURS_LEN:].partition(b'"')[0]
-        else:
-            key = tail.rfind(_KEY)
-            sniffed = tail[key + _KEY_LEN :].partition(b'"')[0] if key >= 0 else b""
-        if sniffed in self.sink.skip and head[:1] == b"{" and tail[-1:] == b"}":
-            marker = self.sink.skip[sniffed]
-            if marker is not None:
-                marker(self.sink, line_no)
-            return True, None
-        size = long_line.length
-        if not head.startswith(b"{"):
-            self._problem_at(line_no, f"not a JSON object ({size} bytes without a newline)")
-        else:
-            what = f" ({sniffed.decode(errors='replace')})" if sniffed else ""
-            self._problem_at(
-                line_no, f"line of {size} bytes{what} is longer than {MAX_LINE}; not read"
-            )
-        return False, None
-
-    # --- problems ----------------------------------------------------------------------
-
-    def _problem_at(self, line_no: int, reason: str) -> None:
-        self._problem(f"{self.display}:{line_no}: {reason}")
-
-    def _problem(self, text: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_PROBLEMS_PER_FILE:
-            self.problems.append(text)
-
-
-class _Readable(Protocol):
-    def read1(self, size: int, /) -> bytes: ...
-
-    def __enter__(self) -> Any: ...
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any, /) -> Any: ...
-
-
-class _Closing:
-    """A gzip stream that also closes the file object under it."""
-
-    def __init__(self, stream: Any, raw: Any) -> None:
-        self._stream = stream
-        self._raw = raw
-
-    def read1(self, size: int) -> bytes:
-        data: bytes = self._stream.read1(size)
-        return data
-
-    def __enter__(self) -> _Closing:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any, /) -> None:
-        try:
-            self._stream.close()
-        finally:
-            self._raw.close()
-
-
-def _sniff_timestamp(buf: bytes, start: int, end: int) -> str | None:
-    """The top-level ``timestamp`` of an event line, found without decoding it."""
-    if buf.startswith(_OURS, start):
-        key = buf.find(_TIMESTAMP_KEY, start, min(end, start + 200))
-    else:
-        key = buf.rfind(_TIMESTAMP_KEY, start, end)  # pidgin-ai: the last one is top-level
-    if key < 0:
-        return None
-    value_start = key + len(_TIMESTAMP_KEY)
-    value_end = buf.find(b'"', value_start, min(end, value_start + 64))
-    if value_end < 0:
-        return None
-    try:
-        return buf[value_start:value_end].decode("ascii")
-    except UnicodeDecodeError:
-        return None

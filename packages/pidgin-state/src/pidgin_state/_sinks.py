@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pidgin_events import ERROR_EVENT_TYPES
 
-from ._scan import FieldError, Handler, Marker, Report
+from ._lines import FieldError, Handler, Presence, Report
 
 __all__ = [
     "MAX_ERRORS_KEPT",
@@ -37,10 +37,6 @@ _CONVERSATION_SKIP = (
     b"InterruptRequestEvent",
     b"ConversationBranchedEvent",
 )
-_EXPERIMENT_SKIP: dict[bytes, Marker | None] = {
-    b"PostProcessingStartEvent": None,
-    b"PostProcessingCompleteEvent": None,
-}
 
 
 # --- field access ---------------------------------------------------------------------
@@ -104,7 +100,7 @@ class ConversationLog:
     """The aggregates of one conversation log."""
 
     handlers: ClassVar[dict[bytes, tuple[str, Handler]]]
-    skip: ClassVar[dict[bytes, Marker | None]]
+    skip: ClassVar[dict[bytes, Presence | None]]
 
     def __init__(self, conversation_id: str, report: Report) -> None:
         self.id = conversation_id
@@ -158,6 +154,11 @@ class ConversationLog:
         model_a = _str(data, "agent_a_model") or _model_of(data.get("agent_a"))
         model_b = _str(data, "agent_b_model") or _model_of(data.get("agent_b"))
         max_turns = _int(data, "max_turns")
+        named = data.get("conversation_id")
+        if self.events == 0 and type(named) is str and named:
+            # A log belongs to the conversation its start event names (else its file's
+            # name): a foreign writer's ids need not be file names. pidgin-load's rule too.
+            self.id = named
         self._own(data, line)
         if self.started_ts is None:
             self.started_ts = timestamp
@@ -294,7 +295,7 @@ class ExperimentLog:
     """The aggregates of ``experiment.jsonl``: start, completion and database loads."""
 
     handlers: ClassVar[dict[bytes, tuple[str, Handler]]]
-    skip: ClassVar[dict[bytes, Marker | None]] = _EXPERIMENT_SKIP
+    skip: ClassVar[dict[bytes, Presence | None]]
 
     def __init__(self, report: Report) -> None:
         self._report = report
@@ -311,6 +312,14 @@ class ExperimentLog:
         self.completed_ts: str | None = None
         self.last_load: LoadRecord | None = None
         self.last_load_failure: LoadRecord | None = None
+        self.post_processing: str | None = None
+        """``started`` or ``completed``: the runner's post-processing, by its last event."""
+
+    def _post_processing_started(self, line: int) -> None:
+        self.post_processing = "started"
+
+    def _post_processing_completed(self, line: int) -> None:
+        self.post_processing = "completed"
 
     def _start(self, data: dict[str, Any], line: int) -> None:
         timestamp = _timestamp(data)
@@ -381,3 +390,7 @@ ExperimentLog.handlers = _table(
     ("ExperimentCompleteEvent", ExperimentLog._complete),
     ("DatabaseLoadEvent", ExperimentLog._database),
 )
+ExperimentLog.skip = {
+    b"PostProcessingStartEvent": ExperimentLog._post_processing_started,
+    b"PostProcessingCompleteEvent": ExperimentLog._post_processing_completed,
+}

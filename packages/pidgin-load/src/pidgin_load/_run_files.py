@@ -1,8 +1,11 @@
-"""Finding run directories and reading what the loader needs to know about one.
+"""Finding run directories, and what a load reads of one (``RunFiles``).
 
-A run is an experiment (``<root>/experiments/<id>/``, written by pidgin-events or by
-pidgin-ai 1.x) or a chat (``<root>/chats/<stamp>_<id>/``). Only small files are read
-here (``experiment.jsonl``, ``manifest.json``); conversation logs are read by DuckDB.
+A run directory is an experiment (``<root>/experiments/<id>/``, written by pidgin-events
+or by pidgin-ai 1.x) or a chat (``<root>/chats/<stamp>_<id>/``). Which of its files a load
+reads is the load contract's rule (``pidgin_events.files_a_load_reads``); how the run and
+each conversation stand is the StateBuilder's (``RunFiles.state``), so that the database
+says what every screen says. Only small files are read here (``experiment.jsonl``,
+``manifest.json``); conversation logs are read by DuckDB, and by the StateBuilder's scan.
 """
 
 from __future__ import annotations
@@ -11,30 +14,29 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pidgin_events import (
-    CHATS_DIR,
     EXPERIMENT_LOG,
-    EXPERIMENTS_DIR,
+    MANIFEST,
+    RUN_DIRS,
+    RUN_LOCK,
     LogReader,
+    RunKind,
+    choose_logs,
     conversation_id_of_log,
-    is_running,
+    files_a_load_reads,
+    run_kind_of,
 )
 
 from ._errors import LoadError
-from ._paths import is_chat_dir
 
-__all__ = ["LogFile", "Run", "discover_runs", "inspect_run", "running_reason"]
+if TYPE_CHECKING:
+    from pidgin_state import ExperimentState
 
-MANIFEST = "manifest.json"
-"""pidgin-ai 1.x keeps an experiment's status and counts here (rewritten after every turn)."""
-
-_PIDGIN_AI_LIVE = frozenset({"created", "running"})
-_TAIL_BYTES = 1 << 16
-_COMPRESSED_RANK = {".jsonl": 0, ".gz": 1, ".zst": 2}
+__all__ = ["LogFile", "RunFiles", "discover_runs", "inspect_run", "running_reason"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,20 +49,26 @@ class LogFile:
 
 
 @dataclass(slots=True)
-class Run:
-    """What the loader knows about a run directory before reading its logs."""
+class RunFiles:
+    """What the loader knows about a run directory before DuckDB reads its logs."""
 
     path: Path
-    kind: Literal["experiment", "chat"]
-    source_format: Literal["pidgin", "pidgin-ai"]
+    kind: RunKind
+    source_format: str
+    """``pidgin`` or ``pidgin-ai`` (the database's spelling)."""
     experiment_id: str
     name: str | None
     logs: list[LogFile]
+    """What DuckDB reads: each conversation's log, and experiment.jsonl (ours)."""
+    files: list[str]
+    """Every file the load reads, by the load contract (``files_a_load_reads``): the logs,
+    and pidgin-ai's manifest.json. The marker records their ``FileStat``."""
     manifest: dict[str, Any] | None = None
     start: dict[str, Any] | None = None
     complete: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     """Files left out (symbolic links, second copies of a log), in words."""
+    _state: ExperimentState | None = None
 
     @property
     def experiment_log(self) -> Path | None:
@@ -68,94 +76,79 @@ class Run:
             return self.path / EXPERIMENT_LOG
         return None
 
-    @property
-    def finished(self) -> bool:
-        """Whether the run says it ended (completion event, or a final manifest status)."""
-        if self.manifest is not None:
-            return str(self.manifest.get("status")) not in _PIDGIN_AI_LIVE
-        if self.kind == "chat":
-            return all(_ends_with_end_event(log.path) for log in self.logs)
-        return self.complete is not None
+    def state(self) -> ExperimentState:
+        """The run as the StateBuilder sees it now: the statuses the database records.
+
+        Built once, on first need: a run skipped as unchanged never pays for it.
+        """
+        if self._state is None:
+            from pidgin_state import NotAnExperimentError, StateBuilder
+
+            builder = StateBuilder()
+            try:
+                if self.kind == "chat":
+                    self._state = builder.chat(self.path)
+                else:
+                    self._state = builder.experiment(self.path)
+            except NotAnExperimentError as exc:
+                raise LoadError(str(exc)) from exc
+        return self._state
 
     def metadata(self) -> dict[str, Any]:
-        """Experiment-level facts for the ``experiments`` row, from whichever record has them."""
+        """Experiment-level facts for the ``experiments`` row, from whichever record has them.
+
+        Status and completion time are the StateBuilder's: when the events say the run
+        ended, not when post-processing wrote a timestamp.
+        """
         start, complete, manifest = self.start or {}, self.complete or {}, self.manifest or {}
+        state = self.state()
         config = start.get("config") if self.start else manifest.get("config")
         planned = start.get("total_conversations") if self.start else None
         if planned is None:
             planned = manifest.get("total_conversations")
         if planned is None and self.kind == "chat":
             planned = 1
+        completed = state.timing.completed
         return {
             "name": self.name,
-            "status": complete.get("status") or manifest.get("status"),
+            "status": state.status,
             "reason": complete.get("reason"),
             "error": complete.get("error") or manifest.get("error"),
             "planned": planned if isinstance(planned, int) else None,
             "started_at": start.get("timestamp")
             or manifest.get("started_at")
             or manifest.get("created_at"),
-            "completed_at": complete.get("timestamp") or manifest.get("completed_at"),
+            "completed_at": None if completed is None else completed.isoformat(),
             "config": None if config is None else json.dumps(config),
         }
 
-
-def _ends_with_end_event(path: Path) -> bool:
-    """Whether a conversation log's last line is its ConversationEndEvent (archives: yes)."""
-    if path.suffix != ".jsonl":
-        return True  # logs are compressed only after their run ended
-    try:
-        with open(path, "rb") as stream:
-            size = stream.seek(0, os.SEEK_END)
-            stream.seek(max(0, size - _TAIL_BYTES))
-            tail = stream.read()
-    except OSError:
-        return False
-    lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
-    return b'"event_type":"ConversationEndEvent"' in lines[-1].replace(b" ", b"")
+    def conversation_statuses(self) -> dict[str, str]:
+        """Each conversation log's status, by file name, as the StateBuilder says."""
+        return {c.log_path.name: c.status for c in self.state().conversations.values()}
 
 
-def _scan(directory: Path) -> tuple[list[LogFile], set[str], list[str]]:
-    """The run's conversation logs (one per conversation), its other regular files, and notes.
+def _scan(directory: Path) -> tuple[set[str], list[str]]:
+    """The run's regular files, and notes on what a load leaves out.
 
     Symbolic links are never followed: a log linked to a file elsewhere (another run, or
     ``/etc/passwd``) would copy outside data into the database; each is reported instead.
     When a log exists both plain and compressed (an archive being made), the plain one is
     read and the other is reported, so that no event is loaded twice.
     """
-    chosen: dict[str, tuple[int, Path]] = {}
     notes: list[str] = []
     regular: set[str] = set()
     with os.scandir(directory) as scan:
         entries = sorted(scan, key=lambda entry: entry.name)
     for entry in entries:
-        name = entry.name
-        conversation_id = conversation_id_of_log(name)
-        wanted = conversation_id is not None or name in (EXPERIMENT_LOG, MANIFEST)
         if entry.is_symlink():
-            if wanted:
-                notes.append(f"{name} is a symbolic link: not followed, not loaded")
+            if conversation_id_of_log(entry.name) or entry.name in (EXPERIMENT_LOG, MANIFEST):
+                notes.append(f"{entry.name} is a symbolic link: not followed, not loaded")
             continue
-        if not entry.is_file(follow_symlinks=False):
-            continue
-        regular.add(name)
-        if conversation_id is None:
-            continue
-        rank = _COMPRESSED_RANK[Path(name).suffix]
-        previous = chosen.get(conversation_id)
-        if previous is None or rank < previous[0]:
-            if previous is not None:
-                notes.append(f"{previous[1].name} ignored: {name} holds the same conversation")
-            chosen[conversation_id] = (rank, directory / name)
-        else:
-            notes.append(
-                f"{name} ignored: {chosen[conversation_id][1].name} holds the same conversation"
-            )
-    logs = [
-        LogFile(path, path.name, conversation_id)
-        for conversation_id, (_, path) in sorted(chosen.items(), key=lambda item: item[1][1].name)
-    ]
-    return logs, regular, notes
+        if entry.is_file(follow_symlinks=False):
+            regular.add(entry.name)
+    _, ignored = choose_logs(regular)
+    notes += [f"{name} ignored: {kept} holds the same conversation" for name, kept in ignored]
+    return regular, notes
 
 
 def _experiment_records(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -190,19 +183,23 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return data
 
 
-def inspect_run(run_dir: str | os.PathLike[str]) -> Run:
+def inspect_run(run_dir: str | os.PathLike[str]) -> RunFiles:
     """Describe a run directory; ``LoadError`` if it holds no event log at all."""
     path = Path(run_dir).absolute()
     if not path.is_dir():
         raise LoadError(f"{path}: not a directory")
-    logs, regular, notes = _scan(path)
-    experiment_log = path / EXPERIMENT_LOG
-    manifest = _read_manifest(path / MANIFEST) if MANIFEST in regular else None
-    kind: Literal["experiment", "chat"] = "chat" if is_chat_dir(path) else "experiment"
+    regular, notes = _scan(path)
+    files = files_a_load_reads(regular)
+    logs = [
+        LogFile(path / name, name, conversation_id_of_log(name))
+        for name in files
+        if conversation_id_of_log(name)
+    ]
+    manifest = _read_manifest(path / MANIFEST) if MANIFEST in files else None
     start = complete = None
-    if manifest is None and EXPERIMENT_LOG in regular:
-        start, complete = _experiment_records(experiment_log)
-        logs.append(LogFile(experiment_log, EXPERIMENT_LOG, None))
+    if EXPERIMENT_LOG in files:
+        start, complete = _experiment_records(path / EXPERIMENT_LOG)
+        logs.append(LogFile(path / EXPERIMENT_LOG, EXPERIMENT_LOG, None))
     if not logs:
         raise LoadError(
             f"{path}: not a Pidgin run directory (no {EXPERIMENT_LOG} and no "
@@ -216,13 +213,14 @@ def inspect_run(run_dir: str | os.PathLike[str]) -> Run:
         name = start.get("name")
     else:
         experiment_id, name = path.name, None
-    return Run(
+    return RunFiles(
         path=path,
-        kind=kind,
+        kind=run_kind_of(path),
         source_format="pidgin" if manifest is None else "pidgin-ai",
         experiment_id=experiment_id,
         name=name if isinstance(name, str) else path.name,
         logs=logs,
+        files=files,
         manifest=manifest,
         start=start,
         complete=complete,
@@ -230,30 +228,38 @@ def inspect_run(run_dir: str | os.PathLike[str]) -> Run:
     )
 
 
-def running_reason(run: Run) -> str | None:
-    """Why the run looks like it is still being written, or None if it is safe to load.
+def running_reason(run: RunFiles) -> str | None:
+    """Why the run is still being written, in words, or None if it is safe to load.
 
-    The run lock is authoritative: a crashed run released it, so it is loaded as it is.
-    Where the lock cannot be probed, a run without its completion record counts as live.
-    pidgin-ai 1.x holds no lock, so its manifest's status is believed.
+    The StateBuilder decides (``status == "running"``), from every signal the run has:
+    its recorded end, the run lock, pidgin-ai's pid file, the age of its writes and of
+    its newest events. A run that crashed or was killed is loaded as it is.
     """
-    live = is_running(run.path)
-    if live:
-        return "its run lock .pidgin.lock is held by a live process"
-    if run.manifest is not None and not run.finished:
-        return f"its manifest.json says status {run.manifest.get('status')!r}"
-    if live is None and not run.finished:
-        return "it has no completion event and its lock cannot be checked here"
-    return None
+    state = run.state()
+    if state.status != "running":
+        return None
+    if state.live:
+        if run.source_format == "pidgin":
+            return f"its run lock {RUN_LOCK} is held by a live process"
+        return "pidgin-ai's process that writes it is alive"
+    if run.manifest is not None:
+        return (
+            f"its manifest.json says status {run.manifest.get('status')!r} and its logs "
+            "were written lately"
+        )
+    return (
+        f"it has not recorded its end, its logs were written lately and {RUN_LOCK} "
+        "cannot be checked"
+    )
 
 
 def discover_runs(root: str | os.PathLike[str], *, include_chats: bool = True) -> list[Path]:
     """Every run directory under an output root: experiments first, then chats."""
     base = Path(root)
     found: list[Path] = []
-    for sub in (EXPERIMENTS_DIR, CHATS_DIR) if include_chats else (EXPERIMENTS_DIR,):
+    for kind, sub in RUN_DIRS.items():
         directory = base / sub
-        if not directory.is_dir():
+        if (kind == "chat" and not include_chats) or not directory.is_dir():
             continue
         with os.scandir(directory) as entries:
             candidates = sorted(
