@@ -66,7 +66,7 @@ def test_query_formats_and_metrics(output_root: Path, run_cli: Any, make_experim
     target = output_root.parent / "turns.parquet"
     written = run_cli("query", "SELECT * FROM turns", "--format", "parquet", "--to", str(target))
     assert written.returncode == 0, written.stderr
-    assert duckdb.sql(f"SELECT count(*) FROM '{target}'").fetchall() == [(3,)]
+    assert duckdb.execute(f"SELECT count(*) FROM '{target}'").fetchall() == [(3,)]
     missing = run_cli("query", "SELECT 1", "--format", "parquet")
     assert missing.returncode == 2
     assert "--format parquet needs --to FILE" in missing.stderr
@@ -106,15 +106,15 @@ def test_export_hive_partitioned(
             con.execute("SELECT experiment_id, count(*) FROM turns GROUP BY 1").fetchall()
         )
         columns = [row[0] for row in con.execute("DESCRIBE turn_metrics").fetchall()]
-    got = duckdb.sql(
+    got = duckdb.execute(
         f"SELECT experiment_id, count(*) FROM read_parquet('{target}/turns/*/*.parquet', "
         "hive_partitioning = true) GROUP BY 1"
     ).fetchall()
     assert dict(got) == expected == {"exp_first": 6, "exp_second": 3}
-    exported = duckdb.sql(
+    exported = duckdb.execute(
         f"SELECT * FROM read_parquet('{target}/turn_metrics/*/*.parquet', hive_partitioning = true)"
     )
-    assert sorted(exported.columns) == sorted(columns)
+    assert sorted(column[0] for column in exported.description or []) == sorted(columns)
 
     csv_target = tmp_path / "csv"
     one = run_cli("export", "second", "--format", "csv", "--to", str(csv_target))

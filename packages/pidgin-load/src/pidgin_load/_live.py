@@ -118,8 +118,12 @@ def query_live(
 
     Use it as any relation: ``.df()``, ``.pl()``, ``.arrow()``, ``.fetchall()``, or
     further ``.filter()``/``.aggregate()``. ``metrics=None`` computes ``turn_metrics`` only
-    when the query names it or a view over it. Raises ``duckdb.Error`` for bad SQL.
+    when the query names it or a view over it. Raises ``duckdb.Error`` for bad SQL and
+    ``ValueError`` for a statement that is not a query.
     """
     wanted = needs_metrics(sql) if metrics is None else metrics
     live = live_database(output_root, include_chats=include_chats, metrics=wanted)
-    return live.connection.sql(sql)
+    relation = live.connection.sql(sql)
+    if relation is None:
+        raise ValueError(f"not a query (it returns no rows): {sql[:80]!r}")
+    return relation
