@@ -63,4 +63,6 @@ def report_command(
         live.connection.close()
     path = target or Path(f"{directory.name}-report.html")
     size = write_report(data, path)
-    click.echo(f"wrote {safe_text(path)} ({size / 1e6:.1f} MB, {len(data.curves)} conversations)")
+    count = len(data.transcripts)
+    noun = "conversation" if count == 1 else "conversations"
+    click.echo(f"wrote {safe_text(path)} ({size / 1e6:.1f} MB, {count} {noun})")

@@ -21,7 +21,7 @@ __all__ = ["MOVED_METRICS", "ReportData", "build_report", "read_report_data", "w
 MOVED_METRICS = 6
 """How many of the metrics that moved most get a chart."""
 
-_KEYS = ("experiment_id", "conversation_id", "turn_number")
+_KEYS = ("experiment_id", "conversation_id", "turn_number", "turn")
 
 
 @dataclass(slots=True)
@@ -30,7 +30,7 @@ class ReportData:
 
     experiment: dict[str, Any]
     curves: dict[str, list[tuple[int, float]]]
-    """Convergence per turn of each conversation, by conversation id."""
+    """Convergence per turn (from 1, as every screen shows it) of each conversation."""
     spread: list[tuple[int, float, float]]
     """Per turn: mean and sample standard deviation of convergence over conversations."""
     moved: list[tuple[str, float, list[tuple[int, float]]]]
@@ -65,14 +65,14 @@ def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     experiment["turns"], experiment["tokens"] = totals if totals else (0, 0)
     curves: dict[str, list[tuple[int, float]]] = {}
     for conversation, turn, score in con.execute(
-        "SELECT conversation_id, turn_number, convergence_score FROM turns "
+        "SELECT conversation_id, turn_number + 1, convergence_score FROM turns "
         "WHERE convergence_score IS NOT NULL ORDER BY conversation_id, turn_number"
     ).fetchall():
         curves.setdefault(str(conversation), []).append((int(turn), float(score)))
     spread = [
         (int(turn), float(mean), float(std or 0.0))
         for turn, mean, std in con.execute(
-            "SELECT turn_number, avg(convergence_score), stddev_samp(convergence_score) "
+            "SELECT turn_number + 1, avg(convergence_score), stddev_samp(convergence_score) "
             "FROM turns WHERE convergence_score IS NOT NULL GROUP BY 1 ORDER BY 1"
         ).fetchall()
     ]
@@ -85,11 +85,11 @@ def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     ]
     transcripts: dict[str, list[tuple[int, str, str]]] = {}
     for conversation, turn, agent, text in con.execute(
-        "SELECT conversation_id, turn_number, agent_id, coalesce(content, '') FROM messages "
+        "SELECT conversation_id, turn_number + 1, agent_id, coalesce(content, '') FROM messages "
         "WHERE conversation_id IS NOT NULL ORDER BY conversation_id, source_file, line_number"
     ).fetchall():
         transcripts.setdefault(str(conversation), []).append(
-            (int(turn) if turn is not None else -1, str(agent), str(text))
+            (int(turn) if turn is not None else 0, str(agent), str(text))
         )
     return ReportData(experiment, curves, spread, _moved(con), tokens, transcripts)
 
@@ -111,7 +111,7 @@ def _moved(con: duckdb.DuckDBPyConnection) -> list[tuple[str, float, list[tuple[
     rows = con.execute(
         f"""
         WITH long AS (
-            UNPIVOT (SELECT turn_number, {columns} FROM turn_metrics)
+            UNPIVOT (SELECT turn_number + 1 AS turn_number, {columns} FROM turn_metrics)
             ON COLUMNS(* EXCLUDE (turn_number)) INTO NAME metric VALUE value
         ),
         per_turn AS (
