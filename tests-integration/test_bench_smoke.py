@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = REPO / "tools" / "bench" / "run.py"
-SECTIONS = ("writer", "imports", "state", "load", "analysis", "cli", "size", "memory")
+SECTIONS = ("writer", "imports", "state", "load", "analysis", "cli", "size", "memory", "serve")
 
 
 def _env() -> dict[str, str]:

@@ -76,11 +76,7 @@ def events_on_disk(directory: Path) -> int:
     total = 0
     for log in [*directory.glob("*_events.jsonl"), directory / pe.EXPERIMENT_LOG]:
         for event in pe.read_events(log).events:
-            if event.event_type not in (
-                "DatabaseLoadEvent",
-                "PostProcessingStartEvent",
-                "PostProcessingCompleteEvent",
-            ):
+            if event.event_type not in pe.BOOKKEEPING_EVENTS:
                 total += 1
     return total
 
@@ -90,8 +86,7 @@ def events_in_db(db: Path, experiment_id: str) -> int:
 
     with duckdb.connect(str(db), read_only=True) as con:
         row = con.execute(
-            "SELECT count(*) FROM events WHERE experiment_id = $e AND event_type NOT IN "
-            "('DatabaseLoadEvent', 'PostProcessingStartEvent', 'PostProcessingCompleteEvent')",
+            "SELECT count(*) FROM events WHERE experiment_id = $e",  # bookkeeping is not loaded
             {"e": experiment_id},
         ).fetchone()
         duplicates = con.execute(

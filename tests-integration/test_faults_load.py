@@ -53,7 +53,7 @@ def write_experiment(
 
 
 def table_counts(db: Path, experiment_id: str) -> dict[str, int]:
-    """Rows of ``experiment_id`` in every table (bookkeeping events left out)."""
+    """Rows of ``experiment_id`` in every table (bookkeeping events are never loaded)."""
     import duckdb
 
     from pidgin_load import TABLES
@@ -61,9 +61,8 @@ def table_counts(db: Path, experiment_id: str) -> dict[str, int]:
     counts = {}
     with duckdb.connect(str(db), read_only=True) as con:
         for table in TABLES:
-            extra = " AND event_type <> 'DatabaseLoadEvent'" if table == "events" else ""
             row = con.execute(
-                f"SELECT count(*) FROM {table} WHERE experiment_id = $e{extra}",
+                f"SELECT count(*) FROM {table} WHERE experiment_id = $e",
                 {"e": experiment_id},
             ).fetchone()
             counts[table] = int(row[0]) if row else 0

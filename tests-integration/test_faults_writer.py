@@ -205,7 +205,7 @@ def check_loaded(killed: Killed, events: list[pe.Event], db: Path) -> int:
             {"e": killed.directory.name},
         ).fetchall()
     assert seqs == [e.seq for e in events]
-    assert status == [("unfinished",)]
+    assert status == [("interrupted",)]  # the StateBuilder's word for it, as on every screen
     if killed.torn:
         assert bad == [(killed.log.name, len(events) + 1)]
     return len(set(killed.acknowledged) & set(seqs))

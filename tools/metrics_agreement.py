@@ -8,8 +8,8 @@ Usage, from the repository root::
 repository's). Two sets of turns are compared, column by column:
 
 ``fixtures``
-    the pidgin-ai 1.1 experiment directories (``PIDGIN_AI_FIXTURES``, else
-    ``shared/fixtures/pidgin-ai-1.1`` beside the repository), loaded by ``pidgin_load`` and
+    the pidgin-ai 1.1 experiment directories committed with the repository
+    (``tests-integration/fixtures/pidgin-ai-1.1``, or ``--fixtures``), loaded by ``pidgin_load`` and
     imported by pidgin-ai's own ``ImportService``;
 ``corpus``
     the hand-written turns below (questions, emoji, arrows, numbers, names, paragraphs,
@@ -140,9 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pidgin-ai-python", required=True, help="a Python with pidgin-ai 1.1.0")
     parser.add_argument(
-        "--fixtures",
-        default=os.environ.get("PIDGIN_AI_FIXTURES")
-        or str(REPO.parent / "shared" / "fixtures" / "pidgin-ai-1.1"),
+        "--fixtures", default=str(REPO / "tests-integration" / "fixtures" / "pidgin-ai-1.1")
     )
     args = parser.parse_args()
     corpus = json.dumps(CORPUS)

@@ -31,7 +31,7 @@ from bench import _report
 from bench._harness import SectionResult, missing, python_version
 from bench._setup import DEFAULT_WORK, PIDGIN_AI_VERSION, REPO, Workspace
 
-SECTIONS = ("writer", "imports", "state", "load", "analysis", "cli", "size", "memory")
+SECTIONS = ("writer", "imports", "state", "load", "analysis", "cli", "size", "memory", "serve")
 COMMAND = "python3 tools/dev.py bench"
 
 

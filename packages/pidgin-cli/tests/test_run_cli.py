@@ -202,7 +202,7 @@ def test_chat_stops_at_the_convergence_threshold(pidgin: Pidgin) -> None:
     (log,) = _conversation_logs(chat)
     end = _events(log)[-1]
     assert (end.status, end.reason, end.total_turns) == ("completed", "high_convergence", 2)  # type: ignore[attr-defined]
-    assert "completed (high_convergence) after 2 turn(s)" in result.stdout
+    assert "completed (high_convergence) after 2 turns" in result.stdout
     assert not (chat / LOADED_MARKER).exists()
     assert not pidgin.chats_db.exists()
 
@@ -213,8 +213,8 @@ def test_chat_warns_at_the_threshold_and_goes_on(pidgin: Pidgin) -> None:
         "--convergence-threshold", "0.9", "--convergence-action", "warn", "--no-load",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "at or above the threshold 0.9" in result.stdout
-    assert "completed (max_turns) after 4 turn(s)" in result.stdout
+    assert "warning: reached the threshold 0.9" in result.stdout
+    assert "completed (max_turns) after 4 turns" in result.stdout
 
 
 def test_ctrl_c_ends_a_chat_as_interrupted_with_its_events(pidgin: Pidgin) -> None:

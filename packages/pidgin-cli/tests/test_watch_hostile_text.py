@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pidgin_events as pe
-from pidgin_cli._commands_run import _ChatPrinter
+from pidgin_cli._commands_chat import _ChatPrinter
 from pidgin_cli._conductor import ConversationPlan
 from pidgin_cli._output import plain_table, rich_text, safe_text
 

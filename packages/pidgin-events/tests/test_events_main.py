@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 import pidgin_events as pe
 from pidgin_events._schema import json_schema
-from pidgin_events._validate import validate_file
+from pidgin_events._validate_log import validate_file
 
 
 def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -289,5 +289,6 @@ def test_importing_the_package_does_not_import_the_schema_or_validator(tmp_path:
     )
     loaded = set(result.stdout.strip().strip("[]").replace("'", "").split(", "))
     assert "pidgin_events" in loaded
-    for module in ("_schema", "_validate", "_example", "__main__"):
+    lazy = ("_schema", "_validate", "_validate_log", "_example", "__main__")
+    for module in (*lazy, "_load_contract", "_vocabulary"):
         assert f"pidgin_events.{module}" not in loaded

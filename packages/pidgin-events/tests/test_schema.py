@@ -29,14 +29,8 @@ from pidgin_events._schema import (
     _record_definition,
     json_schema,
 )
-from pidgin_events._validate import (
-    FileTally,
-    SchemaError,
-    SchemaValidator,
-    file_problems,
-    validate_file,
-    validate_line,
-)
+from pidgin_events._validate import SchemaError, SchemaValidator
+from pidgin_events._validate_log import FileTally, file_problems, validate_file, validate_line
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 VARIANTS = {"ours": False, "legacy": True}

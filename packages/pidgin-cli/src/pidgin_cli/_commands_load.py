@@ -159,7 +159,14 @@ def _load_all(
 ) -> LoadSummary:
     from pidgin_load import load_all
 
-    return load_all(root, db_path, force=force, include_chats=chats, progress=tick)
+    return load_all(
+        root,
+        db_path,
+        force=force,
+        include_chats=chats,
+        progress=tick,
+        on_lock_wait=_say_waiting,
+    )
 
 
 def _load_some(
@@ -170,7 +177,7 @@ def _load_some(
     summary = LoadSummary()
     for done, directory in enumerate(directories, start=1):
         try:
-            part = load_experiment(directory, db_path, force=force)
+            part = load_experiment(directory, db_path, force=force, on_lock_wait=_say_waiting)
         except LoadError as exc:
             where = None if db_path is None else str(db_path)
             summary.failed.append(RunOutcome(str(directory), directory.name, where, str(exc)))
@@ -179,6 +186,11 @@ def _load_some(
             summary.seconds += part.seconds
         tick(done, len(directories), directory.name)
     return summary
+
+
+def _say_waiting(message: str) -> None:
+    """At once, on stderr: a load waiting for a locked database is not a hung command."""
+    click.echo(safe_text(f"waiting: {message}"), err=True)
 
 
 @contextmanager

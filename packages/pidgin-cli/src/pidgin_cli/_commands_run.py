@@ -1,16 +1,16 @@
-"""The running commands: ``pidgin run``, ``pidgin chat`` and ``pidgin experiment stop``.
+"""``pidgin run`` and ``pidgin experiment stop``, and the options runs and chats share.
 
 ``run`` starts an experiment in a background process that outlives the terminal and then
-follows it (``-q``/``--detach`` return at once); ``chat`` runs one conversation in the
-foreground and prints its messages as they arrive; ``stop`` ends a running experiment
-cleanly, its conversations in flight recorded as ``interrupted``.
+follows it (``-q``/``--detach`` return at once); ``stop`` ends a running experiment
+cleanly, its conversations in flight recorded as ``interrupted``. ``pidgin chat``
+(``_commands_chat``) takes the same conversation options.
 """
 
 from __future__ import annotations
 
 import random
-import shlex
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,22 +18,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ._output import (
+    command_hint,
     fail,
-    make_console,
     output_option,
     resolve_output_root,
-    rich_text,
     safe_text,
-    use_rich,
 )
 from ._resolve import complete_run_id, resolve_run
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from ._conductor import ConvergenceAction, ConversationPlan
 
-    from ._conductor import ConvergenceAction, ConversationPlan, ConversationResult
-
-__all__ = ["chat_command", "run_command", "stop_command"]
+__all__ = ["run_command", "stop_command"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +38,8 @@ DEFAULT_TURNS = 20
 STOP_TIMEOUT = 10.0
 LOAD_WAIT = 60.0
 """How long ``run`` waits, after the experiment completed, for the automatic load."""
+LOAD_NOTICE = 0.5
+"""After this many seconds without the load's end, ``run`` says what it is waiting for."""
 
 _ADJECTIVES = (
     "curious", "wandering", "seeking", "pondering", "observing", "dancing", "flowing",
@@ -97,7 +95,8 @@ def _conversation_options(function: F) -> F:
             type=click.Choice(["stop", "warn", "continue"]),
             default="stop",
             show_default=True,
-            help="At the threshold: end the conversation, say so and go on, or just go on.",
+            help="At the threshold: end the conversation (stop), record a warning event and "
+            "go on (warn), or just go on (continue).",
         ),
         click.option(
             "--seed",
@@ -193,10 +192,6 @@ def _experiment_name(root: Path, name: str | None) -> str:
     raise fail("could not find an unused experiment name; give one with -n")
 
 
-def _hint_root(output: Path | None, root: Path) -> str:
-    return f" -o {shlex.quote(str(root))}" if output is not None else ""
-
-
 # --- pidgin run -------------------------------------------------------------------------
 
 
@@ -258,7 +253,7 @@ def run_command(
       pidgin run -a local:test -b silent:none -p "Hello" -t 10 -q
       pidgin run -a local:drift -b local:drift --convergence-threshold 0.8 -n trial-1
     """
-    from pidgin_events import new_id
+    from pidgin_events import new_id, plural
 
     from ._background import LaunchError, launch_experiment
     from ._runner import ExperimentSpec
@@ -300,14 +295,13 @@ def run_command(
     if quiet:
         click.echo(launched.experiment_id)
         return
-    hint = _hint_root(output, root)
     click.echo(
-        f"Started experiment {launched.experiment_id} ({spec.name}): {repetitions} "
-        f"conversation(s) of {spec.agent_a} vs {spec.agent_b}, {turns} turns each, "
-        f"seed {spec.seed}\n"
+        f"Started experiment {launched.experiment_id} ({spec.name}): "
+        f"{plural(repetitions, 'conversation')} of {spec.agent_a} vs {spec.agent_b}, "
+        f"{plural(turns, 'turn')} each, seed {spec.seed}\n"
         f"  directory  {launched.directory}\n"
-        f"  follow     pidgin experiment attach {spec.name}{hint}\n"
-        f"  stop       pidgin experiment stop {spec.name}{hint}"
+        f"  follow     {command_hint('experiment', 'attach', spec.name, root=root)}\n"
+        f"  stop       {command_hint('experiment', 'stop', spec.name, root=root)}"
     )
     if detach:
         return
@@ -318,178 +312,78 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
     """Follow the experiment to its end, then report its automatic load; the exit status."""
     from pidgin_events import EXPERIMENTS_DIR
 
-    from ._background import attach, completion, database_load, wait_until_loaded
+    from ._background import attach, completion, database_load
 
     directory = root / EXPERIMENTS_DIR / experiment_id
     code = attach(root, experiment_id)
     complete = completion(directory)
     if complete is None:
         return code  # detached: it is still running
+    status = command_hint("experiment", "status", experiment_id, root=root)
     try:
-        finished = wait_until_loaded(directory, LOAD_WAIT)
+        finished = _wait_for_load(directory)
     except KeyboardInterrupt:
-        click.echo("Not waiting for the database load; 'pidgin experiment status' will tell.")
+        click.echo(f"Not waiting for the database load; '{status}' will tell.")
         return code
     load = database_load(directory)
     if not finished:
-        click.echo("The database load is still running; 'pidgin experiment status' will tell.")
+        click.echo(f"The database load is still running; '{status}' will tell.")
     elif load is not None and load.status == "loaded":
         click.echo(f"Loaded into DuckDB: {safe_text(load.db_path)}")
     else:
         reason = load.error if load is not None else "see runner.log"
+        load_one = command_hint("load-db", experiment_id, root=root)
+        load_all = command_hint("load-db", "--all", root=root)
         click.echo(
             f"Not loaded into DuckDB: {safe_text(reason)}\n"
             f"  The experiment itself is {safe_text(complete.status)}; load it later with "
-            f"'pidgin load-db {experiment_id}' or 'pidgin load-db --all'."
+            f"'{safe_text(load_one)}' or '{safe_text(load_all)}'."
         )
     return code
 
 
-# --- pidgin chat ------------------------------------------------------------------------
+def _wait_for_load(directory: Path) -> bool:
+    """Wait for the runner's automatic load to end, saying at once what it waits for.
 
-
-class _ChatPrinter:
-    """Prints each message as it arrives: rich on a terminal, plain lines otherwise."""
-
-    def __init__(self, plan: ConversationPlan) -> None:
-        self.plan = plan
-        self.console: Console | None = make_console() if use_rich() else None
-
-    def message(self, agent_id: str, content: str, turn: int) -> None:
-        """A model's reply: its text is the model's, so it is shown, never obeyed."""
-        model = safe_text(self.plan.model(agent_id))
-        label = "Agent A" if agent_id == "agent_a" else "Agent B"
-        if self.console is None:
-            shown = safe_text(content, multiline=True)
-            click.echo(f"[turn {turn + 1}] {safe_text(agent_id)} ({model}): {shown}")
-            return
-        from rich.text import Text
-
-        style = "bold cyan" if agent_id == "agent_a" else "bold magenta"
-        header = Text.assemble((f"{label}", style), (f"  {model}  turn {turn + 1}", "dim"))
-        self.console.print(header)
-        self.console.print(rich_text(content, multiline=True))
-
-    def turn(self, turn: int, score: float, warn: bool) -> None:
-        warning = ""
-        if warn:
-            warning = f"  (at or above the threshold {self.plan.convergence_threshold:g})"
-        if self.console is None:
-            click.echo(f"[turn {turn + 1}] convergence {score:.2f}{warning}")
-            return
-        from rich.text import Text
-
-        line = Text(f"convergence {score:.2f}", style="dim")
-        if warning:
-            line.append(warning, style="bold yellow")
-        self.console.print(line)
-        self.console.print()
-
-    def say(self, text: str) -> None:
-        if self.console is None:
-            click.echo(safe_text(text, multiline=True))
-        else:
-            # soft_wrap: paths stay copyable
-            self.console.print(rich_text(text, multiline=True), soft_wrap=True)
-
-
-@click.command(
-    "chat", short_help="Chat between two agents in the foreground.", epilog=_models_epilog()
-)
-@_conversation_options
-@click.option(
-    "--no-load", is_flag=True, help="Do not load the chat into the chats database afterwards."
-)
-@output_option
-@click.pass_context
-def chat_command(
-    ctx: click.Context,
-    *,
-    agent_a: str,
-    agent_b: str,
-    prompt: str | None,
-    turns: int,
-    temperature: float | None,
-    temp_a: float | None,
-    temp_b: float | None,
-    convergence_threshold: float | None,
-    convergence_action: str,
-    seed: int | None,
-    output: Path | None,
-    no_load: bool,
-) -> None:
-    """One conversation between two models, shown as it happens.
-
-    Stored under OUTPUT/chats/STAMP_ID/ and then loaded into ~/.pidgin/chats.duckdb
-    ($PIDGIN_CHATS_DB overrides). Ctrl-C ends it as interrupted, its events kept.
-    Exit status 0 when it completed, 1 when it failed or was interrupted.
-
-    \b
-    Examples:
-      pidgin chat -a local:test -b silent:none -t 5
-      pidgin chat -a local:drift -b local:drift -p "What is a pidgin?" --seed 7
+    The runner logs a wait for a database another process holds the moment it begins
+    (``LOCK_WAIT_LOG``); that line is repeated here as soon as it appears. A load still
+    going after ``LOAD_NOTICE`` seconds without such a line is said to be running.
     """
-    from pidgin_events import Chat
+    from ._background import wait_until_loaded
 
-    from ._conductor import StopRequest, run_conversation
-    from ._runner import load_run
+    def loaded() -> bool:  # the runner's post-processing (its load) recorded as complete
+        return wait_until_loaded(directory, 0.0)
 
-    plan = _plan(
-        agent_a=agent_a,
-        agent_b=agent_b,
-        prompt=prompt,
-        turns=turns,
-        temperature=temperature,
-        temp_a=temp_a,
-        temp_b=temp_b,
-        convergence_threshold=convergence_threshold,
-        convergence_action=convergence_action,
-        seed=seed,
-    )
-    root = resolve_output_root(ctx, output)
-    printer = _ChatPrinter(plan)
-    stop = StopRequest()
+    deadline = time.monotonic() + LOAD_WAIT
+    notice = time.monotonic() + LOAD_NOTICE
+    said_running = said_lock = False
+    while True:
+        finished = loaded()
+        if not said_lock:
+            reason = _lock_wait(directory)  # read after the event: a wait it ended is still told
+            if reason is not None:
+                click.echo(safe_text(f"Waiting for the automatic load into DuckDB: {reason}."))
+                said_lock = True
+        if finished or time.monotonic() >= deadline:
+            return finished
+        if not (said_running or said_lock) and time.monotonic() >= notice:
+            click.echo("Waiting for the automatic load into DuckDB (Ctrl-C stops waiting here).")
+            said_running = True
+        time.sleep(0.1)
+
+
+def _lock_wait(directory: Path) -> str | None:
+    """The runner log's line about waiting for a locked database, if it wrote one."""
+    from ._runner import LOCK_WAIT_LOG, RUNNER_LOG
+
     try:
-        conversation = Chat.create(root, **plan.start_arguments())
-    except OSError as exc:
-        raise fail(f"could not create the chat under {root}: {exc}") from None
-    directory = conversation.directory
-    printer.say(f"Chat {conversation.id}: {plan.agent_a} vs {plan.agent_b}, {turns} turn(s)")
-    previous = signal.getsignal(signal.SIGINT)
-
-    def interrupt(signum: int, frame: object) -> None:
-        stop.request("SIGINT")
-        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C is the usual KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, interrupt)
-    try:
-        result = run_conversation(
-            conversation, plan, stop=stop, on_message=printer.message, on_turn=printer.turn
-        )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    printer.say(_describe_end(result))
-    printer.say(f"Events: {conversation.path}")
-    if not no_load:
-        outcome = load_run(directory, log=lambda _message: None)
-        if outcome.ok:
-            printer.say(f"Loaded into DuckDB: {outcome.db_path}")
-        else:
-            printer.say(
-                f"Not loaded into DuckDB ({outcome.db_path}): {outcome.error}\n"
-                f"  The reason is recorded in {directory / '.load_failed'}."
-            )
-    ctx.exit(0 if result.status == "completed" else 1)
-
-
-def _describe_end(result: ConversationResult) -> str:
-    final = result.final_convergence
-    text = f"Conversation {result.status} ({result.reason}) after {result.turns} turn(s)"
-    if final is not None:
-        text += f", final convergence {final:.2f}"
-    if result.error:
-        text += f": {result.error}"
-    return text
+        with open(directory / RUNNER_LOG, "rb") as stream:
+            stream.seek(max(0, stream.seek(0, 2) - 16384))  # the last lines are enough
+            tail = stream.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    waits = [line for line in tail.splitlines() if LOCK_WAIT_LOG in line]
+    return waits[-1].split(LOCK_WAIT_LOG, 1)[1] if waits else None
 
 
 # --- pidgin experiment stop -------------------------------------------------------------
@@ -522,7 +416,7 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
     from ._background import completion, runner_pid, signal_runner, wait_until_ended
 
     root = resolve_output_root(ctx, output)
-    directory = resolve_run(root, experiment, kinds=("experiment",))
+    directory = _experiment_to_stop(root, experiment)
     experiment_id = directory.name
     running = is_running(directory)
     if running is False:
@@ -550,10 +444,30 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
         raise fail(
             f"sent SIGTERM to runner {pid}, but {experiment_id} has not recorded its end "
             f"within {timeout:g} s. It ends at its conversations' next step; check again "
-            f"with 'pidgin experiment status {experiment_id}'."
+            f"with '{command_hint('experiment', 'status', experiment_id, root=root)}'."
         )
     click.echo(
         f"Stopped {shown}: {safe_text(complete.status)} ({complete.completed_conversations} "
         f"completed, {complete.interrupted_conversations} interrupted, "
         f"{complete.failed_conversations} failed)."
+    )
+
+
+def _experiment_to_stop(root: Path, text: str) -> Path:
+    """The experiment ``text`` names; a chat is refused with how chats stop (Ctrl-C)."""
+    try:
+        return resolve_run(root, text, kinds=("experiment",))
+    except click.UsageError:
+        raise
+    except click.ClickException:
+        try:
+            chat = resolve_run(root, text, kinds=("chat",))
+        except click.ClickException:
+            chat = None
+        if chat is None:
+            raise
+    raise fail(
+        f"{chat.name} is a chat, not an experiment: a chat runs in the foreground of the "
+        "'pidgin chat' that started it, and stops with Ctrl-C in that terminal "
+        "(it is recorded as interrupted)."
     )

@@ -18,10 +18,11 @@ any other exception        failed           ``exception`` (after an ``ErrorEvent
 ========================  ===============  ====================================================
 
 ``--convergence-action``: ``stop`` ends the conversation as above; ``warn`` and
-``continue`` both let it run on and record nothing more than the score (the threshold and
-action are in the conversation's config, so any reader can tell when it was crossed).
-``warn`` additionally asks the foreground display to say so, through ``on_turn``;
-``continue`` is silent. pidgin-ai's ``InterruptRequestEvent`` is not written for a
+``continue`` both let it run on. ``warn`` writes a ``ConvergenceWarningEvent`` (turn,
+score, threshold) each time the score crosses the threshold upward, which every screen
+and the runner log show, and passes ``warn=True`` to ``on_turn`` for that turn;
+``continue`` records nothing more than the score (the threshold and action are in the
+conversation's config). pidgin-ai's ``InterruptRequestEvent`` is not written for a
 warning: nobody asked to interrupt anything.
 """
 
@@ -35,6 +36,7 @@ from typing import Any, Literal
 
 from pidgin_events import (
     APIErrorEvent,
+    ConvergenceWarningEvent,
     Conversation,
     EmptyResponseEvent,
     ErrorEvent,
@@ -146,7 +148,7 @@ class ConversationResult:
 OnMessage = Callable[[str, str, int], None]
 """``on_message(agent_id, content, turn_number)``, called after the event is written."""
 OnTurn = Callable[[int, float, bool], None]
-"""``on_turn(turn_number, score, warn)``; ``warn`` when the threshold is crossed under warn."""
+"""``on_turn(turn_number, score, warn)``; ``warn``: a ``ConvergenceWarningEvent`` was written."""
 
 
 class _End(Exception):
@@ -218,6 +220,8 @@ class _Driver:
         self.providers = providers
         self.stop = stop
         self.scores: list[float] = []
+        self.above_threshold = False
+        """Whether the latest score was at or above the threshold (warn once per crossing)."""
         # (speaker, content); speakers are "system", "human", "agent_a", "agent_b".
         self.history: list[tuple[str, str]] = []
 
@@ -241,8 +245,20 @@ class _Driver:
             conversation.turn_complete(score)
             threshold = plan.convergence_threshold
             crossed = threshold is not None and score >= threshold
+            warn = crossed and plan.convergence_action == "warn" and not self.above_threshold
+            self.above_threshold = crossed
+            if warn:
+                assert threshold is not None
+                conversation.emit(
+                    ConvergenceWarningEvent(
+                        conversation_id=conversation.id,
+                        turn_number=turn,
+                        convergence_score=score,
+                        threshold=threshold,
+                    )
+                )
             if on_turn is not None:
-                on_turn(turn, score, crossed and plan.convergence_action == "warn")
+                on_turn(turn, score, warn)
             if crossed and plan.convergence_action == "stop":
                 raise _End("completed", "high_convergence")
 

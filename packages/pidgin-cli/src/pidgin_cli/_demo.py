@@ -18,10 +18,12 @@ import click
 
 from ._commands_run import check_seed
 from ._output import (
+    command_hint,
     fail,
     make_console,
     output_option,
     plain_table,
+    program,
     resolve_output_root,
     rich_text,
     safe_text,
@@ -109,7 +111,7 @@ def demo_command(
     Example:
       pidgin demo -o /tmp/pidgin-demo
     """
-    from pidgin_events import new_id
+    from pidgin_events import new_id, plural
 
     from ._background import LaunchError, launch_experiment
     from ._commands_run import follow_and_report
@@ -130,7 +132,8 @@ def demo_command(
         seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
     )
     out.text(
-        f"Pidgin demo: {repetitions} conversations of {turns} turns between two "
+        f"Pidgin demo: {plural(repetitions, 'conversation')} of {plural(turns, 'turn')} "
+        "between two "
         f"{DEMO_MODEL} agents, 2 at a time (built in: no network, no API key).\n"
         f"Output root: {root}"
     )
@@ -143,9 +146,8 @@ def demo_command(
     directory = launched.directory
     _show_convergence(out, directory)
     _show_files(out, directory)
-    db_path = _show_database(out, directory, launched.experiment_id)
-    hint = "" if output is None else f" -o {shlex.quote(str(root))}"
-    _show_recipes(out, directory, launched.experiment_id, db_path, f"{spec.name}{hint}")
+    db_path = _show_database(out, directory, launched.experiment_id, root)
+    _show_recipes(out, directory, launched.experiment_id, db_path, name=spec.name, root=root)
     ctx.exit(code)
 
 
@@ -184,7 +186,7 @@ def _show_files(out: _Out, directory: Path) -> None:
     )
 
 
-def _show_database(out: _Out, directory: Path, experiment_id: str) -> Path | None:
+def _show_database(out: _Out, directory: Path, experiment_id: str, root: Path) -> Path | None:
     from ._background import database_load
 
     out.heading("DuckDB")
@@ -193,7 +195,7 @@ def _show_database(out: _Out, directory: Path, experiment_id: str) -> Path | Non
         reason = "no load recorded" if load is None else load.error
         out.text(
             f"Not loaded: {reason}\n"
-            f"Load it later with: pidgin load-db {experiment_id}  (or pidgin load-db --all)"
+            f"Load it later with: {command_hint('load-db', experiment_id, root=root)}"
         )
         return None if load is None or load.db_path is None else Path(load.db_path)
     db_path = Path(load.db_path)
@@ -231,7 +233,7 @@ def _cell(value: object) -> str:
 
 
 def _show_recipes(
-    out: _Out, directory: Path, experiment_id: str, db_path: Path | None, name_and_root: str
+    out: _Out, directory: Path, experiment_id: str, db_path: Path | None, *, name: str, root: Path
 ) -> None:
     logs = shlex.quote(str(directory)) + "/*_events.jsonl"
     missing = [tool for tool in ("jq", "duckdb") if shutil.which(tool) is None]
@@ -254,14 +256,17 @@ def _show_recipes(
         lines += [
             "# the database, from DuckDB's command line or from Python",
             f'duckdb -readonly {db} "{sql}"',
-            f'python3 -c "import duckdb; print(duckdb.connect({str(db_path)!r}, '
+            f'{program("python3")} -c "import duckdb; print(duckdb.connect({str(db_path)!r}, '
             f'read_only=True).sql(\\"{sql}\\"))"',
         ]
     out.text("\n".join(lines))
     if missing:
         out.text(f"({' and '.join(missing)} not found on this machine; install to try those)")
     out.heading("Next")
+    # Hints that work copy-pasted: ``pidgin`` and ``python3`` as this interpreter's bin
+    # directory spells them (after tools/dev.py demo they are in .venv/bin), -o when needed.
+    run = ("run", "-a", "local:drift", "-b", "local:drift", "-t", "20", "-r", "10")
     out.text(
-        f"pidgin experiment status {name_and_root}\n"
-        f"pidgin run -a local:drift -b local:drift -t 20 -r 10 --max-parallel 4"
+        f"{command_hint('experiment', 'status', name, root=root)}\n"
+        f"{command_hint(*run, '--max-parallel', '4', root=root)}"
     )

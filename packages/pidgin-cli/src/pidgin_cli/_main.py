@@ -21,7 +21,9 @@ _WATCH = "pidgin_cli._commands_watch"
 
 ROOT_COMMANDS = {
     "run": LazyCommand(f"{_RUN}:run_command", "Run a conversation or an experiment."),
-    "chat": LazyCommand(f"{_RUN}:chat_command", "Chat between two agents in the foreground."),
+    "chat": LazyCommand(
+        "pidgin_cli._commands_chat:chat_command", "Chat between two agents in the foreground."
+    ),
     "demo": LazyCommand("pidgin_cli._demo:demo_command", "Run a demo experiment end to end."),
     "monitor": LazyCommand(
         f"{_WATCH}:monitor_command", "Live system-wide view: running, errors, finished."
@@ -37,6 +39,10 @@ ROOT_COMMANDS = {
     "report": LazyCommand(
         "pidgin_cli._commands_report:report_command",
         "Write a self-contained HTML report of an experiment.",
+    ),
+    "serve": LazyCommand(
+        "pidgin_cli._serve._command:serve_command",
+        "Web view and GraphQL API of the output root (extra: serve).",
     ),
     "load-db": LazyCommand(
         "pidgin_cli._commands_load:load_db_command",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JSON_SCHEMA_VERSION",
     "OUTPUT_META_KEY",
+    "command_hint",
     "echo_json",
     "fail",
     "json_option",
@@ -31,6 +32,7 @@ __all__ = [
     "no_color",
     "output_option",
     "plain_table",
+    "program",
     "resolve_output_root",
     "rich_text",
     "safe_text",
@@ -84,6 +86,49 @@ def resolve_output_root(ctx: click.Context | None, value: Path | None) -> Path:
         if from_root is not None:
             return Path(from_root)
     return output_root()
+
+
+def _default_output_root() -> Path:
+    """The root a command given no ``-o`` uses: ``$PIDGIN_OUTPUT``, else ``./pidgin_output``."""
+    return resolve_output_root(None, None)
+
+
+def program(name: str) -> str:
+    """``name`` as a hint should spell it: a script installed beside the running interpreter.
+
+    The bare name when the shell finds that very script on ``PATH``; else its absolute path
+    (after ``tools/dev.py demo``, ``pidgin`` and ``python3`` live in ``.venv/bin``, which
+    is not on ``PATH``). Computed from ``sys.executable`` at run time.
+    """
+    import shlex
+    import shutil
+
+    bin_dir = os.path.abspath(os.path.dirname(sys.executable))
+    found = shutil.which(name)
+    if found is not None and os.path.dirname(os.path.abspath(found)) == bin_dir:
+        return name
+    beside = os.path.join(bin_dir, name)
+    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+        return shlex.quote(beside)
+    if name == "pidgin":  # not installed as a script: run the package
+        return f"{shlex.quote(sys.executable)} -m pidgin_cli"
+    return name
+
+
+def command_hint(*args: str, root: Path | None = None) -> str:
+    """A ``pidgin`` command line to print as a hint, working when copy-pasted.
+
+    It names the output root (``-o DIR``) when ``root`` is not the one a bare ``pidgin``
+    would use in this shell (``$PIDGIN_OUTPUT`` or ``./pidgin_output``), and spells
+    ``pidgin`` as ``program`` does.
+    """
+    import shlex
+
+    words = [program("pidgin")]
+    if root is not None and root.absolute() != _default_output_root().absolute():
+        words += ["-o", shlex.quote(str(root))]
+    words += [shlex.quote(arg) for arg in args]
+    return " ".join(words)
 
 
 def no_color() -> bool:

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pidgin_events import plural
+
 from ._conductor import (
     ConvergenceAction,
     ConversationPlan,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from pidgin_events import Experiment
 
 __all__ = [
+    "LOCK_WAIT_LOG",
     "PID_FILE",
     "RUNNER_LOG",
     "ExperimentSpec",
@@ -55,6 +58,9 @@ __all__ = [
 
 PID_FILE = "runner.pid"
 RUNNER_LOG = "runner.log"
+LOCK_WAIT_LOG = "database load waiting: "
+"""How the runner log starts the line saying the load waits for a locked database;
+``pidgin run``, following, looks for it to say so at once."""
 LOAD_TASK = "database_load"
 
 Log = Callable[[str], None]
@@ -184,8 +190,9 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
             with contextlib.suppress(OSError):
                 os.replace(spec.launch_log, experiment.directory / RUNNER_LOG)
         log(
-            f"started {experiment.id} ({spec.name}): {spec.repetitions} conversation(s) of "
-            f"{spec.agent_a} vs {spec.agent_b}, {spec.max_turns} turns, "
+            f"started {experiment.id} ({spec.name}): "
+            f"{plural(spec.repetitions, 'conversation')} of "
+            f"{spec.agent_a} vs {spec.agent_b}, {plural(spec.max_turns, 'turn')}, "
             f"{spec.max_parallel} at a time, seed {spec.seed}"
         )
         summary.results = _run_conversations(experiment, spec, stop, log)
@@ -215,11 +222,20 @@ def _run_conversations(
         plan = spec.plan(index)
         conversation = experiment.conversation(**plan.start_arguments())
         log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
-        result = run_conversation(conversation, plan, stop=stop)
+
+        def on_turn(turn: int, score: float, warn: bool) -> None:
+            if warn:
+                log(
+                    f"conversation {conversation.id} turn {turn + 1}: convergence {score:.2f} "
+                    f"reached the threshold {plan.convergence_threshold:g} (warn: going on)"
+                )
+
+        result = run_conversation(conversation, plan, stop=stop, on_turn=on_turn)
         final = result.final_convergence
         log(
             f"conversation {result.conversation_id} {result.status} ({result.reason}) after "
-            f"{result.turns} turn(s)" + ("" if final is None else f", convergence {final:.2f}")
+            f"{plural(result.turns, 'turn')}"
+            + ("" if final is None else f", convergence {final:.2f}")
         )
         return result
 
@@ -287,7 +303,12 @@ def load_run(run_dir: Path, db_path: Path | None = None, *, log: Log = _print_lo
         return LoadOutcome(False, db_path, error)
     target = db_path if db_path is not None else pidgin_load.default_db_path(run_dir)
     try:
-        summary = pidgin_load.load_experiment(run_dir, target, allow_running=True)
+        summary = pidgin_load.load_experiment(
+            run_dir,
+            target,
+            allow_running=True,
+            on_lock_wait=lambda message: log(LOCK_WAIT_LOG + message),
+        )
         if summary.failed:
             raise pidgin_load.LoadError("; ".join(outcome.reason for outcome in summary.failed))
     except Exception as exc:

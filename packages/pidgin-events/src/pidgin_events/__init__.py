@@ -21,6 +21,7 @@ from ._events import (
     APIErrorEvent,
     ContextLimitEvent,
     ContextTruncationEvent,
+    ConvergenceWarningEvent,
     ConversationBranchedEvent,
     ConversationEndEvent,
     ConversationEvent,
@@ -79,7 +80,7 @@ from ._reader import (
     open_log,
     read_events,
 )
-from ._run import Chat, Conversation, Experiment
+from ._recorder import Chat, Conversation, Experiment
 from ._time import parse_timestamp, utc_now
 from ._writer import EventWriteError, EventWriter, FsyncPolicy
 
@@ -103,7 +104,8 @@ if TYPE_CHECKING:
         write_loaded_marker,
     )
     from ._schema import json_schema
-    from ._validate import SchemaError, SchemaValidator, validate_file, validate_line
+    from ._validate import SchemaError, SchemaValidator
+    from ._validate_log import validate_file, validate_line
     from ._vocabulary import (
         FINISHED_STATUSES,
         RUN_FORMATS,
@@ -114,6 +116,7 @@ if TYPE_CHECKING:
         RunKind,
         RunStatus,
     )
+    from ._words import plural
 
 _LOAD_CONTRACT = (
     "BOOKKEEPING_EVENTS",
@@ -149,8 +152,9 @@ _LAZY = {
     "json_schema": "_schema",
     "SchemaError": "_validate",
     "SchemaValidator": "_validate",
-    "validate_file": "_validate",
-    "validate_line": "_validate",
+    "validate_file": "_validate_log",
+    "validate_line": "_validate_log",
+    "plural": "_words",
 }
 
 __all__ = [
@@ -182,6 +186,7 @@ __all__ = [
     "Chat",
     "ContextLimitEvent",
     "ContextTruncationEvent",
+    "ConvergenceWarningEvent",
     "Conversation",
     "ConversationBranchedEvent",
     "ConversationEndEvent",
@@ -248,6 +253,7 @@ __all__ = [
     "open_log",
     "output_root",
     "parse_timestamp",
+    "plural",
     "read_events",
     "read_marker",
     "run_kind_of",

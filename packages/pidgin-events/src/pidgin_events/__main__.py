@@ -152,7 +152,7 @@ def _schema(*, legacy: bool, output: str | None) -> int:
 
 
 def _validate(paths: Sequence[str], *, legacy: bool) -> int:
-    from ._validate import FileTally, default_validator, file_problems
+    from ._validate_log import FileTally, default_validator, file_problems
 
     validator = default_validator(legacy)
     files = bad_files = lines = bad_lines = problems = 0

@@ -41,6 +41,7 @@ _CONCRETE: tuple[type[ev.Event], ...] = (
     ev.InterruptRequestEvent,
     ev.TurnStartEvent,
     ev.TurnCompleteEvent,
+    ev.ConvergenceWarningEvent,
     ev.MessageRequestEvent,
     ev.MessageChunkEvent,
     ev.MessageCompleteEvent,

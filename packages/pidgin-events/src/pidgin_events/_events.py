@@ -3,8 +3,8 @@
 Names of event types and of their fields are those of pidgin-ai 1.1, so logs written by
 either tool read the same way. Additions over pidgin-ai: the envelope (``seq``,
 ``event_id``, ``schema_version``, ``experiment_id`` on every line), experiment-level events
-on disk, ``MessageRequestEvent.message_count`` instead of the whole history, and
-``MessageCompleteEvent.turn_number``.
+on disk, ``MessageRequestEvent.message_count`` instead of the whole history,
+``MessageCompleteEvent.turn_number`` and ``ConvergenceWarningEvent``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "APIErrorEvent",
     "ContextLimitEvent",
     "ContextTruncationEvent",
+    "ConvergenceWarningEvent",
     "ConversationBranchedEvent",
     "ConversationEndEvent",
     "ConversationEvent",
@@ -202,6 +203,20 @@ class TurnCompleteEvent(ConversationEvent):
     turn_number: int
     turn: Turn | None = None
     convergence_score: float | None = None
+
+
+class ConvergenceWarningEvent(ConversationEvent):
+    """A turn's convergence reached the threshold under ``--convergence-action warn``.
+
+    Written when the score crosses the threshold upward (the first turn at or above it, or
+    the first after a turn below it), so a conversation that stays converged says so once.
+    Not in pidgin-ai 1.1, which recorded nothing for a warning.
+    """
+
+    event_type: str = field(default="ConvergenceWarningEvent", init=False)
+    turn_number: int
+    convergence_score: float
+    threshold: float
 
 
 class MessageRequestEvent(ConversationEvent):

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from ._layout import EXPERIMENT_LOG
-from ._run import Experiment
+from ._recorder import Experiment
+from ._words import plural
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -124,12 +125,13 @@ def _describe(
     lines = first.read_bytes().splitlines()
     shown = [line.decode() for line in lines[:4]]
     out.write(
-        f"Done: {conversations} conversation(s) x {turns} turn(s) in {directory}\n"
+        f"Done: {plural(conversations, 'conversation')} x {plural(turns, 'turn')} "
+        f"in {directory}\n"
         f"  {EXPERIMENT_LOG:<34} experiment-level events (start, complete)\n"
     )
     for log in logs:
         count = len(log.read_bytes().splitlines())
-        out.write(f"  {log.name:<34} one conversation: {count} events\n")
+        out.write(f"  {log.name:<34} one conversation: {plural(count, 'event')}\n")
     out.write(f"\nFirst lines of {first.name} (one JSON event per line):\n")
     for line in shown:
         out.write(f"  {line if len(line) <= 160 else line[:157] + '...'}\n")

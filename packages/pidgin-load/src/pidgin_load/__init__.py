@@ -20,7 +20,7 @@ from ._empty_root import empty_root_message
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
 from ._export import EXPORT_FORMATS, export_database
 from ._live import LiveDatabase, live_database, needs_metrics, query_live
-from ._loader import Progress, load_all, load_experiment
+from ._loader import LockWait, Progress, load_all, load_experiment
 from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
 from ._recompute import recompute_all_metrics, recompute_metrics
@@ -40,6 +40,7 @@ __all__ = [
     "LiveDatabase",
     "LoadError",
     "LoadSummary",
+    "LockWait",
     "Progress",
     "RunOutcome",
     "chats_db",

@@ -112,6 +112,14 @@ class _ProgressLine:
             self._stream.flush()
 
 
+def _say_waiting(message: str) -> None:
+    """At once, on stderr: a load waiting for a locked database is not a hung command."""
+    sys.stderr.write(
+        f"\r\033[Kwaiting: {message}\n" if sys.stderr.isatty() else f"waiting: {message}\n"
+    )
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``pidgin-load``; returns the exit status."""
     parser = _parser()
@@ -146,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 include_chats=not args.no_chats,
                 progress=progress,
                 lock_timeout=args.lock_timeout,
+                on_lock_wait=_say_waiting,
             )
         else:
             for index, run in enumerate(args.runs, start=1):
@@ -153,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
                     progress(index - 1, len(args.runs), f"loading {run}")
                 try:
                     part = load_experiment(
-                        run, args.db, force=args.force, lock_timeout=args.lock_timeout
+                        run,
+                        args.db,
+                        force=args.force,
+                        lock_timeout=args.lock_timeout,
+                        on_lock_wait=_say_waiting,
                     )
                 except LoadError as exc:
                     summary.failed.append(

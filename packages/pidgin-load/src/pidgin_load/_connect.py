@@ -14,6 +14,8 @@ from ._errors import DatabaseLockedError, LoadError
 from ._schema import migrate
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import duckdb
 
 __all__ = [
@@ -91,6 +93,7 @@ def _is_lock_conflict(exc: Exception) -> bool:
 
 
 def _open(db_path: Path, config: dict[str, Any], memory_limit: str) -> duckdb.DuckDBPyConnection:
+
     import duckdb
 
     try:
@@ -136,14 +139,18 @@ def _create(db_path: Path, config: dict[str, Any], memory_limit: str) -> None:
         Path(f"{temporary}.wal").unlink(missing_ok=True)
 
 
-def connect(db_path: Path, *, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+def connect(
+    db_path: Path, *, lock_timeout: float, on_wait: Callable[[str], None] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) and migrate the database at ``db_path``.
 
     DuckDB lets one process write a database file. If another holds it, retry with
     exponential backoff for up to ``lock_timeout`` seconds, then raise
-    ``DatabaseLockedError``. Nothing is written before the lock is ours. The caller
-    holds ``PRIVATE_FILES`` while the connection is open.
+    ``DatabaseLockedError``. ``on_wait(message)`` is called once, as soon as the wait
+    begins, so that nobody sits in front of a silent command. Nothing is written before
+    the lock is ours. The caller holds ``PRIVATE_FILES`` while the connection is open.
     """
+
     import duckdb
 
     memory_limit = memory_limit_from_env()
@@ -160,8 +167,13 @@ def connect(db_path: Path, *, lock_timeout: float) -> duckdb.DuckDBPyConnection:
             waited = time.monotonic() - started
             if not _is_lock_conflict(exc):
                 raise LoadError(f"cannot open database {db_path}: {exc}") from exc
+            detail = str(exc).splitlines()[0]
             if waited >= lock_timeout:
-                detail = str(exc).splitlines()[0]
                 raise DatabaseLockedError(str(db_path), detail, waited) from exc
+            if on_wait is not None and delay == _FIRST_DELAY:
+                on_wait(
+                    f"database {db_path} is held by another process ({detail}); "
+                    f"waiting up to {lock_timeout:g} s for it"
+                )
             time.sleep(min(delay, lock_timeout - waited))
             delay = min(delay * 2, _MAX_DELAY)

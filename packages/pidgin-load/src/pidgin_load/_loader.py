@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pidgin_events import LOAD_FAILED_MARKER, LOADED_MARKER, fingerprint, read_marker
+from pidgin_events import LOAD_FAILED_MARKER, LOADED_MARKER, fingerprint, plural, read_marker
 from pidgin_events import output_root as resolve_output_root
 
 from ._connect import (
@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 
     import duckdb
 
-__all__ = ["Progress", "load_all", "load_experiment"]
+__all__ = ["LockWait", "Progress", "load_all", "load_experiment"]
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: called after each run is handled."""
+LockWait = Callable[[str], None]
+"""``on_lock_wait(message)``: called once when a database is held by another process and
+the load starts waiting for it (the message names the file and the longest wait)."""
 
 
 def _same_path(a: Any, b: Path) -> bool:
@@ -57,9 +60,10 @@ def _same_path(a: Any, b: Path) -> bool:
 class _Database:
     """One database file, opened on first need and kept open for every run loaded into it."""
 
-    def __init__(self, path: Path, lock_timeout: float) -> None:
+    def __init__(self, path: Path, lock_timeout: float, on_wait: LockWait | None = None) -> None:
         self.path = path.absolute()
         self._lock_timeout = lock_timeout
+        self._on_wait = on_wait
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -68,7 +72,9 @@ class _Database:
 
             PRIVATE_FILES.acquire()
             try:
-                self._con = connect(self.path, lock_timeout=self._lock_timeout)
+                self._con = connect(
+                    self.path, lock_timeout=self._lock_timeout, on_wait=self._on_wait
+                )
             except BaseException as exc:
                 PRIVATE_FILES.release()
                 if isinstance(exc, duckdb.Error):
@@ -213,9 +219,9 @@ def _load(
     summary.bad_lines += result.bad_lines
     summary.unknown_events += result.unknown_events
     what = (
-        f"{result.rows.get('events', 0)} events, "
-        f"{result.rows.get('conversations', 0)} conversations, "
-        f"{result.bad_lines} bad lines in {duration_ms / 1000:.2f} s"
+        f"{plural(result.rows.get('events', 0), 'event')}, "
+        f"{plural(result.rows.get('conversations', 0), 'conversation')}, "
+        f"{plural(result.bad_lines, 'bad line')} in {duration_ms / 1000:.2f} s"
     )
     if plan.stale:
         reason = f"reloaded ({plan.stale}): {what}"
@@ -255,6 +261,7 @@ def load_experiment(
     allow_running: bool = False,
     lock_timeout: float | None = None,
     metrics: bool = True,
+    on_lock_wait: LockWait | None = None,
 ) -> LoadSummary:
     """Load one experiment or chat directory into DuckDB.
 
@@ -266,6 +273,7 @@ def load_experiment(
     ``DatabaseLockedError`` (after
     waiting up to ``lock_timeout`` seconds, default ``$PIDGIN_LOAD_LOCK_TIMEOUT`` or 10) or
     another ``LoadError``; the caller decides whether to ``record_load_failure``.
+    ``on_lock_wait(message)`` is called as soon as a wait for the database begins.
     """
     from ._paths import default_db_path
 
@@ -274,7 +282,7 @@ def load_experiment(
     db = Path(db_path).absolute() if db_path is not None else default_db_path(run.path)
     plan = _plan(run, db, force=force, allow_running=allow_running or force)
     summary = LoadSummary()
-    database = _Database(db, lock_timeout_from_env(lock_timeout))
+    database = _Database(db, lock_timeout_from_env(lock_timeout), on_lock_wait)
     try:
         # A marker matching an existing database is trusted here: checking the database
         # would cost its lock. load_all checks skips against a database it opens anyway.
@@ -296,13 +304,15 @@ def load_all(
     include_chats: bool = True,
     progress: Progress | None = None,
     lock_timeout: float | None = None,
+    on_lock_wait: LockWait | None = None,
 ) -> LoadSummary:
     """Load every finished run under an output root that is not loaded, stale or failed.
 
     Experiments go to ``experiments_db(root)`` and chats to ``chats_db()`` unless
     ``db_path`` sends everything to one database. Runs still being written are skipped
     (listed in ``skipped``); failures are listed in ``failed`` rather than raised, so one bad
-    run does not stop the rest. ``progress(done, total, label)`` is called after each run.
+    run does not stop the rest. ``progress(done, total, label)`` is called after each run,
+    ``on_lock_wait(message)`` as soon as a wait for a database another process holds begins.
     """
     started = time.monotonic()
     root = resolve_output_root(output_root)
@@ -334,7 +344,8 @@ def load_all(
             continue
         by_db.setdefault(db, []).append(plan)
     for db, plans in by_db.items():
-        _load_into(db, plans, summary, force=force, timeout=timeout, tick=tick)
+        database = _Database(db, timeout, on_lock_wait)
+        _load_into(database, plans, summary, force=force, tick=tick)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -346,15 +357,14 @@ def _target_db(run: RunFiles, root: Path, db_path: str | os.PathLike[str] | None
 
 
 def _load_into(
-    db: Path,
+    database: _Database,
     plans: list[_Plan],
     summary: LoadSummary,
     *,
     force: bool,
-    timeout: float,
     tick: Callable[[str], None],
 ) -> None:
-    database = _Database(db, timeout)
+    db = database.path
     try:
         if any(not plan.skip for plan in plans):
             try:

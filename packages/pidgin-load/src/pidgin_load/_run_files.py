@@ -68,7 +68,7 @@ class RunFiles:
     complete: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     """Files left out (symbolic links, second copies of a log), in words."""
-    _state: ExperimentState | None = None
+    _state: ExperimentState | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def experiment_log(self) -> Path | None:

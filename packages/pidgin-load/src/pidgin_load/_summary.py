@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pidgin_events import plural
+
 __all__ = ["LoadSummary", "RunOutcome"]
 
 
@@ -87,7 +89,7 @@ class LoadSummary:
         parts += [f"{len(self.skipped)} skipped", f"{len(self.failed)} failed"]
         text = ", ".join(parts) + f" in {self.seconds:.2f} s"
         if self.bad_lines:
-            text += f"; {self.bad_lines} bad line(s) recorded in load_errors"
+            text += f"; {plural(self.bad_lines, 'bad line')} recorded in load_errors"
         if self.unknown_events:
-            text += f"; {self.unknown_events} event(s) of unknown type"
+            text += f"; {plural(self.unknown_events, 'event')} of unknown type"
         return text

@@ -14,6 +14,7 @@ from ._builder import StateBuilder
 from ._errors import NotAnExperimentError
 from ._model import (
     Convergence,
+    ConvergenceWarning,
     ConversationState,
     ConversationStatus,
     DatabaseState,
@@ -33,6 +34,7 @@ from ._status import DEFAULT_STALE_AFTER
 __all__ = [
     "DEFAULT_STALE_AFTER",
     "Convergence",
+    "ConvergenceWarning",
     "ConversationState",
     "ConversationStatus",
     "DatabaseState",

@@ -21,6 +21,7 @@ from pidgin_events import (
     RUN_LOCK,
     RunFormat,
     RunStatus,
+    plural,
 )
 
 from ._markers import ManifestInfo, database_state, manifest_info
@@ -247,7 +248,7 @@ def _progress(
     if declared is None and tracker.kind == "chat":
         declared = 1
     if declared is not None and declared < seen:
-        found.notes.append(f"{seen} conversations found, {declared} planned")
+        found.notes.append(f"{plural(seen, 'conversation')} found, {declared} planned")
     return Progress(planned=max(declared or 0, seen), **count_statuses(snapshots))
 
 

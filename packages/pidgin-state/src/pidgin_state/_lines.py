@@ -42,7 +42,7 @@ MAX_PROBLEMS_PER_FILE = 20
 
 OURS = EVENT_LINE_PREFIX
 OURS_LEN = len(OURS)
-KEY = b'"event_type":"'
+KEY = EVENT_LINE_PREFIX[1:]  # pidgin-ai's lines carry it last, after a comma
 KEY_LEN = len(KEY)
 _TIMESTAMP_KEY = b'"timestamp":"'
 OPEN_BRACE = 0x7B

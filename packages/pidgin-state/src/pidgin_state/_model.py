@@ -19,6 +19,7 @@ from pidgin_events import ConversationStatus, RunFormat, RunKind, RunStatus
 
 __all__ = [
     "Convergence",
+    "ConvergenceWarning",
     "ConversationState",
     "ConversationStatus",
     "DatabaseState",
@@ -71,6 +72,16 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ConvergenceWarning:
+    """A ``ConvergenceWarningEvent``: the score reached the threshold under ``warn``."""
+
+    turn: int
+    """1-based, as screens number turns."""
+    score: float
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationState:
     """One conversation, as its event log tells it."""
 
@@ -101,6 +112,8 @@ class ConversationState:
     paused: bool
     reported_total_turns: int | None
     """``total_turns`` as the end event wrote it (pidgin-ai 1.x wrote one too many)."""
+    convergence_warnings: tuple[ConvergenceWarning, ...] = ()
+    """The ``ConvergenceWarningEvent``s of the conversation, in log order."""
 
 
 @dataclass(frozen=True, slots=True)

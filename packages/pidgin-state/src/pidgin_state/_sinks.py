@@ -129,6 +129,8 @@ class ConversationLog:
         self.errors: deque[ErrorRecord] = deque(maxlen=MAX_ERRORS_KEPT)
         self.paused = False
         self.last_seq: int | None = None
+        self.warnings: list[tuple[int, float, float]] = []
+        """(0-based turn, score, threshold) of each ``ConvergenceWarningEvent``."""
 
     def _own(self, data: dict[str, Any], line: int) -> None:
         conversation_id = data.get("conversation_id")
@@ -254,6 +256,16 @@ class ConversationLog:
         self.error_count += 1
         self.errors.append(ErrorRecord(event_type, error_type, message, timestamp, line))
 
+    def _convergence_warning(self, data: dict[str, Any], line: int) -> None:
+        turn = _int(data, "turn_number", required=True)
+        score = _number(data, "convergence_score")
+        threshold = _number(data, "threshold")
+        if score is None or threshold is None:
+            raise FieldError("missing field 'convergence_score' or 'threshold'")
+        assert turn is not None
+        self._own(data, line)
+        self.warnings.append((turn, score, threshold))
+
     def _paused(self, data: dict[str, Any], line: int) -> None:
         self._own(data, line)
         self.paused = True
@@ -378,6 +390,7 @@ ConversationLog.handlers = _table(
     ("MessageCompleteEvent", ConversationLog._message),
     ("ConversationPausedEvent", ConversationLog._paused),
     ("ConversationResumedEvent", ConversationLog._resumed),
+    ("ConvergenceWarningEvent", ConversationLog._convergence_warning),
     *((name, ConversationLog._error) for name in sorted(ERROR_EVENT_TYPES)),
 )
 # Lines whose presence is all that matters: a turn began.

@@ -17,6 +17,7 @@ from pidgin_events import FINISHED_STATUSES, RunKind, RunStatus
 from ._markers import ManifestInfo
 from ._model import (
     Convergence,
+    ConvergenceWarning,
     ConversationState,
     ConversationStatus,
     DatabaseState,
@@ -81,6 +82,10 @@ def conversation_snapshot(
         error_count=sink.error_count,
         paused=sink.paused and not sink.ended,
         reported_total_turns=sink.end_total_turns,
+        convergence_warnings=tuple(
+            ConvergenceWarning(turn + 1, score, threshold)
+            for turn, score, threshold in sink.warnings
+        ),
     )
     cursor.snapshot = (key, snapshot)
     return snapshot

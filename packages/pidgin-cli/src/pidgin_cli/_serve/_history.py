@@ -1,0 +1,110 @@
+"""Finished runs' history and aggregates, from DuckDB: opened read-only, briefly, never waited on.
+
+The database is written by loads after runs complete. A read-only connection takes a
+shared lock that would make a load wait, so each query opens the database, reads, and
+closes it at once. If a load holds it, DuckDB refuses to open it: that is reported to
+the client as "locked" right away instead of waiting (the loader owns the lock; a viewer
+must never slow it down). Nothing live is read from here: the views over running runs
+come from the logs (``_catalog``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["DatabaseUnavailableError", "HistoryRow", "TurnAggregate", "history", "turn_aggregates"]
+
+
+class DatabaseUnavailableError(Exception):
+    """The database cannot be read now (a load holds it, or it is unreadable): why."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    experiment_id: str
+    name: str | None
+    kind: str
+    status: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    conversations: int
+    completed: int
+    failed: int
+    turns: int
+    mean_final_convergence: float | None
+    total_tokens: int
+    duration_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnAggregate:
+    turn: int
+    """1-based, like every turn number the server shows."""
+    conversations: int
+    mean: float | None
+    minimum: float | None
+    maximum: float | None
+
+
+@contextmanager
+def _read_only(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only connection, or None when there is no database yet."""
+    if not db_path.is_file():
+        yield None
+        return
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "lock" in first.lower():
+            raise DatabaseUnavailableError(
+                f"database {db_path.name} is locked by a load in progress; try again shortly"
+            ) from None
+        raise DatabaseUnavailableError(f"cannot read database {db_path.name}: {first}") from None
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatabaseUnavailableError(f"cannot read database {db_path.name}: {first}") from None
+    finally:
+        con.close()
+
+
+def history(db_path: Path, *, first: int, offset: int = 0) -> list[HistoryRow]:
+    """Loaded runs, newest first, from the ``experiment_dashboard`` view."""
+    with _read_only(db_path) as con:
+        if con is None:
+            return []
+        rows: list[tuple[Any, ...]] = con.execute(
+            "SELECT experiment_id, name, kind, status, started_at, completed_at, conversations,"
+            " completed, failed, turns, mean_final_convergence, total_tokens, duration_seconds"
+            " FROM experiment_dashboard ORDER BY started_at DESC NULLS LAST, experiment_id"
+            " LIMIT ? OFFSET ?",
+            [first, offset],
+        ).fetchall()
+    return [HistoryRow(*row) for row in rows]
+
+
+def turn_aggregates(db_path: Path, experiment_id: str) -> list[TurnAggregate]:
+    """Convergence by turn over an experiment's loaded conversations (``convergence_by_turn``)."""
+    with _read_only(db_path) as con:
+        if con is None:
+            return []
+        rows = con.execute(
+            "SELECT turn_number, conversations, avg_convergence, min_convergence,"
+            " max_convergence FROM convergence_by_turn WHERE experiment_id = ?"
+            " ORDER BY turn_number",
+            [experiment_id],
+        ).fetchall()
+    return [TurnAggregate(int(r[0]) + 1, int(r[1]), r[2], r[3], r[4]) for r in rows]
