@@ -36,7 +36,7 @@ def test_query_sees_a_running_experiment_and_never_creates_the_database(
     # make_experiment writes 3 turns per conversation with scores 0.2, 0.5, 0.8
     assert rows["exp_done"]["turns"] == 2 * 3
     assert rows["exp_done"]["mean"] == pytest.approx((0.2 + 0.5 + 0.8) / 3)
-    assert rows["exp_live"]["status"] == "unfinished"
+    assert rows["exp_live"]["status"] == "running"  # its writer holds the run lock
     assert rows["exp_live"]["turns"] == 2
     assert rows["exp_live"]["mean"] == pytest.approx(0.5)
     assert not db.exists()
