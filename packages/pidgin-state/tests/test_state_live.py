@@ -182,9 +182,14 @@ def test_kill_9_of_a_chat(tmp_path: Path, python: Any) -> None:
 
 
 READ_AS_ANOTHER_USER = """
-import json, os, sys
+import importlib, json, os, pkgutil, sys
+import pidgin_events, pidgin_state
 from pidgin_state import StateBuilder
 
+# Import every module now: the other user may not be able to read the clone (lazy imports).
+for package in (pidgin_events, pidgin_state):
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
 if os.geteuid() == 0:  # root reads everything: become a user the permissions apply to
     os.setgroups([])
     os.setgid(65534)
