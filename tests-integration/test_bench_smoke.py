@@ -18,7 +18,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = REPO / "tools" / "bench" / "run.py"
-SECTIONS = ("writer", "imports", "state", "load", "cli", "size", "memory", "serve", "providers")
+SECTIONS = (
+    "writer", "imports", "state", "load", "analysis", "cli", "size", "memory", "serve", "providers",
+)  # fmt: skip
 
 
 def _env() -> dict[str, str]:

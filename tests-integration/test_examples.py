@@ -67,8 +67,9 @@ NOT_RUN: dict[str, str] = {
         "SDKs against local wire-format servers in packages/pidgin-cli/tests/test_providers_*"
     ),
     r"--target ducklake:": (
-        "needs a PostgreSQL catalog server and the lake extra's DuckDB; the same commands run "
-        "against a throwaway PostgreSQL in hatch's lake environment (packages/pidgin-load/tests/lake)"
+        "needs a PostgreSQL catalog server and the lake extra's DuckDB; the same commands "
+        "run against a throwaway PostgreSQL in hatch's lake environment "
+        "(packages/pidgin-load/tests/lake)"
     ),
     r"_PIDGIN_COMPLETE=(zsh|fish)_source": (
         "zsh and fish are not dependencies of the suite; the bash line runs the same "

@@ -32,7 +32,9 @@ from bench import _report
 from bench._harness import SectionResult, missing, python_version
 from bench._setup import DEFAULT_WORK, PIDGIN_AI_VERSION, REPO, Workspace
 
-SECTIONS = ("writer", "imports", "state", "load", "cli", "size", "memory", "serve", "providers")
+SECTIONS = (
+    "writer", "imports", "state", "load", "analysis", "cli", "size", "memory", "serve", "providers",
+)  # fmt: skip
 OPTIONAL_SECTIONS = ("lake",)
 """Run only when named with --only: they need an environment of their own (``lake``)."""
 COMMAND = "python3 tools/dev.py bench"

@@ -33,6 +33,7 @@ def test_experiment_rows_match_what_was_written(
         "events": 3 * 27 + 2,
         "load_errors": 0,
         "loads": 1,
+        "turn_metrics": 12,  # one per turn
     }
     assert summary.rows == counts(db, "exp_rows")
     assert query(

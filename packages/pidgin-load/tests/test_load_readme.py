@@ -12,7 +12,13 @@ import pytest
 import pidgin_load as pl
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-VIEWS = ("experiment_dashboard", "convergence_by_turn")
+VIEWS = (
+    "experiment_dashboard",
+    "convergence_by_turn",
+    "conversation_turns",
+    "convergence_trends",
+    "vocabulary_analysis",
+)
 
 
 def _sql_blocks() -> list[str]:

@@ -16,8 +16,9 @@ from pidgin_load._schema import migrate
 # What write_experiment (conftest) writes: each agent's model, and its turns from 0.
 MODELS = {"agent_a": "local:test", "agent_b": "local:echo"}
 MESSAGE_ROLE = ("messages", "role")  # the one version 1 column whose meaning changed
-# ``loads`` came with version 3: a migrated database has rows only for later loads.
-V1_TABLES = tuple(table for table in pl.TABLES if table != "loads")
+# ``loads`` came with version 4 and ``turn_metrics`` with version 5 (``--recompute-metrics``
+# fills it for older runs): a migrated database has rows in them only for later loads.
+V1_TABLES = tuple(table for table in pl.TABLES if table not in ("loads", "turn_metrics"))
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str) -> list[str]:
@@ -130,10 +131,12 @@ def test_a_migrated_database_equals_a_fresh_load_and_loads_into_the_right_column
     # loading opens the database, which migrates it; then the new run goes in BY NAME
     assert pl.load_experiment(later, old).ok
     assert pl.load_all(pidgin_ai_root).ok  # the same run's copy into the fresh database
+    # runs loaded before the metrics existed get them as the README says: recomputed
+    assert pl.recompute_metrics(old)["experiment_f41ebd59"] == 100
 
     with duckdb.connect(str(old), read_only=True) as con:
         con.execute(f"ATTACH '{fresh}' AS fresh (READ_ONLY)")
-        # which machine loaded what, and when, is known from version 3 on only
+        # which machine loaded what, and when, is known from version 4 on only
         assert con.execute("SELECT experiment_id FROM loads").fetchall() == [("exp_new",)]
         assert _columns(con, "loads", "old") == _columns(con, "loads", "fresh")
         for relation in (*V1_TABLES, "convergence_by_turn"):

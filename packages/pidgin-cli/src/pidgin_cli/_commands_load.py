@@ -75,6 +75,12 @@ ProgressCallback = Callable[[int, int, str], None]
     is_flag=True,
     help="With --all: exit 0 when the output root holds no run (by default that fails).",
 )
+@click.option(
+    "--recompute-metrics",
+    is_flag=True,
+    help="With --all: then compute turn_metrics again for every run in the databases "
+    "(fills in metrics added since a run was loaded).",
+)
 @json_option
 @output_option
 @click.pass_context
@@ -89,6 +95,7 @@ def load_db_command(
     data_path: str | None,
     no_chats: bool,
     allow_empty: bool,
+    recompute_metrics: bool,
     as_json: bool,
     output: Path | None,
 ) -> None:
@@ -101,6 +108,7 @@ def load_db_command(
       pidgin load-db greetings exp_0c1d --force
       pidgin load-db --all --db /tmp/copy.duckdb --json
       pidgin load-db --all --target ducklake:postgres:"dbname=lake host=db" --data-path /shared/lake
+      pidgin load-db --all --recompute-metrics
 
     Exit status 0 when every run is loaded (or already was), 1 when any failed or
     --all found no run (unless --allow-empty).
@@ -118,6 +126,8 @@ def load_db_command(
     if data_path is not None and target is None:
         raise click.UsageError("--data-path goes with --target")
     lake = (target, data_path)
+    if recompute_metrics and not load_everything:
+        raise click.UsageError("--recompute-metrics goes with --all")
     root = resolve_output_root(ctx, output)
     # Every ID is resolved before anything loads: a typo in the third one loads nothing.
     directories = list(dict.fromkeys(resolve_run(root, text) for text in run_ids))
@@ -135,6 +145,9 @@ def load_db_command(
     except KeyboardInterrupt:
         click.echo("Interrupted: runs not yet committed were not loaded.", err=True)
         ctx.exit(1)
+    recomputed_ok = True
+    if recompute_metrics:
+        recomputed_ok = _recompute(root, db_path, chats=not no_chats)
     if as_json:
         click.echo(summary.to_json())
     else:
@@ -144,8 +157,25 @@ def load_db_command(
 
         accepted = "" if allow_empty else "; pass --allow-empty if that is expected"
         click.echo(f"warning: {safe_text(empty_root_message(root))}{accepted}", err=True)
-        ctx.exit(0 if allow_empty else 1)
-    ctx.exit(0 if summary.ok else 1)
+        ctx.exit(0 if allow_empty and recomputed_ok else 1)
+    ctx.exit(0 if summary.ok and recomputed_ok else 1)
+
+
+def _recompute(root: Path, db_path: Path | None, *, chats: bool) -> bool:
+    from pidgin_load import LoadError, recompute_all_metrics
+
+    try:
+        recomputed = recompute_all_metrics(root, db_path, include_chats=chats)
+    except LoadError as exc:
+        click.echo(f"recomputing metrics failed: {safe_text(str(exc))}", err=True)
+        return False
+    for db, per_run in recomputed.items():
+        click.echo(
+            f"metrics recomputed for {len(per_run)} runs ({sum(per_run.values())} turns) "
+            f"in {safe_text(db)}",
+            err=True,
+        )
+    return True
 
 
 def _load_all(

@@ -32,6 +32,18 @@ ROOT_COMMANDS = {
     "monitor": LazyCommand(
         f"{_WATCH}:monitor_command", "Live system-wide view: running, errors, finished."
     ),
+    "query": LazyCommand(
+        "pidgin_cli._commands_analysis:query_command",
+        "SQL over every run, running ones included, straight from the logs.",
+    ),
+    "export": LazyCommand(
+        "pidgin_cli._commands_analysis:export_command",
+        "Export loaded experiments as Hive-partitioned Parquet or CSV.",
+    ),
+    "report": LazyCommand(
+        "pidgin_cli._commands_report:report_command",
+        "Write a self-contained HTML report of an experiment.",
+    ),
     "serve": LazyCommand(
         "pidgin_cli._serve._command:serve_command",
         "Web view and GraphQL API of the output root (extra: serve).",

@@ -18,10 +18,13 @@ from typing import Any
 from ._connect import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV
 from ._empty_root import empty_root_message
 from ._errors import DatabaseLockedError, ExperimentRunningError, LoadError
+from ._export import EXPORT_FORMATS, export_database
 from ._lake import LAKE_PAUSE_ENV, connect_lake
+from ._live import LiveDatabase, live_database, needs_metrics, query_live
 from ._loader import LockWait, Progress, load_all, load_experiment
 from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
+from ._recompute import recompute_all_metrics, recompute_metrics
 from ._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from ._summary import LoadSummary, RunOutcome
 from ._target import (
@@ -36,6 +39,7 @@ from ._target import (
 __all__ = [
     "CHATS_DB_ENV",
     "DEFAULT_LOCK_TIMEOUT",
+    "EXPORT_FORMATS",
     "LAKE_DATA_PATH_ENV",
     "LAKE_PAUSE_ENV",
     "LAKE_PREFIX",
@@ -47,6 +51,7 @@ __all__ = [
     "DatabaseLockedError",
     "ExperimentRunningError",
     "LakeTarget",
+    "LiveDatabase",
     "LoadError",
     "LoadSummary",
     "LockWait",
@@ -58,9 +63,15 @@ __all__ = [
     "default_target",
     "empty_root_message",
     "experiments_db",
+    "export_database",
     "lake_target",
+    "live_database",
     "load_all",
     "load_experiment",
+    "needs_metrics",
+    "query_live",
+    "recompute_all_metrics",
+    "recompute_metrics",
     "record_load_failure",
 ]
 

@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument(
+        "--recompute-metrics",
+        action="store_true",
+        help="with --all: afterwards compute turn_metrics again for every run in the "
+        "databases (fills in metrics added since a run was loaded)",
+    )
+    parser.add_argument(
         "--lock-timeout",
         type=float,
         metavar="SECONDS",
@@ -142,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     for run in args.runs:
         if not Path(run).is_dir():
             parser.error(f"argument EXP_DIR: {run}: no such directory")
+    if args.recompute_metrics and args.root is None:
+        parser.error("--recompute-metrics goes with --all")
     if args.lock_timeout is not None and args.lock_timeout < 0:
         parser.error("argument --lock-timeout: must not be negative")
     if args.allow_empty and args.root is None:
@@ -198,6 +206,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if progress is not None:
         progress.finish()
+    if args.recompute_metrics:
+        from ._recompute import recompute_all_metrics
+
+        try:
+            recomputed = recompute_all_metrics(
+                args.root, args.db, include_chats=not args.no_chats, lock_timeout=args.lock_timeout
+            )
+        except LoadError as exc:
+            print(f"pidgin-load: recomputing metrics failed: {exc}", file=sys.stderr)
+            return 1
+        for db, per_run in recomputed.items():
+            print(
+                f"metrics recomputed for {len(per_run)} runs "
+                f"({sum(per_run.values())} turns) in {db}",
+                file=sys.stderr,
+            )
     if args.json:
         print(summary.to_json())
     else:

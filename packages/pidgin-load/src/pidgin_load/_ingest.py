@@ -28,6 +28,7 @@ from pidgin_events import BOOKKEEPING_EVENTS, ERROR_EVENT_TYPES, EVENT_TYPES
 
 from . import _sql_events as sql_events
 from . import _sql_tables as sql_tables
+from ._metrics import compute_turn_metrics
 from ._run_files import RunFiles
 from ._schema import TABLES
 from ._slices import Slice, slices
@@ -132,6 +133,7 @@ def ingest_run(
     loaded_at: Any,
     fingerprint: str,
     clean_utf8: bool = False,
+    metrics: bool = True,
 ) -> IngestResult:
     """Replace the run's rows in every table. The caller holds the transaction.
 
@@ -164,6 +166,8 @@ def ingest_run(
     result.rows["events"] = events - bad_in_sql
     result.rows["load_errors"] = result.bad_lines
     result.rows.update(_fill_tables(con, run, params, slices(read)))
+    if metrics:
+        result.rows["turn_metrics"] = compute_turn_metrics(con, run.experiment_id)
     meta = run.metadata()
     result.rows["experiments"] = _count(
         con,

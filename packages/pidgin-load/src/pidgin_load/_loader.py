@@ -177,7 +177,12 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _load(
-    plan: _Plan, database: _Database | LakeDatabase, summary: LoadSummary, *, force: bool
+    plan: _Plan,
+    database: _Database | LakeDatabase,
+    summary: LoadSummary,
+    *,
+    force: bool,
+    metrics: bool = True,
 ) -> None:
     """Load one planned run in one transaction, then write its markers."""
     import duckdb
@@ -192,7 +197,12 @@ def _load(
         con.execute("BEGIN TRANSACTION")
         try:
             result = ingest_run(
-                con, run, loaded_at=datetime.now(UTC), fingerprint=fp, clean_utf8=clean_utf8
+                con,
+                run,
+                loaded_at=datetime.now(UTC),
+                fingerprint=fp,
+                clean_utf8=clean_utf8,
+                metrics=metrics,
             )
             result.rows["loads"] = record_origin(con, run.experiment_id, target=str(database.path))
             con.execute("COMMIT")
@@ -279,6 +289,7 @@ def load_experiment(
     lock_timeout: float | None = None,
     target: str | None = None,
     data_path: str | None = None,
+    metrics: bool = True,
     on_lock_wait: LockWait | None = None,
 ) -> LoadSummary:
     """Load one experiment or chat directory into DuckDB.
@@ -286,7 +297,9 @@ def load_experiment(
     ``db_path`` defaults to ``default_db_path(exp_dir)``. An unchanged run already loaded
     into that database is skipped; a changed one is reloaded and listed as stale; ``force``
     reloads anyway and also loads a run that is still being written (as does
-    ``allow_running``). Raises ``ExperimentRunningError``, ``DatabaseLockedError`` (after
+    ``allow_running``). ``metrics=False`` leaves ``turn_metrics`` empty for this run
+    (``recompute_metrics`` fills it in later). Raises ``ExperimentRunningError``,
+    ``DatabaseLockedError`` (after
     waiting up to ``lock_timeout`` seconds, default ``$PIDGIN_LOAD_LOCK_TIMEOUT`` or 10) or
     another ``LoadError``; the caller decides whether to ``record_load_failure``.
 
@@ -316,7 +329,7 @@ def load_experiment(
                 RunOutcome(str(run.path), run.experiment_id, _label(db), plan.skip)
             )
         else:
-            _load(plan, database, summary, force=force)
+            _load(plan, database, summary, force=force, metrics=metrics)
     finally:
         database.close()
     summary.seconds = time.monotonic() - started

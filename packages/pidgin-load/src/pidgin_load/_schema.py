@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ._costs import COSTS_MIGRATION, COSTS_VERSION
 from ._errors import LoadError
+from ._schema_metrics import METRICS_MIGRATION
 
 if TYPE_CHECKING:
     import duckdb
@@ -252,6 +253,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (2, _V2),
     (COSTS_VERSION, COSTS_MIGRATION),
     (4, _V4_LOADS),
+    (5, METRICS_MIGRATION),
 )
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
@@ -267,6 +269,7 @@ TABLES = (
     "events",
     "load_errors",
     "loads",
+    "turn_metrics",
 )
 """Every table holding an experiment's rows; a reload empties all of them first."""
 

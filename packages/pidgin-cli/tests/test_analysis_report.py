@@ -1,0 +1,115 @@
+"""``pidgin report``: a self-contained HTML file whose charts render in headless Chromium.
+
+Chromium is Debian's ``chromium`` package (the serve branch's ``tools/ci/install-browser.sh``
+installs it). Without it these tests skip, except under ``CI=true``, where a missing
+browser fails rather than passing silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("plotly")
+
+CONVERSATIONS = 3
+SERIES_AROUND_THE_CURVES = 3  # the mean, and the two edges of its band
+MOVED = 6  # pidgin_cli._report.MOVED_METRICS
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    return found
+
+
+def _render(page: Path, profile: Path) -> tuple[str, list[str]]:
+    """The DOM after the page's scripts ran, and the console messages Chromium logged."""
+    done = subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return done.stdout, console
+
+
+def _errors(console: list[str]) -> list[str]:
+    return [line for line in console if "Uncaught" in line or "Error" in line]
+
+
+def _traces(dom: str, start: str, end: str | None) -> dict[str, int]:
+    """Plotly's drawn traces by kind, between two figures' div ids."""
+    begin = dom.index(f'id="{start}"')
+    stop = dom.index(f'id="{end}"') if end else len(dom)
+    kinds = re.findall(r'class="trace (scatter|bars)', dom[begin:stop])
+    return {kind: kinds.count(kind) for kind in set(kinds)}
+
+
+def test_the_detector_sees_a_javascript_error(tmp_path: Path) -> None:
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><script>notDefinedAnywhere();</script></body></html>")
+    _, console = _render(page, tmp_path / "profile")
+    assert any("notDefinedAnywhere" in line for line in _errors(console))
+
+
+def test_report_renders_every_series_offline(
+    output_root: Path, run_cli: Any, make_experiment: Any, tmp_path: Path
+) -> None:
+    experiment = make_experiment(
+        "reported",
+        experiment_id="exp_report",
+        outcomes=("completed",) * CONVERSATIONS,
+        turns=5,
+        max_turns=5,
+        scores=(0.1, 0.4, 0.3, 0.8, 0.9),
+    )
+    target = tmp_path / "report.html"
+    result = run_cli("report", "reported", "--to", str(target))
+    assert result.returncode == 0, result.stderr
+    assert f"{CONVERSATIONS} conversations" in result.stdout
+    text = target.read_text()
+    # self-contained: no script, style or frame fetched from anywhere
+    assert not re.search(r"<(script|link|iframe|img)[^>]+(src|href)=", text)
+    conversations = sorted(p.name.split("_events")[0] for p in experiment.directory.glob("conv_*"))
+    assert len(conversations) == CONVERSATIONS
+
+    dom, console = _render(target, tmp_path / "profile")
+    assert _errors(console) == []
+    assert _traces(dom, "convergence", "metrics") == {
+        "scatter": CONVERSATIONS + SERIES_AROUND_THE_CURVES
+    }
+    assert _traces(dom, "metrics", "tokens") == {"scatter": MOVED}
+    assert _traces(dom, "tokens", None) == {"bars": 2}  # prompt and completion tokens
+    for conversation in conversations:
+        assert f'id="transcript-{conversation}"' in dom
+        assert f'href="#transcript-{conversation}"' in dom
+
+
+def test_report_of_an_unknown_run(run_cli: Any) -> None:
+    result = run_cli("report", "nosuch")
+    assert result.returncode != 0
+    assert "nosuch" in result.stderr

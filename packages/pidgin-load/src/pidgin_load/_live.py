@@ -1,0 +1,129 @@
+"""SQL over live runs: the loaded database's tables, built from the JSONL in memory.
+
+The design note's streaming analytics: every run under an output root, running ones
+included, is read from its logs into a private in-memory DuckDB with the same schema and
+the same load code as the analytics database. The analytics database is never opened,
+so nothing waits for its lock and no writer waits for us: the logs are only read, and
+what a writer appends after the read is simply not seen until the next query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._errors import LoadError
+from ._ingest import NotUtf8Error, ingest_run
+from ._run_files import discover_runs, inspect_run
+from ._schema import migrate
+
+if TYPE_CHECKING:
+    import os
+
+    import duckdb
+
+__all__ = ["LiveDatabase", "live_database", "query_live"]
+
+_NEEDS_METRICS = re.compile(
+    r"\b(turn_metrics|conversation_turns|convergence_trends|vocabulary_analysis)\b", re.I
+)
+
+
+@dataclass(slots=True)
+class LiveDatabase:
+    """An in-memory database of the runs under a root, and the runs it could not read."""
+
+    connection: duckdb.DuckDBPyConnection
+    runs: int = 0
+    skipped: list[str] = field(default_factory=list)
+    """``"<run dir>: <reason>"`` for each run whose logs could not be read."""
+
+
+def needs_metrics(sql: str) -> bool:
+    """Whether a query names a relation built from ``turn_metrics``."""
+    return bool(_NEEDS_METRICS.search(sql))
+
+
+def live_database(
+    output_root: str | os.PathLike[str] | None = None,
+    *,
+    include_chats: bool = True,
+    metrics: bool = True,
+    runs: list[str | os.PathLike[str]] | None = None,
+) -> LiveDatabase:
+    """Read every run under ``output_root`` (default ``$PIDGIN_OUTPUT``) into memory.
+
+    ``runs`` reads those run directories instead. ``metrics=False`` skips
+    ``turn_metrics`` (and leaves the views over it empty), which is most of the cost of a
+    small query.
+    """
+    import duckdb
+
+    from pidgin_events import output_root as resolve_output_root
+
+    root = resolve_output_root(output_root)
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")  # the caller's output is no place for it
+    migrate(con, ":memory:")
+    live = LiveDatabase(con)
+    loaded_at = datetime.now(UTC)
+    directories = (
+        discover_runs(root, include_chats=include_chats)
+        if runs is None
+        else [Path(run) for run in runs]
+    )
+    for run_dir in directories:
+        try:
+            run = inspect_run(run_dir)
+        except LoadError as exc:
+            live.skipped.append(f"{run_dir}: {exc}")
+            continue
+        for clean_utf8 in (False, True):
+            con.execute("BEGIN TRANSACTION")
+            try:
+                ingest_run(
+                    con,
+                    run,
+                    loaded_at=loaded_at,
+                    fingerprint="live",
+                    clean_utf8=clean_utf8,
+                    metrics=metrics,
+                )
+                con.execute("COMMIT")
+                live.runs += 1
+                break
+            except NotUtf8Error:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+            except (LoadError, duckdb.Error) as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                live.skipped.append(f"{run_dir}: {exc}")
+                break
+    return live
+
+
+def query_live(
+    sql: str,
+    output_root: str | os.PathLike[str] | None = None,
+    *,
+    include_chats: bool = True,
+    metrics: bool | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """A DuckDB relation for ``sql`` over the live runs under ``output_root``.
+
+    Use it as any relation: ``.df()``, ``.pl()``, ``.arrow()``, ``.fetchall()``, or
+    further ``.filter()``/``.aggregate()``. ``metrics=None`` computes ``turn_metrics`` only
+    when the query names it or a view over it. Raises ``duckdb.Error`` for bad SQL and
+    ``ValueError`` for a statement that is not a query.
+    """
+    wanted = needs_metrics(sql) if metrics is None else metrics
+    live = live_database(output_root, include_chats=include_chats, metrics=wanted)
+    relation = live.connection.sql(sql)
+    if relation is None:
+        raise ValueError(f"not a query (it returns no rows): {sql[:80]!r}")
+    return relation

@@ -1,0 +1,216 @@
+"""Per-turn text metrics against values worked out by hand from docs/metrics.md.
+
+The conversation has two turns whose replies exercise the rules: a question, an
+exclamation run, a capitalised name mid-sentence, shared phrases, a "…" reply with no
+words, and a reply that repeats itself.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+import pidgin_events as pe
+import pidgin_load as pl
+
+A0 = "Yes, I agree with Paris. Maybe we could try? Really!!"
+B0 = "I agree, we could try it."
+A1 = "…"
+B1 = "I agree. I agree."
+
+
+def _write(root: Path) -> Path:
+    with (
+        pe.Experiment.create(root, name="metrics", total_conversations=1) as exp,
+        exp.conversation(agent_a="local:a", agent_b="local:b", max_turns=2) as conv,
+    ):
+        for turn, (a, b) in enumerate([(A0, B0), (A1, B1)]):
+            conv.turn_start()
+            conv.message("agent_a", a, prompt_tokens=10, completion_tokens=3)
+            conv.message("agent_b", b, prompt_tokens=12, completion_tokens=4)
+            conv.turn_complete(convergence_score=0.5 + turn / 10)
+    return exp.directory
+
+
+def _rows(db: Path) -> list[dict[str, Any]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        cursor = con.execute("SELECT * FROM turn_metrics ORDER BY turn_number")
+        names = [column[0] for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> tuple[Path, Path, list[dict[str, Any]]]:
+    directory = _write(tmp_path / "out")
+    db = tmp_path / "metrics.duckdb"
+    summary = pl.load_experiment(directory, db)
+    assert summary.ok
+    assert summary.rows["turn_metrics"] == 2
+    return directory, db, _rows(db)
+
+
+def test_per_message_counts_by_hand(loaded: tuple[Path, Path, list[dict[str, Any]]]) -> None:
+    first, second = loaded[2]
+    # A0 words: yes i agree with paris maybe we could try really
+    assert first["a_word_count"] == 10
+    assert first["a_vocabulary_size"] == first["a_unique_words"] == 10
+    assert first["a_message_length"] == first["a_character_count"] == len(A0)
+    assert first["a_ttr"] == 1.0
+    assert first["a_hapax_ratio"] == 1.0
+    assert first["a_word_entropy"] == pytest.approx(math.log2(10))
+    # pieces between runs of . ! ?: "Yes, I agree with Paris", "Maybe we could try", "Really"
+    assert first["a_sentence_count"] == 3
+    assert first["a_avg_sentence_length"] == pytest.approx(10 / 3)
+    assert first["a_question_count"] == 1
+    assert first["a_exclamation_count"] == 2
+    assert first["a_question_density"] == pytest.approx(1 / 3)
+    assert first["a_hedge_words"] == 2  # maybe, could
+    assert first["a_hedge_density"] == pytest.approx(2 / 10)
+    assert first["a_agreement_markers"] == 2  # yes, agree
+    assert first["a_first_person_singular"] == 1
+    assert first["a_first_person_plural"] == 1
+    assert first["a_proper_noun_count"] == 1  # Paris; Yes, Maybe, Really open sentences; I is short
+    # no contraction, no word over 7 letters, "!!" twice over 10 words
+    assert first["a_formality_score"] == pytest.approx(0.5 - 0.2 * 2 / 10)
+    # 9 distinct bigrams and 8 distinct trigrams, none repeated
+    assert first["a_ldi"] == 1.0
+    assert first["a_repeated_bigrams"] == 0
+    assert first["a_paragraph_count"] == 1
+    assert first["a_new_words"] == 10
+    assert first["a_cumulative_vocabulary"] == 10
+    assert first["a_turn_repetition"] == 0.0
+
+    # "…": no word, one non-blank piece, one character that is neither letter nor space
+    assert second["a_word_count"] == 0
+    assert second["a_vocabulary_size"] == 0
+    assert second["a_ttr"] == 0.0
+    assert second["a_word_entropy"] == 0.0
+    assert second["a_formality_score"] == 0.5
+    assert second["a_sentence_count"] == 1
+    assert second["a_symbol_density"] == 1.0
+    assert second["a_punctuation_diversity"] == 1
+    assert second["a_new_words"] == 0
+    assert second["a_cumulative_vocabulary"] == 10
+    assert second["a_turn_repetition"] == 0.0
+
+    # B1 words: i agree i agree
+    assert second["b_word_count"] == 4
+    assert second["b_vocabulary_size"] == 2
+    assert second["b_ttr"] == 0.5
+    assert second["b_hapax_ratio"] == 0.0
+    assert second["b_word_entropy"] == pytest.approx(1.0)
+    assert second["b_repeated_bigrams"] == 1  # "i agree" twice
+    assert second["b_repeated_trigrams"] == 0
+    assert second["b_ldi"] == pytest.approx((2 + 2) / (3 + 2))
+    assert second["b_self_repetition"] == 0.0
+    # both words were in B0 (6 distinct words), one earlier message
+    assert second["b_new_words"] == 0
+    assert second["b_cumulative_vocabulary"] == 6
+    assert second["b_turn_repetition"] == pytest.approx(2 / 6)
+    with duckdb.connect(str(loaded[1]), read_only=True) as con:
+        digest = con.execute("SELECT sha256(?)", [B1]).fetchone()
+    assert digest is not None
+    assert second["b_message_hash"] == digest[0]
+
+
+def test_between_agents_by_hand(loaded: tuple[Path, Path, list[dict[str, Any]]]) -> None:
+    first, second = loaded[2]
+    # shared: i agree we could try; A0 has 10 distinct words, B0 6
+    assert first["shared_vocabulary"] == ["agree", "could", "i", "try", "we"]
+    assert first["shared_vocabulary_size"] == 5
+    assert first["vocabulary_overlap"] == pytest.approx(5 / 11)
+    assert first["phrase_alignment"] == pytest.approx(2 * 5 / (10 + 6))
+    assert first["length_convergence"] == pytest.approx(len(B0) / len(A0))
+    # bigrams shared: "i agree", "we could", "could try"; trigram: "we could try"
+    assert first["mimicry_score_a_to_b"] == pytest.approx((1 * 3 / 9 + 2 * 1 / 8) / 15)
+    assert first["mimicry_score_b_to_a"] == pytest.approx((1 * 3 / 5 + 2 * 1 / 4) / 15)
+    assert first["mutual_mimicry"] == pytest.approx(
+        (first["mimicry_score_a_to_b"] + first["mimicry_score_b_to_a"]) / 2
+    )
+    # sentences 3 against 1; whitespace words per sentence 10/3 against 6
+    assert first["structural_similarity"] == pytest.approx(0.5 * (1 - 2 / 3) + 0.5 * (5 / 9))
+    assert first["text_convergence"] == pytest.approx(
+        (5 / 11 + 10 / 16 + first["structural_similarity"] + first["mutual_mimicry"]) / 4
+    )
+    assert first["cumulative_convergence"] == pytest.approx(5 / 11)
+    # TF-IDF over the conversation's 4 messages: df 3 (i, agree), 2 (we, could, try), 1 (rest)
+    x3, x2, x1 = (math.log(5 / (1 + df)) + 1 for df in (3, 2, 1))
+    dot = 2 * x3**2 + 3 * x2**2
+    norm_a = math.sqrt(2 * x3**2 + 3 * x2**2 + 5 * x1**2)
+    norm_b = math.sqrt(2 * x3**2 + 3 * x2**2 + x1**2)
+    assert first["tfidf_cosine"] == pytest.approx(dot / (norm_a * norm_b))
+
+    # "…" has no words: nothing shared, nothing mimicked
+    assert second["vocabulary_overlap"] == 0.0
+    assert second["phrase_alignment"] == 0.0
+    assert second["mimicry_score_a_to_b"] == 0.0
+    assert second["tfidf_cosine"] == 0.0
+    assert second["shared_vocabulary"] == []
+    assert second["shared_vocabulary_size"] == 0
+    assert second["length_convergence"] == pytest.approx(1 / len(B1))
+    assert second["cumulative_convergence"] == pytest.approx(5 / 11)
+
+
+def test_views(loaded: tuple[Path, Path, list[dict[str, Any]]]) -> None:
+    _, db, rows = loaded
+    with duckdb.connect(str(db), read_only=True) as con:
+        trends = con.execute(
+            "SELECT turn_number, rolling_avg_5, convergence_delta FROM convergence_trends "
+            "ORDER BY turn_number"
+        ).fetchall()
+        vocab = con.execute(
+            "SELECT vocab_size_a, vocab_size_b, total_vocab_size FROM vocabulary_analysis "
+            "ORDER BY turn_number"
+        ).fetchall()
+        compat = con.execute(
+            "SELECT overall_convergence, lexical_entrainment, a_ttr FROM conversation_turns "
+            "ORDER BY turn_number"
+        ).fetchall()
+        dashboard = con.execute(
+            "SELECT median_final_convergence, median_progress, median_tokens, stddev_tokens "
+            "FROM experiment_dashboard"
+        ).fetchone()
+    assert trends[0] == (0, pytest.approx(0.5), None)
+    assert trends[1] == (1, pytest.approx((0.5 + 0.6) / 2), pytest.approx(0.1))
+    assert vocab == [(10, 6, 16), (0, 2, 2)]
+    assert compat[0] == (pytest.approx(0.5), pytest.approx(5 / 11), 1.0)
+    assert dashboard is not None
+    assert dashboard[0] == pytest.approx(0.6)
+    assert dashboard[1] == 1.0
+    assert dashboard[2] == 2 * (10 + 3 + 12 + 4)
+    assert dashboard[3] is None
+    assert len(rows) == 2
+
+
+def test_recompute_fills_a_load_without_metrics(tmp_path: Path) -> None:
+    directory = _write(tmp_path / "out")
+    with_metrics = tmp_path / "with.duckdb"
+    without = tmp_path / "without.duckdb"
+    pl.load_experiment(directory, with_metrics)
+    summary = pl.load_experiment(directory, without, metrics=False)
+    assert "turn_metrics" not in summary.rows
+    assert _rows(without) == []
+    written = pl.recompute_metrics(without)
+    assert list(written.values()) == [2]
+    assert _rows(without) == _rows(with_metrics)
+
+
+def test_cli_recompute_metrics(tmp_path: Path, run_cli: Any) -> None:
+    root = tmp_path / "out"
+    _write(root)
+    db = tmp_path / "all.duckdb"
+    done = run_cli("--all", root, "--db", db)
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(db)) as con:
+        con.execute("DELETE FROM turn_metrics")
+    done = run_cli("--all", root, "--db", db, "--recompute-metrics")
+    assert done.returncode == 0, done.stderr
+    assert "metrics recomputed for 1 runs (2 turns)" in done.stderr
+    assert len(_rows(db)) == 2
+    refused = run_cli(str(root), "--recompute-metrics")
+    assert refused.returncode == 2
+    assert "--recompute-metrics goes with --all" in refused.stderr
