@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from http import HTTPStatus
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
@@ -159,7 +159,7 @@ class Handler(BaseHTTPRequestHandler):
         cookie = SimpleCookie()
         try:
             cookie.load(self.headers.get("Cookie") or "")
-        except Exception:  # a malformed cookie header is no token
+        except CookieError:  # a malformed cookie header is no token
             cookie = SimpleCookie()
         if TOKEN_COOKIE in cookie:
             return cookie[TOKEN_COOKIE].value, False
