@@ -55,7 +55,10 @@ WRITER = textwrap.dedent(
                     conversation_id=conversation.id, turn_number=turn, agent_id="agent_a",
                     thinking_content=order["thinking"], thinking_tokens=7,
                 ))
-            conversation.message("agent_a", order["a_text"], prompt_tokens=5, completion_tokens=9)
+            conversation.message(
+                "agent_a", order["a_text"], prompt_tokens=5, completion_tokens=9,
+                cost_usd=order.get("cost"),
+            )
             conversation.message("agent_b", order["b_text"], prompt_tokens=6, completion_tokens=4)
             conversation.turn_complete(order.get("score"))
         elif op == "end":

@@ -549,3 +549,27 @@ def test_pidgin_ai_experiments_read_like_ours(
             assert status == 200
             assert html.count('class="msg ') == len(written)
     assert checked > 0
+
+
+def test_cost_is_summed_from_the_messages_for_runs_and_conversations(
+    output_root: Path, writer: Callable[..., Writer], serve: Callable[..., Server]
+) -> None:
+    live = writer(output_root, "priced")
+    conversation = live.conversation(max_turns=3)
+    costs = [0.0125, 0.25, 0.0375]
+    for n, cost in enumerate(costs):
+        live.turn(f"words {n}", f"reply {n}", 0.5, cost=cost)
+    server = serve(output_root)
+    query = """query ($id: String!) { experiment(id: $id) { tokens { costUsd }
+        conversations { id tokens { costUsd messages } } } }"""
+    status, body = server.graphql(query, {"id": live.experiment_id})
+    assert status == 200
+    assert "errors" not in body, body
+    experiment = body["data"]["experiment"]
+    assert experiment["tokens"]["costUsd"] == pytest.approx(sum(costs))
+    [only] = experiment["conversations"]
+    assert only["id"] == conversation
+    assert only["tokens"] == {"costUsd": pytest.approx(sum(costs)), "messages": 2 * len(costs)}
+    status, _, page = request(server.url)
+    assert status == 200
+    assert f"${sum(costs):.4f}" in page

@@ -129,6 +129,7 @@ def _conversation(run_id: str, c: ConversationState) -> Conversation:
     prompt = sum(t.prompt for t in c.tokens.values())
     completion = sum(t.completion for t in c.tokens.values())
     messages = sum(t.messages for t in c.tokens.values())
+    cost = sum(t.cost_usd for t in c.tokens.values())
     return Conversation(
         state=c,
         run_id=run_id,
@@ -140,7 +141,9 @@ def _conversation(run_id: str, c: ConversationState) -> Conversation:
         convergence=list(c.convergence),
         latest_convergence=c.latest_convergence,
         mean_convergence=c.mean_convergence,
-        tokens=Tokens(prompt=prompt, completion=completion, total=total, messages=messages),
+        tokens=Tokens(
+            prompt=prompt, completion=completion, total=total, messages=messages, cost_usd=cost
+        ),
         message_count=c.message_count,
         started_at=c.started_at,
         ended_at=c.ended_at,

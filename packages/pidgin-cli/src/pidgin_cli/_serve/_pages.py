@@ -91,6 +91,11 @@ def _progress(state: ExperimentState) -> str:
     )
 
 
+def _cost(usd: float) -> str:
+    """Spend at the catalogue's prices; a dash for models without prices (built-ins)."""
+    return f"${usd:.4f}" if usd else "–"
+
+
 def experiments_page(runs: Sequence[ExperimentState], *, page: int, total: int) -> str:
     """The list of every run, newest first, ``PAGE_SIZE`` a page."""
     rows = []
@@ -103,6 +108,7 @@ def experiments_page(runs: Sequence[ExperimentState], *, page: int, total: int) 
             f"<td>{_progress(state)}</td>"
             f"<td>{format_score(state.convergence.mean_of_latest)}</td>"
             f"<td>{format_tokens(state.tokens.total.total)}</td>"
+            f"<td>{_cost(state.tokens.total.cost_usd)}</td>"
             f"<td>{_when(state.timing.started or state.timing.created)}</td>"
             f"<td>{format_duration(state.timing.elapsed())}</td>"
             f"<td>{_database(state)}</td></tr>"
@@ -117,9 +123,9 @@ def experiments_page(runs: Sequence[ExperimentState], *, page: int, total: int) 
     body = (
         "<h1>Experiments</h1>"
         '<table id="experiments"><thead><tr><th>name</th><th>kind</th><th>status</th>'
-        "<th>progress</th><th>convergence</th><th>tokens</th><th>started</th>"
+        "<th>progress</th><th>convergence</th><th>tokens</th><th>cost</th><th>started</th>"
         "<th>elapsed</th><th>database</th></tr></thead><tbody>"
-        + ("".join(rows) or '<tr><td colspan="9">No runs under this output root yet.</td></tr>')
+        + ("".join(rows) or '<tr><td colspan="10">No runs under this output root yet.</td></tr>')
         + f'</tbody></table><nav class="pages">{" ".join(nav)}</nav>'
     )
     return _layout("Experiments", body, live=True)
@@ -160,6 +166,7 @@ def experiment_page(state: ExperimentState) -> str:
         f'<p class="meta">{_status(state.status)} <code>{text(run_id)}</code> · '
         f"{_progress(state)} · convergence {format_score(state.convergence.mean_of_latest)}"
         f" · tokens {format_tokens(state.tokens.total.total)}"
+        f" · cost {_cost(state.tokens.total.cost_usd)}"
         f" · elapsed {format_duration(state.timing.elapsed())}</p>"
         + (f'<p class="error">{text(state.error, multiline=True)}</p>' if state.error else "")
         + "<h2>Convergence by turn</h2>"

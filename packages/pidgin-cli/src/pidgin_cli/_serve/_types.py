@@ -95,6 +95,9 @@ class Tokens:
     completion: int
     total: int
     messages: int
+    cost_usd: float = strawberry.field(
+        description="The messages' cost in US dollars at the catalogue's prices (0 without)."
+    )
 
 
 @strawberry.type
@@ -172,7 +175,11 @@ class Turn:
 
 def tokens_of(count: Any) -> Tokens:
     return Tokens(
-        prompt=count.prompt, completion=count.completion, total=count.total, messages=count.messages
+        prompt=count.prompt,
+        completion=count.completion,
+        total=count.total,
+        messages=count.messages,
+        cost_usd=count.cost_usd,
     )
 
 
