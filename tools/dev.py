@@ -62,6 +62,8 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     hatch = bootstrap()
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
+    # Hints Pidgin prints must work in the caller's shell, where .venv/bin is not on PATH.
+    env.setdefault("PIDGIN_HINT_PATH", env.get("PATH", ""))
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     try:
         return subprocess.run([str(hatch), "run", *argv], cwd=ROOT, env=env, check=False).returncode

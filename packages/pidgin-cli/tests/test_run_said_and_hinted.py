@@ -251,6 +251,26 @@ def test_demo_next_steps_work_copy_pasted(shell: Shell) -> None:
         assert pasted.stdout.strip(), line
 
 
+def test_hints_follow_the_callers_path_when_a_wrapper_changed_ours(shell: Shell) -> None:
+    """tools/dev.py runs Pidgin with .venv/bin first on PATH; the user's shell has not."""
+    users_path = shell.env["PATH"]
+    shell.env["PATH"] = os.pathsep.join([str(BIN), users_path])
+    shell.env["PIDGIN_HINT_PATH"] = users_path
+    result = shell.pidgin("demo", "-r", "1", "-t", "2")
+    assert result.returncode == 0, result.stderr
+    steps = [line for line in result.stdout.split("== Next", 1)[1].splitlines() if line.strip()]
+    assert steps[0].startswith(str(BIN / "pidgin")), steps  # not found there as a bare name
+    shell.env["PATH"] = users_path  # the shell the user pastes into
+    for line in steps:
+        pasted = shell.paste(line)
+        assert pasted.returncode == 0, f"{line}\n{pasted.stderr}"
+    del shell.env["PIDGIN_HINT_PATH"]  # without the wrapper's word, our PATH is the user's
+    shell.env["PATH"] = os.pathsep.join([str(BIN), users_path])
+    plain = shell.pidgin("demo", "-r", "1", "-t", "2")
+    bare = [line for line in plain.stdout.split("== Next", 1)[1].splitlines() if line.strip()]
+    assert bare[0].startswith("pidgin "), bare
+
+
 def test_stopping_a_chat_says_how_chats_stop(shell: Shell) -> None:
     chat = shell.pidgin("chat", "-a", "local:test", "-b", "silent:none", "-t", "1", "--no-load")
     assert chat.returncode == 0, chat.stderr

@@ -93,18 +93,24 @@ def _default_output_root() -> Path:
     return resolve_output_root(None, None)
 
 
+HINT_PATH_ENV = "PIDGIN_HINT_PATH"
+"""The ``PATH`` of the shell a user pastes hints into, set by wrappers that change ``PATH``
+(``tools/dev.py`` runs Pidgin through hatch, which puts ``.venv/bin`` first)."""
+
+
 def program(name: str) -> str:
     """``name`` as a hint should spell it: a script installed beside the running interpreter.
 
-    The bare name when the shell finds that very script on ``PATH``; else its absolute path
-    (after ``tools/dev.py demo``, ``pidgin`` and ``python3`` live in ``.venv/bin``, which
-    is not on ``PATH``). Computed from ``sys.executable`` at run time.
+    The bare name when the user's shell finds that very script on its ``PATH``
+    (``$PIDGIN_HINT_PATH``, else ours); else its absolute path (after ``tools/dev.py demo``,
+    ``pidgin`` and ``python3`` live in ``.venv/bin``, which is not on the user's ``PATH``).
+    Computed from ``sys.executable`` at run time.
     """
     import shlex
     import shutil
 
     bin_dir = os.path.abspath(os.path.dirname(sys.executable))
-    found = shutil.which(name)
+    found = shutil.which(name, path=os.environ.get(HINT_PATH_ENV))
     if found is not None and os.path.dirname(os.path.abspath(found)) == bin_dir:
         return name
     beside = os.path.join(bin_dir, name)
