@@ -16,7 +16,7 @@ import click
 from pidgin_events import FINISHED_STATUSES, plural, utc_now
 
 from ._output import command_hint, make_console, rich_text, safe_text
-from ._render_text import format_duration, format_score, format_tokens
+from ._render_text import format_cost, format_duration, format_score, format_tokens
 from ._render_words import (
     STATUS_STYLES,
     aware,
@@ -166,7 +166,7 @@ def attach_frame(
         header.append(f"  eta {format_duration(eta)}")
     header.append(f"  tokens {format_tokens(state.tokens.total.total)}")
     if state.tokens.total.cost_usd:
-        header.append(f"  cost ${state.tokens.total.cost_usd:.4f}")
+        header.append(f"  cost {format_cost(state.tokens.total.cost_usd)}")
     header.append(f"  convergence {format_score(state.convergence.mean_of_latest)}")
     overall = Table.grid(padding=(0, 1))
     overall.add_column(no_wrap=True)

@@ -14,7 +14,7 @@ from pidgin_events import utc_now
 
 from ._output import JSON_SCHEMA_VERSION, plain_table, rich_text, safe_text
 from ._render_json import conversation_json, error_json, summary_json
-from ._render_text import format_age, format_duration, format_score, shorten
+from ._render_text import format_age, format_cost, format_duration, format_score, shorten
 from ._render_words import aware, load_label, recent, run_progress
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class MonitorFrame:
                 format_score(state.convergence.mean_of_latest),
                 format_duration(state.timing.elapsed(self.now)),
                 format_duration(state.timing.eta(self.now)),
-                f"${state.tokens.total.cost_usd:.2f}" if state.tokens.total.cost_usd else "-",
+                format_cost(state.tokens.total.cost_usd, digits=2),
                 str(state.error_count),
             ]
             for state in self.running

@@ -16,6 +16,7 @@ from pidgin_events import plural, utc_now
 from ._output import command_hint, plain_table, rich_text, safe_text
 from ._render_text import (
     format_age,
+    format_cost,
     format_duration,
     format_score,
     format_tokens,
@@ -131,7 +132,7 @@ def _facts(state: ExperimentState, now: datetime) -> list[tuple[str, str]]:
         ("tokens", f"{total.total} ({total.prompt} prompt, {total.completion} completion)")
     )
     if total.cost_usd:
-        facts.append(("cost", f"${total.cost_usd:.4f} (catalogue prices)"))
+        facts.append(("cost", f"{format_cost(total.cost_usd)} (catalogue prices)"))
     facts.append(("convergence", format_score(state.convergence.mean_of_latest) + " (mean latest)"))
     warned = sum(bool(c.convergence_warnings) for c in state.conversations.values())
     if warned:

@@ -53,6 +53,11 @@ def format_score(score: float | None) -> str:
     return "-" if score is None else f"{score:.2f}"
 
 
+def format_cost(usd: float, digits: int = 4) -> str:
+    """``$0.0043`` at the catalogue's prices; ``-`` for none (models without prices)."""
+    return f"${usd:.{digits}f}" if usd else "-"
+
+
 def format_tokens(count: int | None) -> str:
     """``950``, ``12.3k``, ``4.1M``."""
     if count is None:

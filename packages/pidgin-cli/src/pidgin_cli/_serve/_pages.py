@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from .._output import safe_text
-from .._render_text import format_duration, format_score, format_tokens
+from .._render_text import format_cost, format_duration, format_score, format_tokens
 from . import _svg
 
 if TYPE_CHECKING:
@@ -91,11 +91,6 @@ def _progress(state: ExperimentState) -> str:
     )
 
 
-def _cost(usd: float) -> str:
-    """Spend at the catalogue's prices; a dash for models without prices (built-ins)."""
-    return f"${usd:.4f}" if usd else "–"
-
-
 def experiments_page(runs: Sequence[ExperimentState], *, page: int, total: int) -> str:
     """The list of every run, newest first, ``PAGE_SIZE`` a page."""
     rows = []
@@ -108,7 +103,7 @@ def experiments_page(runs: Sequence[ExperimentState], *, page: int, total: int) 
             f"<td>{_progress(state)}</td>"
             f"<td>{format_score(state.convergence.mean_of_latest)}</td>"
             f"<td>{format_tokens(state.tokens.total.total)}</td>"
-            f"<td>{_cost(state.tokens.total.cost_usd)}</td>"
+            f"<td>{format_cost(state.tokens.total.cost_usd)}</td>"
             f"<td>{_when(state.timing.started or state.timing.created)}</td>"
             f"<td>{format_duration(state.timing.elapsed())}</td>"
             f"<td>{_database(state)}</td></tr>"
@@ -166,7 +161,7 @@ def experiment_page(state: ExperimentState) -> str:
         f'<p class="meta">{_status(state.status)} <code>{text(run_id)}</code> · '
         f"{_progress(state)} · convergence {format_score(state.convergence.mean_of_latest)}"
         f" · tokens {format_tokens(state.tokens.total.total)}"
-        f" · cost {_cost(state.tokens.total.cost_usd)}"
+        f" · cost {format_cost(state.tokens.total.cost_usd)}"
         f" · elapsed {format_duration(state.timing.elapsed())}</p>"
         + (f'<p class="error">{text(state.error, multiline=True)}</p>' if state.error else "")
         + "<h2>Convergence by turn</h2>"
