@@ -36,6 +36,16 @@ MEMORY_LIMIT_ENV = "PIDGIN_LOAD_MEMORY_LIMIT"
 """DuckDB memory limit while loading (default 1GB); DuckDB spills to disk beyond it."""
 DEFAULT_MEMORY_LIMIT = "1GB"
 
+STRING_COMPRESSION = "zstd"
+"""How the loader's checkpoints compress text columns.
+
+DuckDB's automatic choice for a column of long strings (the payloads, the 2-10 KB
+messages) analyses them for dictionary and FSST compression, which took most of a load
+of big logs (a 112 MB log: 17 s of a 20 s load, for a 50 MB database); zstd writes it in
+under a second and smaller (11 MB). Only text columns are affected: numbers and
+timestamps keep DuckDB's own choice, and readers read any of them.
+"""
+
 _FIRST_DELAY = 0.05
 _MAX_DELAY = 1.0
 
@@ -154,7 +164,10 @@ def connect(
     import duckdb
 
     memory_limit = memory_limit_from_env()
-    config: dict[str, Any] = {"memory_limit": memory_limit}
+    config: dict[str, Any] = {
+        "memory_limit": memory_limit,
+        "force_compression": STRING_COMPRESSION,
+    }
     make_private_dir(db_path.parent)
     if not db_path.exists():
         _create(db_path, config, memory_limit)
