@@ -120,12 +120,16 @@ def like_option(function: F) -> F:
 
 
 def spec_in_use(ctx: click.Context) -> Spec | None:
+    """The spec file given, else the grid of the run ``--like`` names (if it had one)."""
     spec = ctx.meta.get(_SPEC)
-    return spec if isinstance(spec, Spec) else None
+    if isinstance(spec, Spec):
+        return spec
+    like = like_source(ctx)
+    return like[2] if like is not None else None
 
 
-def like_source(ctx: click.Context) -> tuple[str, dict[str, Any]] | None:
-    """The experiment ``--like`` named and the options read from it."""
+def like_source(ctx: click.Context) -> tuple[str, dict[str, Any], Spec | None] | None:
+    """The experiment ``--like`` named, the options read from it, and its grid."""
     like = ctx.meta.get(_LIKE)
     return like if isinstance(like, tuple) else None
 

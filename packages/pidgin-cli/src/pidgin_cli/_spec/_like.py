@@ -8,12 +8,14 @@ config, are read through the same alias table as spec files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
 
-from ._keys import PIDGIN_AI_ALIASES, expected, spec_keys
-from ._load import SpecError, fits
+from ._keys import GRID_MODES, PIDGIN_AI_ALIASES, expected, spec_keys
+from ._load import Spec, SpecError, fits
 
 __all__ = ["NOT_CARRIED", "options_of_run"]
 
@@ -21,8 +23,9 @@ NOT_CARRIED = frozenset({"name", "output"})
 """Never taken from the earlier run: a new run gets its own name, in today's output root."""
 
 
-def options_of_run(ctx: click.Context, text: str) -> tuple[str, dict[str, Any]]:
-    """The experiment ``text`` names and its recorded options (spec key -> value)."""
+def options_of_run(ctx: click.Context, text: str) -> tuple[str, dict[str, Any], Spec | None]:
+    """The experiment ``text`` names, its recorded options (spec key -> value), and its
+    grid as a spec when it was one experiment of a grid's conversations."""
     from pidgin_events import EXPERIMENT_LOG
 
     from .._output import resolve_output_root
@@ -57,4 +60,31 @@ def options_of_run(ctx: click.Context, text: str) -> tuple[str, dict[str, Any]]:
                 log, f"option {name!r} of {directory.name}: expected {expected(option)}"
             )
         options[name] = value
-    return directory.name, options
+    return directory.name, options, _grid_spec(log, config, keys)
+
+
+def _grid_spec(log: Path, config: Mapping[str, Any], keys: Mapping[str, Any]) -> Spec | None:
+    """The recorded grid (``grid_mode: conversations``) as a spec of only that grid."""
+    grid = config.get("grid")
+    if not isinstance(grid, dict) or grid.get("mode") not in GRID_MODES:
+        return None
+    cells = grid.get("cells")
+    if not isinstance(cells, list) or not cells or not all(isinstance(c, dict) for c in cells):
+        raise SpecError(log, "its config's grid has no cells")
+    lists: dict[str, list[Any]] = {}
+    for cell in cells:  # a cartesian product's lists are its values in order of appearance
+        for name, value in cell.items():
+            if name not in keys or not fits(keys[name].option, value):
+                raise SpecError(log, f"its grid key {name!r} is not an option of this pidgin")
+            if value not in lists.setdefault(name, []):
+                lists[name].append(value)
+    recorded = config.get("spec")
+    given = recorded.get("given") if isinstance(recorded, dict) else None
+    sha256 = recorded.get("sha256") if isinstance(recorded, dict) else None
+    return Spec(
+        path=log,
+        sha256=sha256 if isinstance(sha256, str) else "",
+        given=given if isinstance(given, dict) else {},
+        grid=lists,
+        grid_mode=str(grid["mode"]),
+    )
