@@ -272,8 +272,8 @@ def run_command(
       pidgin run -a local:test -b silent:none -p "Hello" -t 10 -q
       pidgin run -a local:drift -b local:drift --convergence-threshold 0.8 -n trial-1
       pidgin run -a sonnet -b gpt-4o -t 20 -r 100 --max-parallel 50 --max-cost 5
-      pidgin run study.yaml -r 3
-      pidgin run --like curious-echo --temperature 0.9
+      pidgin spec example > study.yaml && pidgin run study.yaml -t 3
+      pidgin run --like greetings --temperature 0.9
     """
     from pidgin_events import new_id, plural
 

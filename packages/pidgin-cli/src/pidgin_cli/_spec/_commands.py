@@ -55,7 +55,7 @@ def check_command(ctx: click.Context, spec_file: Path) -> None:
 
     \b
     Example:
-      pidgin spec check study.yaml
+      pidgin spec example > study.yaml && pidgin spec check study.yaml
     """
     from pidgin_events import plural
 
@@ -93,7 +93,7 @@ def example_command() -> None:
 
     \b
     Example:
-      pidgin spec example > study.yaml && pidgin run study.yaml
+      pidgin spec example > study.yaml && pidgin run study.yaml -t 2
     """
     from importlib.resources import files
 
