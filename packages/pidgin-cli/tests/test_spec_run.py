@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -56,6 +57,15 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 def experiments(root: Path) -> list[Path]:
     return sorted((root / EXPERIMENTS_DIR).glob("exp_*"))
+
+
+def wait_until_processed(directories: list[Path]) -> None:
+    """Background runners (an experiments grid is never followed) finish before the test."""
+    deadline = time.monotonic() + RUN_DEADLINE
+    for directory in directories:
+        while "PostProcessingCompleteEvent" not in (directory / EXPERIMENT_LOG).read_text():
+            assert time.monotonic() < deadline, f"{directory.name} did not finish"
+            time.sleep(0.1)
 
 
 def start_config(directory: Path) -> dict[str, Any]:
@@ -142,9 +152,11 @@ def test_an_experiments_grid_starts_one_named_experiment_per_cell(
           turns: {json.dumps(turns)}
         """,
     )
-    result = pidgin("run", str(spec), "--detach")
+    result = pidgin("run", str(spec))
     assert result.returncode == 0, result.stderr
+    assert f"Started {len(turns)} experiments" in result.stdout
     started = experiments(output_root)
+    wait_until_processed(started)
     assert len(started) == len(turns)
     by_name = {start_config(directory)["name"]: directory for directory in started}
     assert set(by_name) == {f"sweep-{index + 1}" for index in range(len(turns))}
@@ -198,9 +210,10 @@ def test_like_runs_an_experiment_again_with_the_same_config_and_messages(
     }
     assert after["seed"] == before["seed"]  # the random seed was recorded and reused
     assert conversations(copy) == conversations(original)
-    varied = pidgin("run", "--like", original.name, "-t", "2", "-q")
+    varied = pidgin("run", "--like", original.name, "-t", "2")
     assert varied.returncode == 0, varied.stderr
-    changed = start_config(output_root / EXPERIMENTS_DIR / varied.stdout.strip())
+    (directory,) = set(experiments(output_root)) - {original, copy}
+    changed = start_config(directory)
     assert (changed["max_turns"], changed["seed"]) == (2, before["seed"])
     assert changed["command_line"] == ["turns"]
 
@@ -416,3 +429,46 @@ def test_spec_keys_follow_the_options_of_run() -> None:
         "description": "Budget. (pidgin run --think-budget)",
     }
     assert schema["properties"]["max_turns"]["$ref"] == "#/properties/turns"
+
+
+def test_the_spec_overrides_like_whichever_comes_first(
+    tmp_path: Path, output_root: Path, pidgin: Pidgin
+) -> None:
+    first = pidgin(
+        *("run", "-a", "local:drift", "-b", "local:test", "-t", "4", "--temp-b", "0.6"),
+        *("-n", "base", "--seed", "3"),
+    )
+    assert first.returncode == 0, first.stderr
+    spec = write_spec(tmp_path, "turns: 2\nseed: 8\n")
+    for order in (("--like", "base", str(spec)), (str(spec), "--like", "base")):
+        before = set(experiments(output_root))
+        result = pidgin("run", *order)
+        assert result.returncode == 0, result.stderr
+        (directory,) = set(experiments(output_root)) - before
+        config = start_config(directory)
+        assert (config["max_turns"], config["seed"]) == (2, 8), order  # the spec's
+        assert (config["agent_b_model"], config["temperature_b"]) == ("local:test", 0.6)
+        assert config["like"].startswith("exp_")
+
+
+def test_a_base_url_password_is_never_recorded(
+    tmp_path: Path, output_root: Path, pidgin: Pidgin
+) -> None:
+    password = "s3cr3t-pa55"
+    spec = write_spec(
+        tmp_path,
+        f"""
+        agent_a: local:drift
+        agent_b: local:drift
+        turns: 1
+        base_url: http://user:{password}@127.0.0.1:9/v1
+        """,
+    )
+    result = pidgin("run", str(spec))
+    assert result.returncode == 0, result.stderr
+    (directory,) = experiments(output_root)
+    assert start_config(directory)["options"]["base_url"] == "http://127.0.0.1:9/v1"
+    for path in directory.rglob("*"):
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), path
+    assert password not in result.stdout + result.stderr

@@ -41,6 +41,7 @@ _SPEC = "pidgin.spec"
 _LIKE = "pidgin.like"
 _CELL = "pidgin.spec.cell"
 _COMMAND_LINE = "pidgin.spec.command_line"
+_BASE_DEFAULTS = "pidgin.spec.base_defaults"
 EXPERIMENT_WIDE = frozenset({"base_url"})
 """Arguments of the plan builder that one runner applies to all its conversations."""
 
@@ -178,7 +179,9 @@ def _fill_defaults(ctx: click.Context) -> None:
     """The merged default values: ``--like``'s, then the spec's, then the first grid cell's."""
     assert ctx.command is not None
     keys = spec_keys(ctx.command)
-    defaults: dict[str, Any] = dict(ctx.default_map or {})
+    if _BASE_DEFAULTS not in ctx.meta:  # whichever of --like and SPEC comes first
+        ctx.meta[_BASE_DEFAULTS] = dict(ctx.default_map or {})
+    defaults: dict[str, Any] = dict(ctx.meta[_BASE_DEFAULTS])
     like = like_source(ctx)
     if like is not None:
         for name, value in like[1].items():

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from ._apply import command_line_keys, current_cell, like_source, spec_in_use, spec_option_values
+from ._keys import GRID_KEY, spec_keys
 
 __all__ = ["run_record"]
 
@@ -38,8 +39,10 @@ def run_record(
     """The provenance entries of the config; ``resolved`` are values decided at run time."""
     from .._main import package_version
 
+    assert ctx.command is not None
+    urls = [name for name, key in spec_keys(ctx.command).items() if key.option.metavar == "URL"]
     record: dict[str, Any] = {
-        "options": spec_option_values(ctx, resolved=resolved),
+        "options": _without_passwords(spec_option_values(ctx, resolved=resolved), urls),
         "command_line": command_line_keys(ctx),
         "models": {name: _model(name) for name in dict.fromkeys(models)},
         "pidgin_version": package_version(),
@@ -48,16 +51,38 @@ def run_record(
     }
     spec = spec_in_use(ctx)
     if spec is not None:
-        record["spec"] = {"file": str(spec.path), "sha256": spec.sha256, "given": spec.given}
+        given = _without_passwords(spec.given, urls)
+        record["spec"] = {"file": str(spec.path), "sha256": spec.sha256, "given": given}
         cell = current_cell(ctx)
         if cell is not None:
-            record["spec"]["cell"] = cell
+            record["spec"]["cell"] = _without_passwords(cell, urls)
     if grid is not None:
         record["grid"] = dict(grid)
     like = like_source(ctx)
     if like is not None:
         record["like"] = like[0]
     return record
+
+
+def _without_passwords(values: Mapping[str, Any], urls: Sequence[str]) -> dict[str, Any]:
+    """``values`` with every URL (options whose metavar is URL) stripped of user:password;
+    a grid's lists of URLs too."""
+    from .._providers import describe_url
+
+    cleaned = dict(values)
+    for name in urls:
+        value = cleaned.get(name)
+        if isinstance(value, str):
+            cleaned[name] = describe_url(value)
+    grid = cleaned.get(GRID_KEY)
+    if isinstance(grid, dict):
+        cleaned[GRID_KEY] = {
+            key: [describe_url(item) if isinstance(item, str) else item for item in items]
+            if key in urls and isinstance(items, list)
+            else items
+            for key, items in grid.items()
+        }
+    return cleaned
 
 
 def _model(name: str) -> dict[str, Any]:
