@@ -165,6 +165,10 @@ def test_an_experiments_grid_starts_one_named_experiment_per_cell(
         assert config["spec"]["cell"] == {"turns": cell_turns}
         assert config["max_turns"] == config["options"]["turns"] == cell_turns
         assert "grid" not in config
+    again = pidgin("run", str(spec))
+    assert again.returncode == 2
+    assert "sweep-1, sweep-2 are already used" in again.stderr
+    assert experiments(output_root) == started
 
 
 def test_command_line_options_override_the_spec(

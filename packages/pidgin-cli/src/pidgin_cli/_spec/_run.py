@@ -30,6 +30,8 @@ def run_grid(ctx: click.Context, command: click.Command) -> bool:
     assert spec is not None
     given_on_command_line = command_line_keys(ctx)
     params = dict(ctx.params)
+    if params.get("name"):
+        _check_names_free(ctx, [f"{params['name']}-{n + 1}" for n in range(len(grid[1]))])
     for index, (cell, written) in enumerate(zip(grid[1], spec.cells(), strict=True)):
         values = {**params, **cell, "detach": True}
         if params.get("name"):
@@ -42,6 +44,23 @@ def run_grid(ctx: click.Context, command: click.Command) -> bool:
             "'pidgin monitor' follows them all."
         )
     return True
+
+
+def _check_names_free(ctx: click.Context, names: list[str]) -> None:
+    """Every cell's name is free before the first cell starts: no grid half started."""
+    from .._output import resolve_output_root
+    from .._resolve import scan_runs
+
+    root = resolve_output_root(ctx, ctx.params.get("output"))
+    taken = {ref.name for ref in scan_runs(root, ("experiment",))}
+    used = [name for name in names if name in taken]
+    if used:
+        raise click.BadParameter(
+            f"the grid's experiments are named {names[0]} to {names[-1]}, and "
+            f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} already used; "
+            "choose another name",
+            param_hint="'-n' / '--name'",
+        )
 
 
 def run_extras(ctx: click.Context, plan: Any, plan_builder: Callable[..., Any]) -> dict[str, Any]:
