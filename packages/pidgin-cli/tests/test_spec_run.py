@@ -476,3 +476,22 @@ def test_a_base_url_password_is_never_recorded(
         if path.is_file():
             assert password.encode() not in path.read_bytes(), path
     assert password not in result.stdout + result.stderr
+
+
+def test_every_pidgin_ai_key_is_a_key_an_alias_or_explained(tmp_path: Path) -> None:
+    """pidgin-ai 1.1's keys are accepted, or refused with words naming pidgin-ai."""
+    import click
+
+    from pidgin_cli._commands_run import run_command
+    from pidgin_cli._spec import SpecError, load_spec, spec_keys
+    from pidgin_cli._spec._keys import PIDGIN_AI_KEYS, aliases_of
+
+    keys = spec_keys(run_command)
+    accepted = set(keys) | set(aliases_of(keys))
+    ctx = click.Context(run_command, info_name="run")
+    for key in sorted(PIDGIN_AI_KEYS - accepted):
+        spec = tmp_path / f"{key}.yaml"
+        spec.write_text(f"agent_a: local:drift\n{key}: 1\n", encoding="utf-8")
+        with pytest.raises(SpecError) as refused:
+            load_spec(spec, keys, ctx)
+        assert f"{spec}:2:1: pidgin-ai's key {key!r}" in refused.value.format_message()

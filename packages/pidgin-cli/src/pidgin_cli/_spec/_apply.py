@@ -116,7 +116,8 @@ def like_option(function: F) -> F:
         expose_value=False,
         callback=like,
         help="Run again with the options recorded in experiment EXP_ID's start event "
-        "(its seed included); other options given override them.",
+        "(its seed and grid included); other options given override them. EXP_ID is "
+        "looked up under 'pidgin -o DIR' or $PIDGIN_OUTPUT.",
     )(function)
 
 

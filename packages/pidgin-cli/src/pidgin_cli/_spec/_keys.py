@@ -21,6 +21,7 @@ __all__ = [
     "GRID_MODES",
     "GRID_MODE_KEY",
     "PIDGIN_AI_ALIASES",
+    "PIDGIN_AI_KEYS",
     "SpecKey",
     "expected",
     "spec_keys",
@@ -50,6 +51,16 @@ UNSUPPORTED_PIDGIN_AI: Mapping[str, str] = {
     "tail": "use 'pidgin experiment attach'",
 }
 """pidgin-ai keys without a Pidgin option, and what to do instead."""
+
+PIDGIN_AI_KEYS = frozenset({
+    "name", "agent_a", "agent_b", "agent_a_model", "agent_b_model", "repetitions",
+    "max_turns", "turns", "temperature", "temperature_a", "temperature_b", "prompt",
+    "custom_prompt", "convergence_threshold", "convergence_action", "awareness",
+    "awareness_a", "awareness_b", "choose_names", "max_parallel", "think", "think_a",
+    "think_b", "think_budget", "output", *UNSUPPORTED_PIDGIN_AI,
+})  # fmt: skip
+"""Every key pidgin-ai 1.1 reads from a spec: one without an option here gets a clear
+word rather than 'unknown key'."""
 
 COMMAND_ONLY = frozenset({"quiet", "detach", "like", "help"})
 """Options that say how the command behaves, not what runs: never spec keys."""

@@ -23,6 +23,7 @@ from ._keys import (
     GRID_KEY,
     GRID_MODE_KEY,
     GRID_MODES,
+    PIDGIN_AI_KEYS,
     UNSUPPORTED_PIDGIN_AI,
     SpecKey,
     aliases_of,
@@ -198,6 +199,13 @@ class _Reader:
             hint = UNSUPPORTED_PIDGIN_AI[written]
             raise SpecError(
                 self.path, f"pidgin-ai's key {written!r} is not supported: {hint}", node
+            )
+        if written in PIDGIN_AI_KEYS:
+            raise SpecError(
+                self.path,
+                f"pidgin-ai's key {written!r} has no 'pidgin run' option in this version of "
+                "Pidgin ('pidgin spec schema' lists the keys it has)",
+                node,
             )
         known = [*self.keys, *self.aliases, *((GRID_KEY, GRID_MODE_KEY) if allow_grid else ())]
         close = difflib.get_close_matches(written, known, n=3, cutoff=0.6)
