@@ -204,6 +204,8 @@ def test_like_runs_an_experiment_again_with_the_same_config_and_messages(
     )
     assert first.returncode == 0, first.stderr
     (original,) = experiments(output_root)
+    for database in (output_root / EXPERIMENTS_DIR).glob("*.duckdb*"):
+        database.unlink()  # --like reads the JSONL start event, never the database
     again = pidgin("run", "--like", "original")
     assert again.returncode == 0, again.stderr
     (copy,) = set(experiments(output_root)) - {original}
