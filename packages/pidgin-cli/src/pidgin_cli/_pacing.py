@@ -38,6 +38,20 @@ class PacerLimits:
     tokens_per_minute: int = 0
     max_concurrency: int = 0
 
+    def share(self, parts: int) -> PacerLimits:
+        """One of ``parts`` equal shares (at least 1 of each limit that is set)."""
+        if parts <= 1:
+            return self
+
+        def part(limit: int) -> int:
+            return 0 if limit == 0 else max(1, limit // parts)
+
+        return PacerLimits(
+            part(self.requests_per_minute),
+            part(self.tokens_per_minute),
+            part(self.max_concurrency),
+        )
+
 
 class _Bucket:
     """A token bucket that may go into debt: the next taker waits until it is repaid."""
@@ -132,6 +146,8 @@ class Pacers:
     """The pacers of one run, one per provider, made on first use from their limits."""
 
     limits: Mapping[str, PacerLimits] = field(default_factory=dict)
+    parts: int = 1
+    """How many processes share the limits (``--workers``): each paces to its share."""
     _pacers: dict[str, Pacer] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -139,7 +155,8 @@ class Pacers:
         with self._guard:
             pacer = self._pacers.get(provider)
             if pacer is None:
-                pacer = self._pacers[provider] = Pacer(self.limits.get(provider, PacerLimits()))
+                limits = self.limits.get(provider, PacerLimits()).share(self.parts)
+                pacer = self._pacers[provider] = Pacer(limits)
             return pacer
 
 

@@ -42,7 +42,7 @@ from ._conductor import (
 from ._requests import ContextPolicy, RequestSettings
 
 if TYPE_CHECKING:
-    from pidgin_events import Experiment
+    from pidgin_events import Conversation, Experiment
 
 __all__ = [
     "LOCK_WAIT_LOG",
@@ -55,6 +55,7 @@ __all__ = [
     "main",
     "post_process",
     "run_experiment",
+    "run_planned",
 ]
 
 PID_FILE = "runner.pid"
@@ -97,6 +98,8 @@ class ExperimentSpec:
     request_timeout: float | None = None
     provider_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
+    workers: int | None = None
+    """Processes running the conversations (``--workers``); None: from the cores."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -275,33 +278,50 @@ def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
     return problems
 
 
+def run_planned(
+    conversation: Conversation,
+    spec: ExperimentSpec,
+    index: int,
+    stop: StopRequest,
+    settings: RequestSettings,
+    log: Log,
+) -> ConversationResult:
+    """Run conversation ``index`` of ``spec`` in its started log, saying so in the runner log."""
+    plan = spec.plan(index)
+    log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
+
+    def on_turn(turn: int, score: float, warn: bool) -> None:
+        if warn:
+            log(
+                f"conversation {conversation.id} turn {turn + 1}: convergence {score:.2f} "
+                f"reached the threshold {plan.convergence_threshold:g} (warn: going on)"
+            )
+
+    result = run_conversation(conversation, plan, stop=stop, on_turn=on_turn, settings=settings)
+    final = result.final_convergence
+    log(
+        f"conversation {result.conversation_id} {result.status} ({result.reason}) after "
+        f"{plural(result.turns, 'turn')}" + ("" if final is None else f", convergence {final:.2f}")
+    )
+    return result
+
+
 def _run_conversations(
     experiment: Experiment, spec: ExperimentSpec, stop: StopRequest, log: Log
 ) -> list[ConversationResult]:
+    from ._workers import run_in_workers, worker_count
+
+    workers = worker_count(spec.workers, spec.max_parallel, spec.repetitions)
+    if workers > 1:
+        log(f"{workers} worker processes share the conversations")
+        return run_in_workers(experiment, spec, stop, log, workers)
     settings = spec.request_settings()
 
     def one(index: int) -> ConversationResult | None:
         if stop.is_set():
             return None  # never started: no log file, no start event
-        plan = spec.plan(index)
-        conversation = experiment.conversation(**plan.start_arguments())
-        log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
-
-        def on_turn(turn: int, score: float, warn: bool) -> None:
-            if warn:
-                log(
-                    f"conversation {conversation.id} turn {turn + 1}: convergence {score:.2f} "
-                    f"reached the threshold {plan.convergence_threshold:g} (warn: going on)"
-                )
-
-        result = run_conversation(conversation, plan, stop=stop, on_turn=on_turn, settings=settings)
-        final = result.final_convergence
-        log(
-            f"conversation {result.conversation_id} {result.status} ({result.reason}) after "
-            f"{plural(result.turns, 'turn')}"
-            + ("" if final is None else f", convergence {final:.2f}")
-        )
-        return result
+        conversation = experiment.conversation(**spec.plan(index).start_arguments())
+        return run_planned(conversation, spec, index, stop, settings, log)
 
     results: list[ConversationResult] = []
     with concurrent.futures.ThreadPoolExecutor(
