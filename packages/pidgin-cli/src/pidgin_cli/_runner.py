@@ -282,6 +282,7 @@ def run_planned(
     conversation: Conversation,
     spec: ExperimentSpec,
     index: int,
+    *,
     stop: StopRequest,
     settings: RequestSettings,
     log: Log,
@@ -321,7 +322,7 @@ def _run_conversations(
         if stop.is_set():
             return None  # never started: no log file, no start event
         conversation = experiment.conversation(**spec.plan(index).start_arguments())
-        return run_planned(conversation, spec, index, stop, settings, log)
+        return run_planned(conversation, spec, index, stop=stop, settings=settings, log=log)
 
     results: list[ConversationResult] = []
     with concurrent.futures.ThreadPoolExecutor(

@@ -360,7 +360,7 @@ def _serve(spec: ExperimentSpec, parts: int, commands: IO[bytes], outbox: _Outbo
             **plan.start_arguments(),
         )
         outbox.send(started=conversation_id)
-        result = run_planned(conversation, spec, index, stop, settings, log)
+        result = run_planned(conversation, spec, index, stop=stop, settings=settings, log=log)
         outbox.send(ended=asdict(result))
 
     def guarded(index: int, conversation_id: str) -> None:
@@ -412,4 +412,3 @@ def main() -> int:
 if __name__ == "__main__":
     threading.current_thread().name = "worker"
     sys.exit(main())
-
