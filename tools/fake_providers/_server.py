@@ -91,6 +91,8 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self.port = 0
         self.handled = 0
+        self.connections = 0
+        """TCP connections accepted: a client that reuses its connections opens few."""
 
     # --- control (any thread) --------------------------------------------------------------
 
@@ -172,6 +174,7 @@ class FakeServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         from . import _wires
 
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
