@@ -68,7 +68,9 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def worker_count(requested: int | None, max_parallel: int, conversations: int) -> int:
+def worker_count(
+    requested: int | None, max_parallel: int, conversations: int, cores: int | None = None
+) -> int:
     """How many worker processes to use; 1 means the conversations run in the runner.
 
     Default: one per core, but only where each gets ``CONVERSATIONS_PER_WORKER`` at a
@@ -77,7 +79,8 @@ def worker_count(requested: int | None, max_parallel: int, conversations: int) -
     useful = max(1, min(max_parallel, conversations))
     if requested is not None:
         return max(1, min(requested, useful))
-    return max(1, min(available_cores(), useful // CONVERSATIONS_PER_WORKER))
+    cores = available_cores() if cores is None else cores
+    return max(1, min(cores, useful // CONVERSATIONS_PER_WORKER))
 
 
 # --- the runner's side ------------------------------------------------------------------
@@ -183,6 +186,11 @@ class _Dispatch:
                 if worker.process.poll() is None:
                     worker.process.kill()
                     worker.process.wait()
+            for reader in readers:
+                reader.join(5)
+            for worker in workers:
+                if worker.process.stdout is not None:
+                    worker.process.stdout.close()
         if self.failure is not None:
             raise RuntimeError(self.failure)
         if self.waiting and not self.stop.is_set():
