@@ -7,6 +7,9 @@ costs no CPU, so threads keep the conductor a plain loop while 256 of them wait 
 network at once. asyncio would save the threads' stacks (virtual memory, not CPU) at the
 price of an async conductor, an async writer and the SDKs' async clients throughout;
 the benchmark (``tools/bench/providers.py``) measures what the threads cost per turn.
+What threads cannot spread is the SDKs' CPU per request, which runs under one interpreter
+lock: ``--workers`` (``_workers.py``) runs the threads in several processes, each pacing
+to its share of every limit (``Pacers.parts``), so the limits hold for the whole run.
 
 A ``Pacer`` keeps one provider under its limits for the whole experiment instead of
 letting 256 conversations hammer into 429s: at most ``max_concurrency`` requests in
