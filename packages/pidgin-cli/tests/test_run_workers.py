@@ -182,11 +182,8 @@ def test_a_killed_worker_fails_its_conversations_and_the_others_finish(
     assert all(results[end["conversation_id"]].reason == WORKER_EXITED for end in lost)
 
 
-def test_sigterm_to_the_runner_interrupts_every_workers_conversations(
-    providers: Any, tmp_path: Path
-) -> None:
-    providers.behaviour.latency = 0.2
-    spec = _spec(tmp_path, repetitions=8, max_parallel=4, max_turns=30)
+def _start_runner(spec: ExperimentSpec) -> subprocess.Popen[str]:
+    """``python -m pidgin_cli._runner`` as ``pidgin run`` starts it, the spec on stdin."""
     runner = subprocess.Popen(
         [sys.executable, "-m", "pidgin_cli._runner"],
         stdin=subprocess.PIPE,
@@ -198,6 +195,15 @@ def test_sigterm_to_the_runner_interrupts_every_workers_conversations(
     runner.stdin.write(spec.to_json())
     runner.stdin.close()
     runner.stdin = None  # given; communicate() has nothing more to send
+    return runner
+
+
+def test_sigterm_to_the_runner_interrupts_every_workers_conversations(
+    providers: Any, tmp_path: Path
+) -> None:
+    providers.behaviour.latency = 0.2
+    spec = _spec(tmp_path, repetitions=8, max_parallel=4, max_turns=30)
+    runner = _start_runner(spec)
     try:
         _wait_for(lambda: len(list(spec.directory.glob("conv_*_events.jsonl"))) == 4)
         time.sleep(0.5)
@@ -214,6 +220,32 @@ def test_sigterm_to_the_runner_interrupts_every_workers_conversations(
     assert {(end["status"], end["reason"]) for end in ends.values()} == {("interrupted", "SIGTERM")}
     assert complete["interrupted_conversations"] == 4
     assert "2 worker processes share the conversations" in output
+
+
+def test_workers_of_a_killed_runner_end_their_conversations_and_exit(
+    providers: Any, tmp_path: Path
+) -> None:
+    from pidgin_events import is_running
+
+    providers.behaviour.latency = 0.2
+    spec = _spec(tmp_path, repetitions=4, max_parallel=4, max_turns=30)
+    runner = _start_runner(spec)
+    try:
+        _wait_for(lambda: len(list(spec.directory.glob("conv_*_events.jsonl"))) == 4)
+        time.sleep(0.5)
+        runner.kill()
+        runner.communicate(timeout=60)
+        # Their stdin closed without "done": the workers end what they run, then exit.
+        _wait_for(lambda: is_running(spec.directory) is False)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    ends = _conversation_ends(spec.directory)
+    assert len(ends) == 4
+    assert {(end["status"], end["reason"]) for end in ends.values()} == {
+        ("interrupted", "runner_exited")
+    }
+    assert _of(_events(spec.directory / EXPERIMENT_LOG), "ExperimentCompleteEvent") == []
 
 
 def test_limits_are_shared_between_workers() -> None:
