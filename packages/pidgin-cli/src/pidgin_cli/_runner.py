@@ -4,6 +4,10 @@
 its ``ExperimentSpec`` as JSON on stdin (so prompts never show in ``ps``), writes
 ``runner.pid`` and ``runner.log`` into the experiment directory, and runs.
 
+Conversations run as threads of this process, or with ``--workers N`` as threads of N
+worker processes (``_workers.py``); either way the experiment-level events, the budget,
+the stop flag and the run lock stay here.
+
 SIGTERM and SIGINT set the stop flag: conversations in flight end as ``interrupted`` at
 their next step, conversations not started yet are never started, and the experiment
 completes as ``interrupted``. SIGHUP is ignored (the terminal that started us may close).
