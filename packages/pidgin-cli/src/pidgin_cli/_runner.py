@@ -41,12 +41,11 @@ from ._conductor import (
     ConversationPlan,
     ConversationResult,
     StopRequest,
-    run_conversation,
 )
 from ._requests import ContextPolicy, RequestSettings
 
 if TYPE_CHECKING:
-    from pidgin_events import Conversation, Experiment
+    from pidgin_events import Experiment
 
 __all__ = [
     "LOCK_WAIT_LOG",
@@ -59,7 +58,6 @@ __all__ = [
     "main",
     "post_process",
     "run_experiment",
-    "run_planned",
 ]
 
 PID_FILE = "runner.pid"
@@ -282,38 +280,10 @@ def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
     return problems
 
 
-def run_planned(
-    conversation: Conversation,
-    spec: ExperimentSpec,
-    index: int,
-    *,
-    stop: StopRequest,
-    settings: RequestSettings,
-    log: Log,
-) -> ConversationResult:
-    """Run conversation ``index`` of ``spec`` in its started log, saying so in the runner log."""
-    plan = spec.plan(index)
-    log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
-
-    def on_turn(turn: int, score: float, warn: bool) -> None:
-        if warn:
-            log(
-                f"conversation {conversation.id} turn {turn + 1}: convergence {score:.2f} "
-                f"reached the threshold {plan.convergence_threshold:g} (warn: going on)"
-            )
-
-    result = run_conversation(conversation, plan, stop=stop, on_turn=on_turn, settings=settings)
-    final = result.final_convergence
-    log(
-        f"conversation {result.conversation_id} {result.status} ({result.reason}) after "
-        f"{plural(result.turns, 'turn')}" + ("" if final is None else f", convergence {final:.2f}")
-    )
-    return result
-
-
 def _run_conversations(
     experiment: Experiment, spec: ExperimentSpec, stop: StopRequest, log: Log
 ) -> list[ConversationResult]:
+    from ._run_one import run_planned
     from ._workers import run_in_workers, worker_count
 
     workers = worker_count(spec.workers, spec.max_parallel, spec.repetitions)

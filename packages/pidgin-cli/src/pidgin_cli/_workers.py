@@ -345,7 +345,7 @@ def _serve(spec: ExperimentSpec, parts: int, commands: IO[bytes], outbox: _Outbo
 
     from pidgin_events import Conversation, RunLock
 
-    from ._runner import run_planned
+    from ._run_one import run_planned
 
     stop = StopRequest()
     settings = spec.request_settings()
