@@ -32,7 +32,7 @@ def run_planned(
 ) -> ConversationResult:
     """Run conversation ``index`` of ``spec`` in its started log, saying so in the runner log."""
     plan = spec.plan(index)
-    log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
+    log(f"conversation {conversation.id} ({index + 1}/{spec.conversations}) started")
 
     def on_turn(turn: int, score: float, warn: bool) -> None:
         if warn:

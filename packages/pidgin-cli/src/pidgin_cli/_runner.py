@@ -30,7 +30,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,19 @@ class ExperimentSpec:
     """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
     workers: int | None = None
     """Processes running the conversations (``--workers``); None: from the cores."""
+    record: dict[str, Any] = field(default_factory=dict)
+    """How to run it again: options, spec, models, versions (``_spec.run_record``)."""
+    cell_plans: list[dict[str, Any]] = field(default_factory=list)
+    """A grid's cells (``grid_mode: conversations``): ``repetitions`` conversations each."""
+
+    @property
+    def conversations(self) -> int:
+        return self.repetitions * max(1, len(self.cell_plans))
+
+    @property
+    def models(self) -> list[str]:
+        cells = [[cell["agent_a"], cell["agent_b"]] for cell in self.cell_plans]
+        return list(dict.fromkeys(sum(cells, [self.agent_a, self.agent_b])))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -125,6 +138,9 @@ class ExperimentSpec:
 
     def plan(self, index: int) -> ConversationPlan:
         """The plan of conversation ``index``; its seed is the experiment's seed + index."""
+        if self.cell_plans:
+            cell = ConversationPlan(**self.cell_plans[index // self.repetitions])
+            return replace(cell, seed=self.seed + index)
         return ConversationPlan(
             agent_a=self.agent_a,
             agent_b=self.agent_b,
@@ -154,6 +170,7 @@ class ExperimentSpec:
             "convergence_action": self.convergence_action,
             "seed": self.seed,
             **self._provider_config(),
+            **self.record,
         }
 
     def _provider_config(self) -> dict[str, Any]:
@@ -226,7 +243,7 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
     experiment = Experiment.create(
         spec.root,
         name=spec.name,
-        total_conversations=spec.repetitions,
+        total_conversations=spec.conversations,
         config=spec.config(),
         experiment_id=spec.experiment_id,
     )
@@ -239,7 +256,7 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
                 os.replace(spec.launch_log, experiment.directory / RUNNER_LOG)
         log(
             f"started {experiment.id} ({spec.name}): "
-            f"{plural(spec.repetitions, 'conversation')} of "
+            f"{plural(spec.conversations, 'conversation')} of "
             f"{spec.agent_a} vs {spec.agent_b}, {plural(spec.max_turns, 'turn')}, "
             f"{spec.max_parallel} at a time, seed {spec.seed}"
         )
@@ -274,9 +291,9 @@ def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
     from ._providers import preflight
 
     spec.request_settings()  # applies --base-url and the timeout before the first client
-    problems = preflight([spec.agent_a, spec.agent_b], MODELS)
+    problems = preflight(spec.models, MODELS)
     if not problems:
-        log(f"provider check passed for {spec.agent_a} and {spec.agent_b}")
+        log(f"provider check passed for {' and '.join(spec.models)}")
     return problems
 
 
@@ -286,7 +303,7 @@ def _run_conversations(
     from ._run_one import run_planned
     from ._workers import run_in_workers, worker_count
 
-    workers = worker_count(spec.workers, spec.max_parallel, spec.repetitions)
+    workers = worker_count(spec.workers, spec.max_parallel, spec.conversations)
     if workers > 1:
         log(f"{workers} worker processes share the conversations")
         return run_in_workers(experiment, spec, stop, log, workers)
@@ -302,7 +319,7 @@ def _run_conversations(
     with concurrent.futures.ThreadPoolExecutor(
         max_workers=spec.max_parallel, thread_name_prefix="conversation"
     ) as pool:
-        futures = [pool.submit(one, index) for index in range(spec.repetitions)]
+        futures = [pool.submit(one, index) for index in range(spec.conversations)]
         pending = set(futures)
         failure: BaseException | None = None
         while pending:

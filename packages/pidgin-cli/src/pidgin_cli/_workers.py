@@ -153,7 +153,7 @@ class _Dispatch:
         self.budget = None if spec.max_cost is None else Budget(spec.max_cost)
         self.results: dict[int, ConversationResult] = {}
         self.failure: str | None = None
-        self.waiting = collections.deque(range(spec.repetitions))
+        self.waiting = collections.deque(range(spec.conversations))
         """Indices of the conversations not handed out yet (or handed back by a dead worker)."""
         self.stop_sent = False
 
