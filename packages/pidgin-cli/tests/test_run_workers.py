@@ -248,6 +248,30 @@ def test_workers_of_a_killed_runner_end_their_conversations_and_exit(
     assert _of(_events(spec.directory / EXPERIMENT_LOG), "ExperimentCompleteEvent") == []
 
 
+def test_a_providers_concurrency_limit_holds_across_workers(providers: Any, tmp_path: Path) -> None:
+    providers.behaviour.latency = 0.15
+    limit = 4
+    spec = _spec(
+        tmp_path,
+        repetitions=8,
+        max_parallel=8,
+        max_turns=3,
+        provider_limits={"openai-compatible": {"max_concurrency": limit}},
+    )
+    summary = run_experiment(spec, StopRequest(), log=lambda line: None)
+    assert summary.status == "completed"
+    # Eight conversations at once would put eight requests in flight; each of the two
+    # workers paces to half of the limit.
+    assert 1 < providers.peak_in_flight <= limit
+    paces = [
+        pace
+        for log in spec.directory.glob("conv_*_events.jsonl")
+        for pace in _of(_events(log), "RateLimitPaceEvent")
+    ]
+    assert paces
+    assert {pace["reason"] for pace in paces} == {"concurrency"}
+
+
 def test_limits_are_shared_between_workers() -> None:
     limits = PacerLimits(requests_per_minute=50, tokens_per_minute=0, max_concurrency=3)
     assert limits.share(1) is limits
