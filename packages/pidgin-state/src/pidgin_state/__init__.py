@@ -29,9 +29,31 @@ from ._model import (
     TokenTotals,
     to_jsonable,
 )
+from ._replay import (
+    COLD_START,
+    CONTRIBUTIONS,
+    ChatLine,
+    Replay,
+    ReplayError,
+    Said,
+    agent_view,
+    contributes,
+    replay,
+    replay_events,
+)
 from ._status import DEFAULT_STALE_AFTER
 
 __all__ = [
+    "COLD_START",
+    "CONTRIBUTIONS",
+    "ChatLine",
+    "Replay",
+    "ReplayError",
+    "Said",
+    "agent_view",
+    "contributes",
+    "replay",
+    "replay_events",
     "DEFAULT_STALE_AFTER",
     "Convergence",
     "ConvergenceWarning",
