@@ -249,12 +249,17 @@ class _Driver:
         self.history: list[Said] = []
         """What has been said, as ``pidgin_state.replay`` rebuilds it from the log."""
         self.resumed = False
+        self.unsent_prompts: list[str] = list(AGENTS)
         self.system_prompts: dict[str, str | None] = dict.fromkeys(AGENTS, plan.system_prompt)
 
     def resume_from(self, replay: Replay) -> None:
         """Go on where ``replay`` (this conversation's log so far) stands."""
         self.history = list(replay.history)
-        self.system_prompts = {agent: replay.system_prompts.get(agent) for agent in AGENTS}
+        # A prompt the log lacks was never written (the run died before it): it is now.
+        self.unsent_prompts = [agent for agent in AGENTS if agent not in replay.system_prompts]
+        self.system_prompts = {
+            agent: replay.system_prompts.get(agent, self.plan.system_prompt) for agent in AGENTS
+        }
         self.scores = [score for score in replay.scores if score is not None]
         threshold = self.plan.convergence_threshold
         self.above_threshold = bool(
@@ -264,10 +269,10 @@ class _Driver:
 
     def converse(self, on_message: OnMessage | None, on_turn: OnTurn | None) -> None:
         conversation, plan = self.conversation, self.plan
+        if plan.system_prompt:
+            for agent in self.unsent_prompts:
+                conversation.system_prompt(agent, plan.system_prompt)
         if not self.resumed:
-            if plan.system_prompt:
-                for agent in AGENTS:
-                    conversation.system_prompt(agent, plan.system_prompt)
             self.history.append(Said("human", plan.initial_prompt or COLD_START))
         for _ in range(conversation.turns_completed, plan.max_turns):
             self.check_stop()

@@ -60,6 +60,10 @@ EXPERIMENT_COMMANDS = {
     "status": LazyCommand(f"{_WATCH}:status_command", "Show one experiment in detail."),
     "attach": LazyCommand(f"{_WATCH}:attach_command", "Follow a running experiment live."),
     "stop": LazyCommand(f"{_RUN}:stop_command", "Stop a running experiment cleanly."),
+    "resume": LazyCommand(
+        "pidgin_cli._commands_resume:resume_command",
+        "Go on with a stopped, killed or crashed experiment.",
+    ),
 }
 
 

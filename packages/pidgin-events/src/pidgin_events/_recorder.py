@@ -346,6 +346,25 @@ class Experiment:
         )
         return experiment
 
+    @classmethod
+    def reopen(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        experiment_id: str,
+        name: str,
+        finished: Mapping[str, int] | None = None,
+        fsync: FsyncPolicy = "close",
+    ) -> Experiment:
+        """Open an existing experiment to write more of it (``pidgin experiment resume``).
+
+        ``finished``: how many of its conversations ended earlier, by status, and are not
+        run again; the completion event counts them with those run now.
+        """
+        experiment = cls(Path(directory), experiment_id=experiment_id, name=name, fsync=fsync)
+        experiment._outcomes.update(finished or {})
+        return experiment
+
     def emit(self, event: Event) -> int:
         """Append an experiment-level event to ``experiment.jsonl``."""
         return self._writer.emit(event)

@@ -79,6 +79,15 @@ SELECT
     m.cache_write_tokens AS cache_write_tokens, m.duration_ms AS duration_ms,
     said.timestamp, said.seq, said.source_file, said.line_number
 FROM said LEFT JOIN starts USING (conversation_id)
+-- A message of a turn discarded later in its log (left half done, run again on resume)
+-- stays in events but is no message of the conversation.
+WHERE NOT EXISTS (
+    SELECT 1 FROM events AS d
+    WHERE d.experiment_id = $experiment_id AND d.event_type = 'TurnDiscardedEvent'
+        AND d.source_file = said.source_file AND d.line_number > said.line_number
+        AND TRY_CAST(json_extract_string(d.payload, '$.turn_number') AS INTEGER)
+            = m.turn_number
+)
 """
 
 UNNUMBERED_MESSAGES_SQL = """

@@ -150,9 +150,13 @@ class Replay:
         for said in self.history:
             if said.turn is not None and said.turn > turn:
                 break
-            if said.turn == turn and said.speaker in AGENT_IDS:
-                if said.speaker == agent or agent == "agent_a":
-                    break
+            # Within a turn, agent A speaks first: B's view holds A's reply, A's does not.
+            if (
+                said.turn == turn
+                and said.speaker in AGENT_IDS
+                and agent in (said.speaker, AGENT_IDS[0])
+            ):
+                break
             history.append(said)
         dropped = self.truncations.get((agent, turn), 0)
         return agent_view(self.system_prompts.get(agent), history, agent, dropped)
@@ -281,9 +285,9 @@ def replay_events(events: Iterable[Event], *, until_turn: int | None = None) -> 
     """
     state = Replay()
     for event in events:
-        if until_turn is not None and event.event_type == "TurnStartEvent":
-            if _get(event, "turn_number") >= until_turn:
-                break
+        starts = event.event_type == "TurnStartEvent"
+        if until_turn is not None and starts and _get(event, "turn_number") >= until_turn:
+            break
         contribution = CONTRIBUTIONS.get(event.event_type)
         if contribution is not None:
             contribution(state, event)
