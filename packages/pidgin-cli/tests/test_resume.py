@@ -8,6 +8,7 @@ experiment run without interruption.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -19,7 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from pidgin_events import EXPERIMENTS_DIR, conversation_id_of_log, is_running, read_events
+from pidgin_events import (
+    EXPERIMENTS_DIR,
+    TurnCompleteEvent,
+    conversation_id_of_log,
+    is_running,
+    read_events,
+)
 from pidgin_state import Replay, StateBuilder, replay
 
 RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -41,7 +48,8 @@ def _directory(root: Path, name: str) -> Path:
 
 def _name(directory: Path) -> str | None:
     with (directory / "experiment.jsonl").open("rb") as stream:
-        return json.loads(stream.readline()).get("name")
+        name = json.loads(stream.readline()).get("name")
+    return name if isinstance(name, str) else None
 
 
 def _conversations(directory: Path) -> dict[int, Path]:
@@ -94,10 +102,8 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(
         time.sleep(moment)
         pid = int((directory / "runner.pid").read_text())
         with_end = _ended(directory)
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it had already finished
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # it had already finished
         _wait(lambda: is_running(directory) is False)
         landed += not with_end
         resumed = run_cli("experiment", "resume", "killed", "--detach")
@@ -116,7 +122,7 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(
         assert _said(mine) == _said(theirs), f"seed {seed}: messages differ"
         assert _views(mine) == _views(theirs), f"seed {seed}: histories sent differ"
         events = read_events(path).events
-        completed = [e.turn_number for e in events if e.event_type == "TurnCompleteEvent"]
+        completed = [e.turn_number for e in events if isinstance(e, TurnCompleteEvent)]
         assert completed == list(range(TURNS)), f"seed {seed}: turns {completed}"
         seqs = [event.seq for event in events]
         assert seqs == list(range(len(seqs))), f"seed {seed}: seq does not continue"
@@ -148,7 +154,8 @@ def _assert_loaded_without_duplicates(directory: Path) -> None:
     assert len(rows) == CONVERSATIONS
     assert all(count == unique == 2 * TURNS for _, count, unique in rows), rows
     assert all(count == TURNS for _, count in turns), turns
-    assert discarded is not None and discarded[0] > 0  # some kills landed inside a turn
+    assert discarded is not None
+    assert discarded[0] > 0
 
 
 def test_resume_of_a_live_run_is_refused(run_cli: RunCli, output_root: Path) -> None:
@@ -158,7 +165,8 @@ def test_resume_of_a_live_run_is_refused(run_cli: RunCli, output_root: Path) -> 
     try:
         refused = run_cli("experiment", "resume", "alive")
         assert refused.returncode == 1
-        assert "still running" in refused.stderr and "run lock" in refused.stderr
+        assert "still running" in refused.stderr
+        assert "run lock" in refused.stderr
         before = (directory / "experiment.jsonl").read_bytes()
         assert b"ExperimentResumedEvent" not in before
     finally:
@@ -186,12 +194,14 @@ def test_retry_failed_goes_on_with_failed_conversations_only_when_asked(
 
     untouched = run_cli("experiment", "resume", "flaky")
     assert untouched.returncode == 0
-    assert "Nothing to resume" in untouched.stdout and "--retry-failed" in untouched.stdout
+    assert "Nothing to resume" in untouched.stdout
+    assert "--retry-failed" in untouched.stdout
     retried = run_cli("experiment", "resume", "flaky", "--retry-failed", timeout=120)
     assert retried.returncode == 0, retried.stdout + retried.stderr
     _wait(lambda: _ended(directory))
     state = replay(failed_path)
-    assert state.end_status == "completed" and state.turns_completed == TURNS
+    assert state.end_status == "completed"
+    assert state.turns_completed == TURNS
     assert _said(state) == expected
     assert StateBuilder().experiment(directory).status == "completed"
 
