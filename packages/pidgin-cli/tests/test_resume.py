@@ -35,8 +35,8 @@ TURNS = 8
 CONVERSATIONS = 4
 SEED = 11
 KILLS = 20
-RUN = ("-a", "local:drift", "-b", "local:drift", "-t", str(TURNS), "-r", str(CONVERSATIONS))
-RUN += ("--max-parallel", "2", "--seed", str(SEED))
+RUN: tuple[str, ...] = ("-a", "local:drift", "-b", "local:drift", "-t", str(TURNS))
+RUN += ("-r", str(CONVERSATIONS), "--max-parallel", "2", "--seed", str(SEED))
 
 
 def _directory(root: Path, name: str) -> Path:
