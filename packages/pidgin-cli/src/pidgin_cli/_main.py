@@ -24,6 +24,10 @@ ROOT_COMMANDS = {
     "chat": LazyCommand(
         "pidgin_cli._commands_chat:chat_command", "Chat between two agents in the foreground."
     ),
+    "branch": LazyCommand(
+        "pidgin_cli._commands_branch:branch_command",
+        "Branch a conversation at a turn and go on differently.",
+    ),
     "demo": LazyCommand("pidgin_cli._demo:demo_command", "Run a demo experiment end to end."),
     "models": LazyCommand(
         "pidgin_cli._commands_models:models_command",

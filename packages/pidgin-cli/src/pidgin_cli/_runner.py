@@ -97,6 +97,8 @@ class ExperimentSpec:
     # --- pidgin experiment resume (see _resume.py) ---
     resume: bool = False
     """Go on with the existing experiment ``experiment_id`` instead of creating it."""
+    branch: dict[str, Any] | None = None
+    """``pidgin branch``: each conversation starts as the parent's first turns (_branch.py)."""
     retry_failed: bool = False
     """When resuming: failed conversations go on too."""
 
@@ -151,6 +153,7 @@ class ExperimentSpec:
             "convergence_action": self.convergence_action,
             "seed": self.seed,
             **self._provider_config(),
+            **({"branched_from": self.branch["source"]} if self.branch else {}),
         }
 
     def _provider_config(self) -> dict[str, Any]:
@@ -289,7 +292,19 @@ def _run_conversations(
         plan = spec.plan(index)
         conversation = experiment.conversation(**plan.start_arguments())
         log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
-        return run_logged(conversation, plan, stop, settings, log)
+        resume = None
+        if spec.branch is not None:
+            from ._branch import start_branch
+
+            try:
+                resume = start_branch(conversation, plan, spec.branch)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log(f"conversation {conversation.id} could not branch: {error}")
+                conversation.error(type(exc).__name__, str(exc), "branch")
+                conversation.end("failed", reason="branch", error=error)
+                return ConversationResult(conversation.id, "failed", "branch", 0, error=error)
+        return run_logged(conversation, plan, stop, settings, log, resume=resume)
 
     jobs = [partial(one, index) for index in range(spec.repetitions)]
     return run_pool(jobs, spec.max_parallel, stop)
