@@ -133,4 +133,4 @@ def test_branch_refuses_a_turn_the_parent_never_completed(
     assert unknown.returncode == 1
     assert "no conversation 'conv_nothere'" in unknown.stderr
     shown = run_cli("branch", "--help")
-    assert "pidgin branch conv_3f2a9c --turn 5" in shown.stdout
+    assert "pidgin branch conv_3f2a9c0d1e2b --turn 2" in shown.stdout

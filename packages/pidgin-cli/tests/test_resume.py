@@ -233,5 +233,5 @@ def _fail_after_turns(path: Path, turns: int) -> None:
 def test_help_has_an_example(argv: tuple[str, ...], run_cli: RunCli) -> None:
     shown = run_cli(*argv)
     assert shown.returncode == 0
-    assert "pidgin experiment resume curious-echo" in shown.stdout
+    assert "pidgin experiment resume night" in shown.stdout
     assert "--retry-failed" in shown.stdout

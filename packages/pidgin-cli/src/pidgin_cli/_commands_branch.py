@@ -88,8 +88,8 @@ def branch_command(
 
     \b
     Examples:
-      pidgin branch conv_3f2a9c --turn 5 --temperature 1.2 -r 3
-      pidgin branch conv_3f2a9c --turn 5 -b local:test -p "Now disagree."
+      pidgin branch conv_3f2a9c0d1e2b --turn 2 --temperature 1.2 -r 3
+      pidgin branch conv_3f2a9c0d1e2b --turn 2 -b local:test -p "Now disagree."
     """
     from pidgin_events import new_id
     from pidgin_state import ReplayError, replay

@@ -39,8 +39,8 @@ def resume_command(
 
     \b
     Examples:
-      pidgin experiment resume curious-echo
-      pidgin experiment resume curious-echo --retry-failed
+      pidgin experiment resume night
+      pidgin experiment resume night --retry-failed
     """
     from pidgin_events import is_running
 
