@@ -11,7 +11,7 @@ import duckdb
 
 import pidgin_load
 from pidgin_events import EXPERIMENTS_DIR, conversation_id_of_log, read_events
-from pidgin_state import Replay, replay
+from pidgin_state import Replay, StateBuilder, replay
 
 RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -84,6 +84,7 @@ def test_branch_replays_the_parents_first_turns_then_goes_its_own_way(
         assert sent[-1].content == "Now disagree."
         assert sent[:-1] == parent.view("agent_a", BRANCH_AT)
         assert _said(branch)[2 * BRANCH_AT + 1 :] != _said(parent)[2 * BRANCH_AT + 1 :]
+        assert not StateBuilder().experiment(branch_path(output_root, branch).parent).problems
         events = read_events(branch_path(output_root, branch)).events
         (branched,) = [e for e in events if e.event_type == "ConversationBranchedEvent"]
         assert branched.parameter_changes["prompt"] == "Now disagree."  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ _CONVERSATION_SKIP = (
     b"ContextTruncationEvent",
     b"InterruptRequestEvent",
     b"ConversationBranchedEvent",
+    b"PromptInjectionEvent",  # what a model was told mid-conversation: replay's, not state's
 )
 
 
