@@ -82,8 +82,8 @@ def resume_command(
         + (f" ({len(found.retried)} failed, retried)" if found.retried else "")
         + f", {len(found.never_started)} not started yet, "
         f"{sum(found.untouched.values())} left as they ended\n"
-        f"  follow     {command_hint('experiment', 'attach', experiment_id, root=root)}\n"
-        f"  stop       {command_hint('experiment', 'stop', experiment_id, root=root)}"
+        f"  follow     {command_hint('experiment', 'attach', spec.name, root=root)}\n"
+        f"  stop       {command_hint('experiment', 'stop', spec.name, root=root)}"
     )
     if detach:
         return
