@@ -61,7 +61,7 @@ def resume_command(
         )
     try:
         spec = spec_for_resume(root, directory, retry_failed=retry_failed)
-    except ResumeError as exc:
+    except (ResumeError, OSError) as exc:
         raise fail(f"cannot resume {experiment_id}: {exc}") from None
     found = survey(directory, spec)
     if not found.resume and not found.never_started:

@@ -64,6 +64,11 @@ class ResumeError(Exception):
 def _start_event(directory: Path) -> dict[str, Any]:
     from pidgin_events import EXPERIMENT_LOG, LogReader
 
+    if not (directory / EXPERIMENT_LOG).is_file():
+        raise ResumeError(
+            f"{directory.name} has no {EXPERIMENT_LOG}: pidgin did not run it "
+            "(a pidgin-ai 1.x experiment, say), so it cannot go on with it"
+        )
     for item in LogReader(directory / EXPERIMENT_LOG).events():
         if getattr(item, "event_type", None) == "ExperimentStartEvent":
             return {
