@@ -85,21 +85,23 @@ def agent_view(
 
     Its own messages are ``assistant`` (with their reasoning), everything else ``user``;
     injections for the other agent are left out. ``dropped``: the oldest non-system
-    messages left out to fit the context window, as a ``ContextTruncationEvent`` says.
+    messages left out to fit the context window, as a ``ContextTruncationEvent`` says;
+    the runner's truncation (``fit_context``) then sends every system message first.
     """
     lines = [ChatLine("system", system_prompt)] if system_prompt else []
-    rest: list[ChatLine] = []
     for said in history:
         if said.audience is not None and said.audience != agent:
             continue
         if said.role is not None:
-            line = ChatLine(said.role, said.content)
+            lines.append(ChatLine(said.role, said.content))
         elif said.speaker == agent:
-            line = ChatLine("assistant", said.content, said.thinking)
+            lines.append(ChatLine("assistant", said.content, said.thinking))
         else:
-            line = ChatLine("user", said.content)
-        (lines if line.role == "system" and not rest else rest).append(line)
-    return lines + rest[dropped:]
+            lines.append(ChatLine("user", said.content))
+    if not dropped:
+        return lines
+    system = [line for line in lines if line.role == "system"]
+    return system + [line for line in lines if line.role != "system"][dropped:]
 
 
 @dataclass(slots=True)
