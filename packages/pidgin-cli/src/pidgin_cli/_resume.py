@@ -137,6 +137,9 @@ class ResumePlan:
     """Logs that cannot be replayed, and why (left untouched, counted as failed)."""
     never_started: list[int] = field(default_factory=list)
     """Indices of conversations that have no log."""
+    not_startable: int = 0
+    """Conversations of a grid's cells that never started: their cell's plan is not in the
+    recorded config, so resume does not start them (run the cell again instead)."""
 
 
 def survey(directory: Path, spec: ExperimentSpec) -> ResumePlan:
@@ -165,7 +168,12 @@ def survey(directory: Path, spec: ExperimentSpec) -> ResumePlan:
         if status == "failed":
             found.retried.append(state.conversation_id or path.name)
         found.resume.append((path, state))
-    found.never_started = [index for index in range(spec.repetitions) if index not in started]
+    planned = _start_event(directory)["total_conversations"] or spec.repetitions
+    missing = [index for index in range(planned) if index not in started]
+    if planned == spec.repetitions:
+        found.never_started = missing
+    else:  # a grid of cells in one experiment (``grid_mode: conversations``)
+        found.not_startable = len(missing)
     return found
 
 
@@ -197,6 +205,11 @@ def resume_experiment(
             f"to go on, {len(found.never_started)} never started, "
             f"{sum(found.untouched.values())} left as they ended"
         )
+        if found.not_startable:
+            log(
+                f"{plural(found.not_startable, 'conversation')} of grid cells never started "
+                "and are not started now: their cells' plans are not recorded"
+            )
         for problem in found.unreadable:
             log(f"not resumed, its log cannot be replayed: {problem}")
         summary.results = _run(experiment, spec, found, stop, log)

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +101,19 @@ class ExperimentSpec:
     """``pidgin branch``: each conversation starts as the parent's first turns (_branch.py)."""
     retry_failed: bool = False
     """When resuming: failed conversations go on too."""
+    record: dict[str, Any] = field(default_factory=dict)
+    """How to run it again: options, spec, models, versions (``_spec.run_record``)."""
+    cell_plans: list[dict[str, Any]] = field(default_factory=list)
+    """A grid's cells (``grid_mode: conversations``): ``repetitions`` conversations each."""
+
+    @property
+    def conversations(self) -> int:
+        return self.repetitions * max(1, len(self.cell_plans))
+
+    @property
+    def models(self) -> list[str]:
+        cells = [[cell["agent_a"], cell["agent_b"]] for cell in self.cell_plans]
+        return list(dict.fromkeys(sum(cells, [self.agent_a, self.agent_b])))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -124,6 +137,9 @@ class ExperimentSpec:
 
     def plan(self, index: int) -> ConversationPlan:
         """The plan of conversation ``index``; its seed is the experiment's seed + index."""
+        if self.cell_plans:
+            cell = ConversationPlan(**self.cell_plans[index // self.repetitions])
+            return replace(cell, seed=self.seed + index)
         return ConversationPlan(
             agent_a=self.agent_a,
             agent_b=self.agent_b,
@@ -153,6 +169,7 @@ class ExperimentSpec:
             "convergence_action": self.convergence_action,
             "seed": self.seed,
             **self._provider_config(),
+            **self.record,
             **({"branched_from": self.branch["source"]} if self.branch else {}),
         }
 
@@ -226,7 +243,7 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
     experiment = Experiment.create(
         spec.root,
         name=spec.name,
-        total_conversations=spec.repetitions,
+        total_conversations=spec.conversations,
         config=spec.config(),
         experiment_id=spec.experiment_id,
     )
@@ -239,7 +256,7 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
                 os.replace(spec.launch_log, experiment.directory / RUNNER_LOG)
         log(
             f"started {experiment.id} ({spec.name}): "
-            f"{plural(spec.repetitions, 'conversation')} of "
+            f"{plural(spec.conversations, 'conversation')} of "
             f"{spec.agent_a} vs {spec.agent_b}, {plural(spec.max_turns, 'turn')}, "
             f"{spec.max_parallel} at a time, seed {spec.seed}"
         )
@@ -275,9 +292,9 @@ def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
     from ._providers import preflight
 
     spec.request_settings()  # applies --base-url and the timeout before the first client
-    problems = preflight([spec.agent_a, spec.agent_b], MODELS)
+    problems = preflight(spec.models, MODELS)
     if not problems:
-        log(f"provider check passed for {spec.agent_a} and {spec.agent_b}")
+        log(f"provider check passed for {' and '.join(spec.models)}")
     return problems
 
 
@@ -291,7 +308,7 @@ def _run_conversations(
             return None  # never started: no log file, no start event
         plan = spec.plan(index)
         conversation = experiment.conversation(**plan.start_arguments())
-        log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
+        log(f"conversation {conversation.id} ({index + 1}/{spec.conversations}) started")
         resume = None
         if spec.branch is not None:
             from ._branch import start_branch
@@ -306,7 +323,7 @@ def _run_conversations(
                 return ConversationResult(conversation.id, "failed", "branch", 0, error=error)
         return run_logged(conversation, plan, stop, settings, log, resume=resume)
 
-    jobs = [partial(one, index) for index in range(spec.repetitions)]
+    jobs = [partial(one, index) for index in range(spec.conversations)]
     return run_pool(jobs, spec.max_parallel, stop)
 
 
