@@ -345,7 +345,7 @@ def _serve(spec: ExperimentSpec, parts: int, commands: IO[bytes], outbox: _Outbo
 
     from pidgin_events import Conversation, RunLock
 
-    from ._run_one import run_planned
+    from ._pool import run_logged
 
     stop = StopRequest()
     settings = spec.request_settings()
@@ -368,7 +368,8 @@ def _serve(spec: ExperimentSpec, parts: int, commands: IO[bytes], outbox: _Outbo
             **plan.start_arguments(),
         )
         outbox.send(started=conversation_id)
-        result = run_planned(conversation, spec, index, stop=stop, settings=settings, log=log)
+        log(f"conversation {conversation_id} ({index + 1}/{spec.conversations}) started")
+        result = run_logged(conversation, plan, stop, settings, log)
         outbox.send(ended=asdict(result))
 
     def guarded(index: int, conversation_id: str) -> None:
