@@ -197,10 +197,12 @@ class FakeServer:
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                 try:
-                    status, reply_headers, payload, stream = await _wires.respond(self, request)
+                    # Recorded on arrival: a stalled answer that outlives its test must not
+                    # land in the next test's requests (``facts`` is filled in by respond).
                     if self.record_requests:
                         with self._guard:
                             self.requests.append(request)
+                    status, reply_headers, payload, stream = await _wires.respond(self, request)
                     if stream is None:
                         data = payload or b""
                         length_header = {"content-length": str(len(data))}
