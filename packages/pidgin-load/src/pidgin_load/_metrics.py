@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._metrics_sql import DROP_SQL, STEPS
+from ._compression import fill_compression_ratios
+from ._metrics_sql import DROP_SQL, STEPS, TEXT_TABLE
 
 if TYPE_CHECKING:
     import duckdb
@@ -24,6 +25,7 @@ def compute_turn_metrics(con: duckdb.DuckDBPyConnection, experiment_id: str) -> 
     try:
         for sql in STEPS[:-1]:
             con.execute(sql, params if "$experiment_id" in sql else None)
+        fill_compression_ratios(con, TEXT_TABLE)
         row = con.execute(STEPS[-1], params).fetchone()
     finally:
         for sql in DROP_SQL:

@@ -13,14 +13,15 @@ database already loaded (``--recompute-metrics``).
 
 from __future__ import annotations
 
-__all__ = ["DROP_SQL", "STEPS", "TOKEN_PATTERN", "WHITESPACE"]
+from ._compression import COMPRESSION_TABLE
+
+__all__ = ["DROP_SQL", "STEPS", "TEXT_TABLE", "TOKEN_PATTERN", "WHITESPACE"]
 
 TOKEN_PATTERN = r"[\p{L}\p{N}_]+(?:'+[\p{L}\p{N}_]+)*"
 """A word: letters, digits and underscores, with apostrophes inside but not at either end."""
 
 WHITESPACE = r"\t\n\x{0B}\f\r\x{1C}-\x{1F}\x{85}\p{Z}"
 """The characters Python's ``str.isspace`` calls whitespace, as a regex class body."""
-
 
 
 def _not_blank(expr: str) -> str:
@@ -30,6 +31,7 @@ def _not_blank(expr: str) -> str:
     as much as tokenising, and neither a count of pieces nor their words depends on it.
     """
     return f"regexp_matches({expr}, '[^{WHITESPACE}]')"
+
 
 # Word lists of the marker counts. Only single words can match a token.
 _HEDGES = (
@@ -102,18 +104,22 @@ def _ngrams(n: int) -> str:
 
 
 # One row per message that a turn of the run ended with: the last message of each agent
-# in each completed turn.
+# in each completed turn, numbered for what is computed outside SQL (``_compression``).
 _TEXT_SQL = """
 CREATE OR REPLACE TEMP TABLE pidgin_metrics_text AS
-SELECT m.conversation_id, m.turn_number, m.agent_id AS agent,
-    coalesce(arg_max(m.content, m.line_number), '') AS text
-FROM messages AS m
-SEMI JOIN turns AS t
-    ON t.experiment_id = m.experiment_id AND t.conversation_id = m.conversation_id
-    AND t.turn_number = m.turn_number
-WHERE m.experiment_id = $experiment_id AND m.agent_id IN ('agent_a', 'agent_b')
-GROUP BY ALL
+SELECT *, row_number() OVER () AS message_index
+FROM (
+    SELECT m.conversation_id, m.turn_number, m.agent_id AS agent,
+        coalesce(arg_max(m.content, m.line_number), '') AS text
+    FROM messages AS m
+    SEMI JOIN turns AS t
+        ON t.experiment_id = m.experiment_id AND t.conversation_id = m.conversation_id
+        AND t.turn_number = m.turn_number
+    WHERE m.experiment_id = $experiment_id AND m.agent_id IN ('agent_a', 'agent_b')
+    GROUP BY ALL
+)
 """
+TEXT_TABLE = "pidgin_metrics_text"
 
 # Each message tokenised once, with the lists and counts several measures share.
 _TOKENS_SQL = f"""
@@ -146,7 +152,7 @@ FROM phrases
 
 _MESSAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE pidgin_metrics_message AS
-SELECT conversation_id, turn_number, agent, hist,
+SELECT conversation_id, turn_number, agent, message_index, hist,
     map_keys(bigram_hist) AS grams2,
     map_keys(trigram_hist) AS grams3,
     {", ".join(_ngrams(n) for n in _NGRAM_SIZES if n > 3)},
@@ -328,9 +334,10 @@ _ALIASES = {"character_count": "message_length", "unique_words": "vocabulary_siz
 _HISTORY = ("turn_repetition", "new_words", "cumulative_vocabulary")
 
 
-def _agent_columns(prefix: str, alias: str, history: str) -> str:
+def _agent_columns(prefix: str, alias: str, history: str, compression: str) -> str:
     columns = [f"{alias}.{_ALIASES.get(name, name)} AS {prefix}_{name}" for name in _PER_AGENT]
     columns += [f"{history}.{name} AS {prefix}_{name}" for name in _HISTORY]
+    columns.append(f"{compression}.compression_ratio AS {prefix}_compression_ratio")
     return ",\n    ".join(columns)
 
 
@@ -396,8 +403,8 @@ _INSERT_SQL = f"""
 INSERT INTO turn_metrics BY NAME
 SELECT
     $experiment_id AS experiment_id, t.conversation_id, t.turn_number, t.turn,
-    {_agent_columns("a", "a", "ha")},
-    {_agent_columns("b", "b", "hb")},
+    {_agent_columns("a", "a", "ha", "ca")},
+    {_agent_columns("b", "b", "hb", "cb")},
     s.vocabulary_overlap, s.length_convergence, s.structural_similarity,
     s.mimicry_score_a_to_b, s.mimicry_score_b_to_a,
     (s.mimicry_score_a_to_b + s.mimicry_score_b_to_a) / 2 AS mutual_mimicry,
@@ -414,6 +421,8 @@ SELECT
 FROM turns AS t
 {_JOIN_AGENTS}
 {_join_agents("pidgin_metrics_history", "ha", "hb")}
+LEFT JOIN {COMPRESSION_TABLE} AS ca ON ca.message_index = a.message_index
+LEFT JOIN {COMPRESSION_TABLE} AS cb ON cb.message_index = b.message_index
 LEFT JOIN pidgin_metrics_pairs AS p
     ON p.conversation_id = t.conversation_id AND p.turn_number = t.turn_number
 LEFT JOIN pidgin_metrics_scores AS s
@@ -435,5 +444,5 @@ STEPS = (
 
 DROP_SQL = tuple(
     f"DROP TABLE IF EXISTS pidgin_metrics_{name}"
-    for name in ("text", "tokens", "message", "words", "history", "pairs", "scores")
+    for name in ("text", "tokens", "message", "words", "history", "pairs", "scores", "compression")
 )
