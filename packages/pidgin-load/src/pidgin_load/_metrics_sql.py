@@ -264,7 +264,7 @@ CREATE OR REPLACE TEMP TABLE pidgin_metrics_pairs AS
 WITH first_shared AS (
     SELECT conversation_id, greatest(min(turn_number) FILTER (WHERE agent = 'agent_a'),
         min(turn_number) FILTER (WHERE agent = 'agent_b')) AS turn_number, count(*) AS words
-    FROM (SELECT DISTINCT conversation_id, agent, word, turn_number FROM pidgin_metrics_words)
+    FROM pidgin_metrics_words  -- already one row per word of each message
     GROUP BY conversation_id, word
     HAVING count(DISTINCT agent) = 2
 ),
@@ -290,12 +290,15 @@ norms AS (
         sqrt(sum(weight * weight ORDER BY word) FILTER (WHERE agent = 'agent_b')) AS norm_b
     FROM weighted GROUP BY ALL
 ),
+products AS (  -- words both replies of a turn use: one group each, no self-join
+    SELECT conversation_id, turn_number, word,
+        any_value(weight) FILTER (WHERE agent = 'agent_a')
+        * any_value(weight) FILTER (WHERE agent = 'agent_b') AS product
+    FROM weighted GROUP BY ALL HAVING count(*) = 2
+),
 dots AS (
-    SELECT a.conversation_id, a.turn_number, sum(a.weight * b.weight ORDER BY a.word) AS dot
-    FROM weighted AS a JOIN weighted AS b
-        ON a.conversation_id = b.conversation_id AND a.turn_number = b.turn_number
-        AND a.word = b.word AND a.agent = 'agent_a' AND b.agent = 'agent_b'
-    GROUP BY ALL
+    SELECT conversation_id, turn_number, sum(product ORDER BY word) AS dot
+    FROM products GROUP BY ALL
 )
 SELECT t.conversation_id, t.turn_number,
     sum(coalesce(s.words, 0)) OVER (PARTITION BY t.conversation_id ORDER BY t.turn_number
