@@ -1,7 +1,9 @@
 """What state keeps from each log: aggregates only, never events or lines.
 
 A conversation costs a few counters, its per-agent tokens, its last few errors and its
-convergence trajectory (one float per turn), whatever the size of its log.
+convergence trajectory (one float per turn), whatever the size of its log; and, while a
+reply streams, that reply's text so far (its ``MessageChunkEvent`` pieces, dropped when the
+message completes, its attempt fails, its turn is discarded or the conversation ends).
 Handlers receive the decoded JSON object of one line and check the fields they use;
 a wrong type raises ``FieldError`` and the line is reported, not counted.
 """
@@ -28,7 +30,6 @@ MAX_ERRORS_KEPT = 5
 # Types a conversation log may hold whose lines state never decodes.
 _CONVERSATION_SKIP = (
     b"MessageRequestEvent",
-    b"MessageChunkEvent",
     b"SystemPromptEvent",
     b"ThinkingCompleteEvent",
     b"RateLimitPaceEvent",
@@ -133,6 +134,8 @@ class ConversationLog:
         self.last_seq: int | None = None
         self.warnings: list[tuple[int, float, float]] = []
         """(0-based turn, score, threshold) of each ``ConvergenceWarningEvent``."""
+        self.streaming: dict[str, list[str]] = {}
+        """Per agent, the pieces of the reply still streaming (empty when none is)."""
 
     def _own(self, data: dict[str, Any], line: int) -> None:
         conversation_id = data.get("conversation_id")
@@ -184,6 +187,7 @@ class ConversationLog:
         self.end_ts = timestamp
         self.end_total_turns = total_turns
         self.paused = False
+        self.streaming.clear()
 
     def _turn_start(self, line: int) -> None:
         self.turns_started += 1
@@ -250,6 +254,8 @@ class ConversationLog:
             self.costs[agent] = self.costs.get(agent, 0.0) + cost  # type: ignore[arg-type,index]
         self.messages += 1
         self.last_message_ts = timestamp
+        if self.streaming:
+            self.streaming.pop(agent, None)  # type: ignore[arg-type]
 
     def _error(self, data: dict[str, Any], line: int) -> None:
         event_type = data["event_type"]
@@ -262,6 +268,9 @@ class ConversationLog:
         self._own(data, line)
         self.error_count += 1
         self.errors.append(ErrorRecord(event_type, error_type, message, timestamp, line))
+        agent = data.get("agent_id")
+        if type(agent) is str:
+            self.streaming.pop(agent, None)  # that attempt's text will not be the reply
 
     def _convergence_warning(self, data: dict[str, Any], line: int) -> None:
         turn = _int(data, "turn_number", required=True)
@@ -272,6 +281,24 @@ class ConversationLog:
         assert turn is not None
         self._own(data, line)
         self.warnings.append((turn, score, threshold))
+
+    def _chunk(self, data: dict[str, Any], line: int) -> None:
+        agent = _str(data, "agent_id", required=True)
+        chunk = _str(data, "chunk", required=True)
+        index = _int(data, "chunk_index")
+        self._own(data, line)
+        assert agent is not None
+        assert chunk is not None
+        pieces = self.streaming.get(agent)
+        if pieces is None or index == 0:  # a retried attempt starts again at index 0
+            self.streaming[agent] = [chunk]
+        else:
+            pieces.append(chunk)
+
+    def _turn_discarded(self, data: dict[str, Any], line: int) -> None:
+        self._own(data, line)
+        self.streaming.clear()
+        self.turn_open = False
 
     def _paused(self, data: dict[str, Any], line: int) -> None:
         self._own(data, line)
@@ -398,6 +425,8 @@ ConversationLog.handlers = _table(
     ("ConversationPausedEvent", ConversationLog._paused),
     ("ConversationResumedEvent", ConversationLog._resumed),
     ("ConvergenceWarningEvent", ConversationLog._convergence_warning),
+    ("MessageChunkEvent", ConversationLog._chunk),
+    ("TurnDiscardedEvent", ConversationLog._turn_discarded),
     *((name, ConversationLog._error) for name in sorted(ERROR_EVENT_TYPES)),
 )
 # Lines whose presence is all that matters: a turn began.
