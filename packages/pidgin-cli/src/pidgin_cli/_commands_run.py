@@ -20,10 +20,12 @@ from ._output import (
     fail,
     output_option,
     resolve_output_root,
+    tail_option,
 )
 from ._run_options import MAX_PARALLEL, provider_options
 
 if TYPE_CHECKING:
+    from ._commands_watch import View
     from ._conductor import ConvergenceAction, ConversationPlan
 
 __all__ = ["run_command"]
@@ -221,6 +223,7 @@ def _experiment_name(root: Path, name: str | None) -> str:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the experiment id and return.")
 @click.option("--detach", is_flag=True, help="Return once started instead of following it.")
+@tail_option
 @provider_options
 @output_option
 @click.pass_context
@@ -243,6 +246,7 @@ def run_command(
     max_parallel: int,
     quiet: bool,
     detach: bool,
+    tail: bool,
     max_cost: float | None,
     context_policy: str,
     base_url: str | None,
@@ -253,8 +257,10 @@ def run_command(
     """Run an experiment: REPETITIONS conversations between two models.
 
     It runs in a background process that keeps going when the terminal closes; this
-    command then follows it live (Ctrl-C stops following, not the experiment). Every event
-    goes to JSONL under OUTPUT/experiments/ID/; when it ends it is loaded into DuckDB.
+    command then follows it live (Ctrl-C stops following, not the experiment): one
+    conversation as a chat (names, turns, convergence, replies as they stream), several
+    as progress and convergence, or with --tail the raw events. Every event goes to JSONL
+    under OUTPUT/experiments/ID/; when it ends it is loaded into DuckDB.
 
     \b
     Examples:
@@ -319,10 +325,12 @@ def run_command(
         f"{plural(turns, 'turn')} each, seed {spec.seed}\n"
         f"  directory  {launched.directory}\n"
         f"  follow     {command_hint('experiment', 'attach', spec.name, root=root)}\n"
-        f"  stop       {command_hint('experiment', 'stop', spec.name, root=root)}"
+        f"  stop       {command_hint('experiment', 'stop', spec.name, root=root)}",
+        err=tail,  # with --tail, stdout carries the events only
     )
     if detach:
         return
     from ._run_follow import follow_and_report
 
-    ctx.exit(follow_and_report(root, launched.experiment_id))
+    view: View = "tail" if tail else "chat" if repetitions == 1 else "progress"
+    ctx.exit(follow_and_report(root, launched.experiment_id, view))

@@ -36,6 +36,7 @@ __all__ = [
     "resolve_output_root",
     "rich_text",
     "safe_text",
+    "tail_option",
     "use_rich",
 ]
 
@@ -68,6 +69,15 @@ def json_option(function: F) -> F:
     """``--json``: a documented, stable JSON document on stdout instead of a table."""
     return click.option(
         "--json", "as_json", is_flag=True, help="Print a JSON document (see the README)."
+    )(function)
+
+
+def tail_option(function: F) -> F:
+    """``--tail``: the raw events, printed as they are appended (pidgin-ai's ``--tail``)."""
+    return click.option(
+        "--tail",
+        is_flag=True,
+        help="Print the raw event lines as they are appended, instead of the live view.",
     )(function)
 
 
