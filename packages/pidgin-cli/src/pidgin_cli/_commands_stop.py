@@ -38,8 +38,9 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
     unique prefix. Exit status 1 if it is not running or did not stop in time.
 
     \b
-    Example:
+    Examples:
       pidgin experiment stop curious-echo
+      pidgin stop curious-echo
     """
     from pidgin_events import is_running
 
