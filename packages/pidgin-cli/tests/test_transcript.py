@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -242,15 +240,8 @@ def test_json_keeps_the_true_text_in_a_documented_structure(
     assert conversation["entries"][1]["thinking"] == {"content": SCRIPT + " thought", "tokens": 7}
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("chromium is not installed (apt-get install chromium)")
-    return found
-
-
 def test_html_is_one_inert_file_that_chromium_shows_literally(
-    hostile_root: Path, run_cli: Any, tmp_path: Path
+    hostile_root: Path, run_cli: Any, tmp_path: Path, chromium: Any
 ) -> None:
     page = tmp_path / "transcript.html"
     done = run_cli("transcript", "hostile", "--format", "html", "--to", str(page))
@@ -260,27 +251,8 @@ def test_html_is_one_inert_file_that_chromium_shows_literally(
     assert "<script" not in source
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", source)
     assert not any(code in source for code in INJECTED)
-    rendered = subprocess.run(
-        [
-            _chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert rendered.returncode == 0, rendered.stderr[-2000:]
-    dom = rendered.stdout
-    assert "PWNED" not in "\n".join(ln for ln in rendered.stderr.splitlines() if "CONSOLE" in ln)
+    dom, console = chromium(page, tmp_path / "profile")
+    assert not any("PWNED" in line for line in console)
     assert "<body>" in dom  # no data-pwned attribute was set on it
     text, tags = _text_of(dom)
     assert "script" not in tags

@@ -14,7 +14,7 @@ import click
 
 from pidgin_events import run_kind_of
 
-from ._output import fail, output_option, resolve_output_root, safe_text
+from ._output import conversation_option, fail, output_option, resolve_output_root, safe_text
 from ._resolve import complete_run_id, resolve_run
 
 __all__ = ["transcript_command"]
@@ -24,13 +24,7 @@ FORMATS = ("md", "html", "json")
 
 @click.command("transcript")
 @click.argument("run_id", metavar="ID", shell_complete=complete_run_id)
-@click.option(
-    "-c",
-    "--conversation",
-    metavar="CONVERSATION",
-    default=None,
-    help="Only this conversation (its id or a unique prefix) [default: every one].",
-)
+@conversation_option("Only this conversation (its id or a unique prefix) [default: every one].")
 @click.option(
     "-f",
     "--format",

@@ -20,6 +20,7 @@ from pidgin_events import EXPERIMENTS_DIR, FINISHED_STATUSES, RUN_STATUSES, run_
 
 from ._output import (
     JSON_SCHEMA_VERSION,
+    conversation_option,
     echo_json,
     fail,
     json_option,
@@ -176,13 +177,7 @@ def status_command(ctx: click.Context, run_id: str, as_json: bool, output: Path 
 
 @click.command("attach")
 @click.argument("run_id", metavar="ID", shell_complete=complete_run_id)
-@click.option(
-    "-c",
-    "--conversation",
-    metavar="CONVERSATION",
-    default=None,
-    help="Follow this conversation (id or unique prefix) as a chat, reply by reply.",
-)
+@conversation_option("Follow this conversation (id or unique prefix) as a chat, reply by reply.")
 @tail_option
 @output_option
 @click.pass_context

@@ -25,6 +25,7 @@ __all__ = [
     "JSON_SCHEMA_VERSION",
     "OUTPUT_META_KEY",
     "command_hint",
+    "conversation_option",
     "echo_json",
     "fail",
     "json_option",
@@ -70,6 +71,13 @@ def json_option(function: F) -> F:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print a JSON document (see the README)."
     )(function)
+
+
+def conversation_option(help_text: str) -> Callable[[F], F]:
+    """``-c/--conversation C``: one conversation of the run, by id or unique prefix."""
+    return click.option(
+        "-c", "--conversation", metavar="CONVERSATION", default=None, help=help_text
+    )
 
 
 def tail_option(function: F) -> F:

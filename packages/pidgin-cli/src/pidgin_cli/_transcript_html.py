@@ -58,20 +58,7 @@ def render_html(doc: TranscriptDoc) -> str:
 def _conversation(view: ConversationView) -> list[str]:
     state, t = view.state, view.transcript
     out = ["<section>", f"<h2>Conversation {text(state.id)}</h2>", '<ul class="meta">']
-    for agent in AGENTS:
-        tokens = state.tokens.get(agent)
-        spent = ""
-        if tokens is not None:
-            spent = f": {format_tokens(tokens.total)} tokens, {format_cost(tokens.cost_usd)}"
-        out.append(f"<li>{text(agent_label(t, agent))}{spent}</li>")
-    total = sum((c.total for c in state.tokens.values()), 0)
-    cost = sum((c.cost_usd for c in state.tokens.values()), 0.0)
-    turns = f"{state.turns_completed}" + (f" of {state.max_turns}" if state.max_turns else "")
-    ended = f" ({text(state.end_reason)})" if state.end_reason else ""
-    out.append(f"<li>Status: {text(state.status)}{ended}; turns: {turns}</li>")
-    out.append(f"<li>Tokens: {format_tokens(total)}; cost: {format_cost(cost)}</li>")
-    if state.error:
-        out.append(f"<li>Error: {text(state.error)}</li>")
+    out += [f"<li>{text(fact)}</li>" for fact in view.facts()]
     out.append("</ul>")
     initial = []
     if t.initial_prompt:

@@ -15,7 +15,7 @@ import re
 from ._output import safe_text
 from ._render_text import format_cost, format_score, format_tokens
 from ._transcript import ChatMessage, PromptInfo
-from ._transcript_view import AGENTS, ConversationView, TranscriptDoc, agent_label
+from ._transcript_view import ConversationView, TranscriptDoc, agent_label
 
 __all__ = ["md_text", "render_markdown"]
 
@@ -56,20 +56,7 @@ def render_markdown(doc: TranscriptDoc) -> str:
 def _conversation(view: ConversationView) -> list[str]:
     state, t = view.state, view.transcript
     out = [f"## Conversation {md_text(state.id)}", ""]
-    for agent in AGENTS:
-        tokens = state.tokens.get(agent)
-        spent = ""
-        if tokens is not None:
-            spent = f": {format_tokens(tokens.total)} tokens, {format_cost(tokens.cost_usd)}"
-        out.append(f"- {md_text(agent_label(t, agent))}{spent}")
-    total = sum((c.total for c in state.tokens.values()), 0)
-    cost = sum((c.cost_usd for c in state.tokens.values()), 0.0)
-    turns = f"{state.turns_completed}" + (f" of {state.max_turns}" if state.max_turns else "")
-    ended = f" ({md_text(state.end_reason)})" if state.end_reason else ""
-    out.append(f"- Status: {state.status}{ended}; turns: {turns}")
-    out.append(f"- Tokens: {format_tokens(total)}; cost: {format_cost(cost)}")
-    if state.error:
-        out.append(f"- Error: {md_text(state.error)}")
+    out += [f"- {md_text(fact)}" for fact in view.facts()]
     initial = ["", "**Initial prompt**", "", _quote(t.initial_prompt)] if t.initial_prompt else []
     turn = 0
     for item in view.timeline():

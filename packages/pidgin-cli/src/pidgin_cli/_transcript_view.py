@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._output import fail
+from ._render_text import format_cost, format_tokens
 from ._transcript import ChatMessage, PromptInfo, Transcript, TranscriptReader
 
 if TYPE_CHECKING:
@@ -52,6 +53,27 @@ class ConversationView:
     def convergence_of(self, turn: int) -> float | None:
         info = self.transcript.turns.get(turn)
         return None if info is None else info.convergence
+
+    def facts(self) -> list[str]:
+        """The lines above a conversation's words, as plain text (renderers escape them):
+        each agent with its tokens and cost, the outcome, the totals, the error."""
+        state, t = self.state, self.transcript
+        lines = []
+        for agent in AGENTS:
+            tokens = state.tokens.get(agent)
+            spent = ""
+            if tokens is not None:
+                spent = f": {format_tokens(tokens.total)} tokens, {format_cost(tokens.cost_usd)}"
+            lines.append(f"{agent_label(t, agent)}{spent}")
+        total = sum((c.total for c in state.tokens.values()), 0)
+        cost = sum((c.cost_usd for c in state.tokens.values()), 0.0)
+        turns = f"{state.turns_completed}" + (f" of {state.max_turns}" if state.max_turns else "")
+        ended = f" ({state.end_reason})" if state.end_reason else ""
+        lines.append(f"Status: {state.status}{ended}; turns: {turns}")
+        lines.append(f"Tokens: {format_tokens(total)}; cost: {format_cost(cost)}")
+        if state.error:
+            lines.append(f"Error: {state.error}")
+        return lines
 
 
 @dataclass(frozen=True, slots=True)
