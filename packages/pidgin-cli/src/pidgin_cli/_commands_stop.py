@@ -40,7 +40,7 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
     \b
     Examples:
       pidgin experiment stop curious-echo
-      pidgin stop curious-echo
+      pidgin stop restless-echo
     """
     from pidgin_events import is_running
 

@@ -62,7 +62,7 @@ def transcript_command(
     \b
     Examples:
       pidgin transcript greetings
-      pidgin transcript greetings --conversation conv_ab12 --format html --to chat.html
+      pidgin transcript greetings --conversation conv_0c1d2e3f4a5b --format html --to chat.html
       pidgin transcript greetings --format json | jq '.conversations[0].entries[0]'
     """
     from ._transcript_view import build_document

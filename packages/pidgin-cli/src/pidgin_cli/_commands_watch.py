@@ -195,7 +195,7 @@ def attach_command(
     \b
     Examples:
       pidgin experiment attach greetings
-      pidgin experiment attach greetings --conversation conv_ab12
+      pidgin experiment attach greetings --conversation conv_0c1d2e3f4a5b
       pidgin experiment attach greetings --tail | jq -c 'select(.event_type == "TurnCompleteEvent")'
     """
     root = resolve_output_root(ctx, output)
