@@ -196,3 +196,38 @@ def test_a_streaming_reply_grows_on_a_terminal(
     assert first in text[writing : writing + 400]
     replies = [e["message"]["content"] for e in events if e["event_type"] == "MessageCompleteEvent"]
     assert all(" ".join(reply.split()[-3:]) in " ".join(text.split()) for reply in replies)
+
+
+def test_attach_shows_each_step_of_a_live_conversation_once(
+    output_root: Path, live_writer: Callable[..., Any], cli_env: Callable[..., dict[str, str]]
+) -> None:
+    writer = live_writer(output_root, "stepwise", planned=1)
+    writer.send("conv 3")
+    (log,) = _logs(writer.directory)
+    with subprocess.Popen(
+        [sys.executable, "-m", "pidgin_cli", "experiment", "attach", "stepwise", "-c", "conv_"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(output_root),
+    ) as attach:
+        try:
+            assert attach.stdout is not None
+            assert attach.stderr is not None
+            header = attach.stdout.readline()  # from the start event alone, before any turn
+            assert header.startswith(f"Conversation {log.name.removesuffix('_events.jsonl')}: ")
+            writer.send("turn 0.25")
+            assert attach.stdout.readline() == "── Turn 1 ──\n"
+            writer.send("turn 0.5", "endconv")
+            writer.finish()
+            out = attach.stdout.read()  # what readline left buffered is in it
+            attach.wait(DEADLINE)
+            err = attach.stderr.read()
+        finally:
+            if attach.poll() is None:
+                attach.kill()
+    assert attach.returncode == 0, err
+    assert "Conversation conv_" not in out  # the header was shown once
+    assert _in_order(header + "── Turn 1 ──\n" + out, _chat_of(log))
+    assert "   convergence 0.25\n" in out
+    assert "\nConversation completed: 2 turns, 20 tokens, cost -\n" in out

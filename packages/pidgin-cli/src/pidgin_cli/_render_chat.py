@@ -44,6 +44,7 @@ class ChatFollower:
         self.conversation_id: str | None = None
         self.reader: TranscriptReader | None = None
         self.last_line = 0
+        self.header_shown = False
         self.turn = 0
         self.scored: set[int] = set()
         self.ended: str | None = None
@@ -72,7 +73,8 @@ class ChatFollower:
             return []
         t = self.reader.refresh()
         out: list[tuple[str, str]] = []
-        if self.last_line == 0 and (t.agent_models or t.agent_names):
+        if not self.header_shown and (t.agent_models or t.agent_names):
+            self.header_shown = True
             out.append((_header(conversation.id, t), "bold"))
         items: list[PromptInfo | ChatMessage] = [
             *(p for p in t.prompts if p.line > self.last_line),
