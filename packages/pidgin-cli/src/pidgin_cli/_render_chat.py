@@ -47,6 +47,7 @@ class ChatFollower:
         self.header_shown = False
         self.turn = 0
         self.scored: set[int] = set()
+        self.warned = 0
         self.ended: str | None = None
         """The followed conversation's final status, once it ended."""
 
@@ -94,6 +95,7 @@ class ChatFollower:
                 out.append((_message_line(t, item), "green" if item.agent_id == "agent_a" else ""))
             self.last_line = max(self.last_line, item.line)
         out += self._scores(t, upto=self.turn + 1)
+        out += self._warnings(conversation)
         if conversation.status in FINISHED_STATUSES and self.ended is None:
             self.ended = conversation.status
             out.append((end_line(conversation), "bold"))
@@ -106,6 +108,22 @@ class ChatFollower:
             if number < upto and info.completed and number not in self.scored:
                 self.scored.add(number)
                 out.append((f"   convergence {format_score(info.convergence)}", "dim"))
+        return out
+
+    def _warnings(self, conversation: ConversationState) -> list[tuple[str, str]]:
+        """Convergence warnings of the turns whose score was shown, each once."""
+        out = []
+        for warning in conversation.convergence_warnings[self.warned :]:
+            if warning.turn not in self.scored:
+                break
+            self.warned += 1
+            out.append(
+                (
+                    f"   warning: convergence {format_score(warning.score)} reached the "
+                    f"threshold {warning.threshold:g} at turn {warning.turn}",
+                    "bold yellow",
+                )
+            )
         return out
 
     def streaming(self, state: ExperimentState) -> list[tuple[str, str]]:
