@@ -23,6 +23,7 @@ from ._output import (
     tail_option,
 )
 from ._run_options import MAX_PARALLEL, provider_options
+from ._spec import like_option, spec_argument
 
 if TYPE_CHECKING:
     from ._commands_watch import View
@@ -204,6 +205,7 @@ def _experiment_name(root: Path, name: str | None) -> str:
     short_help="Run an experiment in the background and follow it.",
     epilog=_models_epilog(),
 )
+@spec_argument(_plan)
 @_conversation_options
 @click.option(
     "-r",
@@ -224,6 +226,7 @@ def _experiment_name(root: Path, name: str | None) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="Print only the experiment id and return.")
 @click.option("--detach", is_flag=True, help="Return once started instead of following it.")
 @tail_option
+@like_option
 @provider_options
 @output_option
 @click.pass_context
@@ -262,18 +265,26 @@ def run_command(
     as progress and convergence, or with --tail the raw events. Every event goes to JSONL
     under OUTPUT/experiments/ID/; when it ends it is loaded into DuckDB.
 
+    SPEC.yaml, if given, sets the options (its keys: 'pidgin spec schema'); options given
+    here override it, and its grid may make it several experiments. --like reruns one.
+
     \b
     Examples:
       pidgin run -a local:drift -b local:drift -t 12 -r 4 --max-parallel 2
       pidgin run -a local:test -b silent:none -p "Hello" -t 10 -q
       pidgin run -a local:drift -b local:drift --convergence-threshold 0.8 -n trial-1
       pidgin run -a sonnet -b gpt-4o -t 20 -r 100 --max-parallel 50 --max-cost 5
+      pidgin spec example > study.yaml && pidgin run study.yaml -t 3
+      pidgin run --like greetings --temperature 0.9
     """
     from pidgin_events import new_id, plural
 
     from ._background import LaunchError, launch_experiment
     from ._runner import ExperimentSpec
+    from ._spec import run_extras, run_grid
 
+    if run_grid(ctx, run_command):
+        return
     plan = _plan(
         agent_a=agent_a,
         agent_b=agent_b,
@@ -310,6 +321,7 @@ def run_command(
         base_url=base_url,
         request_timeout=request_timeout,
         provider_limits=provider_limits,
+        **run_extras(ctx, plan, _plan),
     )
     try:
         launched = launch_experiment(spec)
@@ -321,7 +333,7 @@ def run_command(
         return
     click.echo(
         f"Started experiment {launched.experiment_id} ({spec.name}): "
-        f"{plural(repetitions, 'conversation')} of {spec.agent_a} vs {spec.agent_b}, "
+        f"{plural(spec.conversations, 'conversation')} of {spec.agent_a} vs {spec.agent_b}, "
         f"{plural(turns, 'turn')} each, seed {spec.seed}\n"
         f"  directory  {launched.directory}\n"
         f"  follow     {command_hint('experiment', 'attach', spec.name, root=root)}\n"
@@ -332,5 +344,5 @@ def run_command(
         return
     from ._run_follow import follow_and_report
 
-    view: View = "tail" if tail else "chat" if repetitions == 1 else "progress"
+    view: View = "tail" if tail else "chat" if spec.conversations == 1 else "progress"
     ctx.exit(follow_and_report(root, launched.experiment_id, view))
