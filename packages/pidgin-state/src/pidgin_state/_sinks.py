@@ -1,7 +1,9 @@
 """What state keeps from each log: aggregates only, never events or lines.
 
 A conversation costs a few counters, its per-agent tokens, its last few errors and its
-convergence trajectory (one float per turn), whatever the size of its log.
+convergence trajectory (one float per turn), whatever the size of its log; and, while a
+reply streams, that reply's text so far (its ``MessageChunkEvent`` pieces, dropped when the
+message completes, its attempt fails, its turn is discarded or the conversation ends).
 Handlers receive the decoded JSON object of one line and check the fields they use;
 a wrong type raises ``FieldError`` and the line is reported, not counted.
 """
@@ -28,7 +30,6 @@ MAX_ERRORS_KEPT = 5
 # Types a conversation log may hold whose lines state never decodes.
 _CONVERSATION_SKIP = (
     b"MessageRequestEvent",
-    b"MessageChunkEvent",
     b"SystemPromptEvent",
     b"ThinkingCompleteEvent",
     b"RateLimitPaceEvent",
@@ -36,6 +37,7 @@ _CONVERSATION_SKIP = (
     b"ContextTruncationEvent",
     b"InterruptRequestEvent",
     b"ConversationBranchedEvent",
+    b"PromptInjectionEvent",  # what a model was told mid-conversation: replay's, not state's
 )
 
 
@@ -133,6 +135,11 @@ class ConversationLog:
         self.last_seq: int | None = None
         self.warnings: list[tuple[int, float, float]] = []
         """(0-based turn, score, threshold) of each ``ConvergenceWarningEvent``."""
+        self.streaming: dict[str, list[str]] = {}
+        """Per agent, the pieces of the reply still streaming (empty when none is)."""
+        self.open_turn_messages: list[tuple[str, int, int, int, float | None]] = []
+        """(agent, prompt, completion, total tokens, cost) of the messages of the turn in
+        progress: a ``TurnDiscardedEvent`` takes them back out of the counts."""
 
     def _own(self, data: dict[str, Any], line: int) -> None:
         conversation_id = data.get("conversation_id")
@@ -184,10 +191,30 @@ class ConversationLog:
         self.end_ts = timestamp
         self.end_total_turns = total_turns
         self.paused = False
+        self.streaming.clear()
 
     def _turn_start(self, line: int) -> None:
         self.turns_started += 1
         self.turn_open = True
+        self.open_turn_messages.clear()
+
+    def _turn_discarded(self, data: dict[str, Any], line: int) -> None:
+        turn = _int(data, "turn_number", required=True)
+        self._own(data, line)
+        for agent, prompt, completion, total, cost in self.open_turn_messages:
+            counts = self.tokens[agent]
+            counts[0] -= prompt
+            counts[1] -= completion
+            counts[2] -= total
+            counts[3] -= 1
+            if cost is not None:
+                self.costs[agent] -= cost
+            self.messages -= 1
+        self.open_turn_messages.clear()
+        self.streaming.clear()  # the half-written reply of that turn will not be its reply
+        if turn not in self.turns_done and self.turns_started > len(self.turns_done):
+            self.turns_started -= 1  # begun, never done, run again: counted once
+        self.turn_open = False
 
     def _turn_complete(self, data: dict[str, Any], line: int) -> None:
         turn = data.get("turn_number")
@@ -250,6 +277,10 @@ class ConversationLog:
             self.costs[agent] = self.costs.get(agent, 0.0) + cost  # type: ignore[arg-type,index]
         self.messages += 1
         self.last_message_ts = timestamp
+        if self.streaming:
+            self.streaming.pop(agent, None)  # type: ignore[arg-type]
+        if self.turn_open:
+            self.open_turn_messages.append((agent, prompt, completion, total, cost))  # type: ignore[arg-type]
 
     def _error(self, data: dict[str, Any], line: int) -> None:
         event_type = data["event_type"]
@@ -262,6 +293,9 @@ class ConversationLog:
         self._own(data, line)
         self.error_count += 1
         self.errors.append(ErrorRecord(event_type, error_type, message, timestamp, line))
+        agent = data.get("agent_id")
+        if type(agent) is str:
+            self.streaming.pop(agent, None)  # that attempt's text will not be the reply
 
     def _convergence_warning(self, data: dict[str, Any], line: int) -> None:
         turn = _int(data, "turn_number", required=True)
@@ -273,6 +307,19 @@ class ConversationLog:
         self._own(data, line)
         self.warnings.append((turn, score, threshold))
 
+    def _chunk(self, data: dict[str, Any], line: int) -> None:
+        agent = _str(data, "agent_id", required=True)
+        chunk = _str(data, "chunk", required=True)
+        index = _int(data, "chunk_index")
+        self._own(data, line)
+        assert agent is not None
+        assert chunk is not None
+        pieces = self.streaming.get(agent)
+        if pieces is None or index == 0:  # a retried attempt starts again at index 0
+            self.streaming[agent] = [chunk]
+        else:
+            pieces.append(chunk)
+
     def _paused(self, data: dict[str, Any], line: int) -> None:
         self._own(data, line)
         self.paused = True
@@ -280,6 +327,11 @@ class ConversationLog:
     def _resumed(self, data: dict[str, Any], line: int) -> None:
         self._own(data, line)
         self.paused = False
+        # After its end (``pidgin experiment resume``): it runs again until it ends again.
+        self.ended = False
+        self.end_status = self.end_reason = self.end_error = None
+        self.end_ts = None
+        self.end_total_turns = None
 
 
 def _model_of(agent: Any) -> str | None:
@@ -358,6 +410,12 @@ class ExperimentLog:
             if type(max_turns) is int:
                 self.max_turns = max_turns
 
+    def _resumed(self, data: dict[str, Any], line: int) -> None:
+        self.events += 1
+        self.completed = False
+        self.status = self.reason = self.error = self.completed_ts = None
+        self.post_processing = None
+
     def _complete(self, data: dict[str, Any], line: int) -> None:
         timestamp = _timestamp(data)
         status = _str(data, "status")
@@ -397,7 +455,9 @@ ConversationLog.handlers = _table(
     ("MessageCompleteEvent", ConversationLog._message),
     ("ConversationPausedEvent", ConversationLog._paused),
     ("ConversationResumedEvent", ConversationLog._resumed),
+    ("TurnDiscardedEvent", ConversationLog._turn_discarded),
     ("ConvergenceWarningEvent", ConversationLog._convergence_warning),
+    ("MessageChunkEvent", ConversationLog._chunk),
     *((name, ConversationLog._error) for name in sorted(ERROR_EVENT_TYPES)),
 )
 # Lines whose presence is all that matters: a turn began.
@@ -408,6 +468,7 @@ ConversationLog.skip = {
 ExperimentLog.handlers = _table(
     ("ExperimentStartEvent", ExperimentLog._start),
     ("ExperimentCompleteEvent", ExperimentLog._complete),
+    ("ExperimentResumedEvent", ExperimentLog._resumed),
     ("DatabaseLoadEvent", ExperimentLog._database),
 )
 ExperimentLog.skip = {
