@@ -261,3 +261,35 @@ def test_recompute_fills_compression_in_a_database_from_before_migration_8(tmp_p
     assert pl.recompute_metrics(db) == {expected[0]["experiment_id"]: 2}
     assert _rows(db) == expected
     assert expected[0]["a_compression_ratio"] == _deflate_ratio(A0)
+
+
+def test_conversations_measured_in_batches_give_the_same_rows(tmp_path: Path) -> None:
+    """Big replies are measured a few conversations at a time; the rows must not change."""
+    from pidgin_load._metrics import compute_turn_metrics, conversation_batches
+
+    words = "we could agree the river keeps its shape while water moves on and on".split()
+    with pe.Experiment.create(tmp_path / "out", name="batches", total_conversations=4) as exp:
+        for c in range(4):
+            with exp.conversation(agent_a="local:a", agent_b="local:b", max_turns=3) as conv:
+                for turn in range(3):
+                    conv.turn_start()
+                    for agent, shift in (("agent_a", 1), ("agent_b", 2)):
+                        text = " ".join(words[(c + turn * shift + i) % len(words)] for i in range(9))
+                        conv.message(agent, text + "?", prompt_tokens=5, completion_tokens=9)
+                    conv.turn_complete(convergence_score=0.5)
+    db = tmp_path / "batches.duckdb"
+    assert pl.load_experiment(exp.directory, db).rows["turn_metrics"] == 12
+    whole = _rows_by_turn(db)
+    with duckdb.connect(str(db)) as con:
+        experiment_id = exp.id
+        assert len(conversation_batches(con, experiment_id)) == 1
+        assert [len(b) for b in conversation_batches(con, experiment_id, 1)] == [1, 1, 1, 1]
+        assert compute_turn_metrics(con, experiment_id, batch_text_bytes=1) == 12
+    assert _rows_by_turn(db) == whole
+
+
+def _rows_by_turn(db: Path) -> list[dict[str, Any]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        cursor = con.execute("SELECT * FROM turn_metrics ORDER BY conversation_id, turn_number")
+        names = [column[0] for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -116,6 +116,7 @@ FROM (
         ON t.experiment_id = m.experiment_id AND t.conversation_id = m.conversation_id
         AND t.turn_number = m.turn_number
     WHERE m.experiment_id = $experiment_id AND m.agent_id IN ('agent_a', 'agent_b')
+        AND m.conversation_id IN (SELECT unnest($conversations::VARCHAR[]))
     GROUP BY ALL
 )
 """
@@ -431,6 +432,7 @@ LEFT JOIN pidgin_metrics_pairs AS p
 LEFT JOIN pidgin_metrics_scores AS s
     ON s.conversation_id = t.conversation_id AND s.turn_number = t.turn_number
 WHERE t.experiment_id = $experiment_id
+    AND t.conversation_id IN (SELECT unnest($conversations::VARCHAR[]))
 """
 
 STEPS = (
@@ -443,7 +445,8 @@ STEPS = (
     _SCORES_SQL,
     _INSERT_SQL,
 )
-"""The statements that fill ``turn_metrics`` for ``$experiment_id``, in order."""
+"""The statements that fill ``turn_metrics`` for the ``$conversations`` of ``$experiment_id``,
+in order (every measure is within one conversation, so conversations can go in batches)."""
 
 DROP_SQL = tuple(
     f"DROP TABLE IF EXISTS pidgin_metrics_{name}"
