@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ._conductor import ConversationPlan, ConversationResult
+    from ._prompting import PromptOptions
 
 __all__ = ["chat_command"]
 
@@ -108,6 +109,7 @@ def chat_command(
     request_timeout: float | None,
     chunk_interval: float,
     provider_limits: dict[str, dict[str, int]],
+    prompting: PromptOptions,
 ) -> None:
     """One conversation between two models, shown as it happens.
 
@@ -139,6 +141,7 @@ def chat_command(
         seed=seed,
         context_policy=context_policy,
         base_url=base_url,
+        prompting=prompting,
     )
     root = resolve_output_root(ctx, output)
     printer = _ChatPrinter(plan)

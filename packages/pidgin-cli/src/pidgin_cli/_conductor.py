@@ -41,11 +41,16 @@ from pidgin_events import (
     Conversation,
     EmptyResponseEvent,
     ErrorEvent,
+    PromptInjectionEvent,
+    ThinkingCompleteEvent,
 )
 
+from ._awareness import presets
 from ._convergence import convergence_score
-from ._models import MODELS, ChatMessage, Model, ModelRegistry, Reply
+from ._models import MODELS, ChatMessage, Model, ModelRegistry, Reply, Role
+from ._prompting import DEFAULT_AWARENESS, Prompting
 from ._requests import ContextPolicy, ConversationEnd, Requester, RequestSettings
+from ._thinking import Thought
 
 __all__ = [
     "AGENTS",
@@ -54,12 +59,13 @@ __all__ = [
     "ConversationPlan",
     "ConversationResult",
     "StopRequest",
+    "agent_names",
     "run_conversation",
 ]
 
 AGENTS = ("agent_a", "agent_b")
-BASIC_SYSTEM_PROMPT = "You are an AI having a conversation with another AI."
-"""pidgin-ai's default ("basic" awareness) system prompt, given to both agents."""
+BASIC_SYSTEM_PROMPT = presets()[DEFAULT_AWARENESS].system
+"""The default ("basic" awareness) system prompt, given to both agents."""
 COLD_START = "[Begin]"
 """What the first agent is sent when there is no initial prompt (pidgin-ai does the same)."""
 
@@ -93,7 +99,8 @@ class ConversationPlan:
     convergence_threshold: float | None = None
     convergence_action: ConvergenceAction = "stop"
     seed: int | None = None
-    system_prompt: str | None = BASIC_SYSTEM_PROMPT
+    prompting: Prompting = field(default_factory=Prompting)
+    """What each agent is told (awareness), whether it picks a name and thinks."""
     context_policy: ContextPolicy = "truncate"
     """When a view outgrows the model's context window: drop the oldest turns, or end."""
     retries: int = 5
@@ -108,19 +115,20 @@ class ConversationPlan:
         return self.agent_a if agent_id == "agent_a" else self.agent_b
 
     def config(self) -> dict[str, Any]:
-        hidden = ("retries", "retry_delay")
-        return {key: value for key, value in asdict(self).items() if key not in hidden}
+        hidden = ("retries", "retry_delay", "prompting")
+        config = {key: value for key, value in asdict(self).items() if key not in hidden}
+        return {**config, **self.prompting.config(), "prompting": self.prompting.to_dict()}
 
     def start_arguments(self, registry: ModelRegistry = MODELS) -> dict[str, Any]:
         """Keyword arguments for ``Experiment.conversation`` / ``Chat.create``."""
-        same = self.agent_a == self.agent_b
+        names = agent_names({agent: self.model(agent) for agent in AGENTS}, registry)
         agents = {}
-        for agent_id, suffix in zip(AGENTS, ("A", "B"), strict=True):
+        for agent_id in AGENTS:
             info = registry.resolve(self.model(agent_id))
             agents[agent_id] = {
                 "id": agent_id,
                 "model": info.name,
-                "display_name": f"{info.display_name}-{suffix}" if same else info.display_name,
+                "display_name": names[agent_id],
                 "model_display_name": info.display_name,
                 "temperature": self.temperature(agent_id),
             }
@@ -131,6 +139,16 @@ class ConversationPlan:
             "initial_prompt": self.initial_prompt,
             "config": self.config(),
         }
+
+
+def agent_names(models: Mapping[str, str], registry: ModelRegistry = MODELS) -> dict[str, str]:
+    """Each agent's display name: its model's, with -A/-B when both run the same model."""
+    same = models["agent_a"] == models["agent_b"]
+    names = {}
+    for agent_id, suffix in zip(AGENTS, ("A", "B"), strict=True):
+        display = registry.resolve(models[agent_id]).display_name
+        names[agent_id] = f"{display}-{suffix}" if same else display
+    return names
 
 
 @dataclass(slots=True)
@@ -240,21 +258,28 @@ class _Driver:
         self.scores: list[float] = []
         self.above_threshold = False
         """Whether the latest score was at or above the threshold (warn once per crossing)."""
-        # (speaker, content); speakers are "system", "human", "agent_a", "agent_b".
-        self.history: list[tuple[str, str]] = []
+        self.history: list[_Said] = []
+        self.names: dict[str, str] = {}
+        """The names the agents chose (``--choose-names``)."""
 
     def converse(self, on_message: OnMessage | None, on_turn: OnTurn | None) -> None:
         conversation, plan = self.conversation, self.plan
-        if plan.system_prompt:
-            for agent in AGENTS:
-                conversation.system_prompt(agent, plan.system_prompt)
-        self.history.append(("human", plan.initial_prompt or COLD_START))
+        if plan.prompting.choose_names:
+            from ._names import choose_names
+
+            self.names = choose_names(self, plan.prompting)
+        for agent in AGENTS:
+            prompt = self.system_prompt(agent)
+            if prompt:
+                conversation.system_prompt(agent, prompt)
+        self.history.append(_Said("human", plan.initial_prompt or COLD_START))
         for _ in range(plan.max_turns):
             self.check_stop()
             turn = conversation.turn_start()
             replies: dict[str, str] = {}
             for agent in AGENTS:
                 self.check_stop()
+                self.inject(agent, turn)
                 replies[agent] = self.ask(agent, turn)
                 if on_message is not None:
                     on_message(agent, replies[agent], turn)
@@ -284,12 +309,49 @@ class _Driver:
         if self.stop.is_set():
             raise _End("interrupted", getattr(self.stop, "reason", "interrupted"))
 
+    def system_prompt(self, agent: str) -> str:
+        """The awareness prompt, and with ``--choose-names`` the sentence naming both agents."""
+        prompt = self.plan.prompting.prompts(agent).system
+        if self.names:
+            from ._names import told_names
+
+            told = told_names(self.names, agent)
+            prompt = f"{prompt}\n\n{told}" if prompt else told
+        return prompt
+
+    def inject(self, agent: str, turn: int) -> None:
+        """Record, then add to ``agent``'s history, the awareness file's prompts for ``turn``."""
+        prompts = self.plan.prompting.prompts(agent)
+        for injection in prompts.at(turn):
+            self.conversation.emit(
+                PromptInjectionEvent(
+                    conversation_id=self.conversation.id,
+                    turn_number=turn,
+                    agent_id=agent,
+                    role=injection.role,
+                    content=injection.content,
+                    source=prompts.source,
+                )
+            )
+            role: Role = "user" if injection.role == "user" else "system"
+            self.history.append(_Said("injection", injection.content, only_for=agent, role=role))
+
     def view(self, agent: str) -> list[ChatMessage]:
-        """The conversation as ``agent`` sees it: its own messages as assistant, all else user."""
-        prompt = self.plan.system_prompt
+        """The conversation as ``agent`` sees it: its own messages as assistant, all else user.
+
+        Injections are seen only by the agent they are for, with their own role.
+        """
+        prompt = self.system_prompt(agent)
         messages = [ChatMessage("system", prompt)] if prompt else []
-        for speaker, content in self.history:
-            messages.append(ChatMessage("assistant" if speaker == agent else "user", content))
+        for said in self.history:
+            if said.only_for is not None and said.only_for != agent:
+                continue
+            if said.role is not None:
+                messages.append(ChatMessage(said.role, said.content))
+            elif said.speaker == agent:
+                messages.append(ChatMessage("assistant", said.content, thought=said.thought))
+            else:
+                messages.append(ChatMessage("user", said.content))
         return messages
 
     def ask(self, agent: str, turn: int) -> str:
@@ -297,7 +359,11 @@ class _Driver:
         conversation = self.conversation
         messages = self.view(agent)
         temperature = self.plan.temperature(agent)
-        conversation.request(agent, message_count=len(messages), temperature=temperature)
+        budget = self.thinking_budget(agent)
+        thinking = {} if budget is None else {"thinking_enabled": True, "thinking_budget": budget}
+        conversation.request(
+            agent, message_count=len(messages), temperature=temperature, **thinking
+        )
         started = time.monotonic()
         reply = self.generate(agent, turn, messages)
         if not reply.content.strip():
@@ -310,6 +376,8 @@ class _Driver:
                 )
             )
             raise _End("interrupted", "empty_response")
+        if reply.thought is not None:
+            self.record_thought(agent, turn, reply.thought)
         cost = _cost(self.plan.model(agent), reply)
         conversation.message(
             agent,
@@ -324,9 +392,26 @@ class _Driver:
             stop_reason=reply.stop_reason,
             cost_usd=cost,
         )
-        self.history.append((agent, reply.content))
+        self.history.append(_Said(agent, reply.content, thought=reply.thought))
         self.requester.spend(cost)
         return reply.content
+
+    def thinking_budget(self, agent: str) -> int | None:
+        prompting = self.plan.prompting
+        return prompting.think_budget if prompting.thinks(agent) else None
+
+    def record_thought(self, agent: str, turn: int, thought: Thought) -> None:
+        """The trace as its own event, before the message it led to; never in its text."""
+        self.conversation.emit(
+            ThinkingCompleteEvent(
+                conversation_id=self.conversation.id,
+                turn_number=turn,
+                agent_id=agent,
+                thinking_content=thought.content,
+                thinking_tokens=thought.tokens,
+                signature=thought.signature,
+            )
+        )
 
     def generate(self, agent: str, turn: int, messages: list[ChatMessage]) -> Reply:
         """The model's reply; provider errors are retried, paced and recorded by the requester."""
@@ -340,6 +425,7 @@ class _Driver:
                 temperature=self.plan.temperature(agent),
                 seed=self.plan.seed,
                 check_stop=self.check_stop,
+                thinking_budget=self.thinking_budget(agent),
             )
         except _End:
             raise
@@ -355,6 +441,18 @@ class _Driver:
             error = f"{type(exc).__name__}: {exc}"
             raise _End("failed", "exception", error) from exc
         return reply
+
+
+@dataclass(frozen=True, slots=True)
+class _Said:
+    """One entry of the history: who said it, and for injections whom it is for."""
+
+    speaker: str
+    """``human`` (the initial prompt), ``agent_a``, ``agent_b`` or ``injection``."""
+    content: str
+    only_for: str | None = None
+    role: Role | None = None
+    thought: Thought | None = None
 
 
 def _context_window(name: str) -> tuple[int | None, int]:

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pidgin_events import (
     APIErrorEvent,
@@ -208,8 +208,12 @@ class Requester:
         temperature: float | None,
         seed: int | None,
         check_stop: Callable[[], None],
+        thinking_budget: int | None = None,
     ) -> tuple[Reply, list[ChatMessage]]:
         """The reply of ``agent``'s model, after retries; and the view finally sent."""
+        thinking: dict[str, Any] = (
+            {} if thinking_budget is None else {"thinking_budget": thinking_budget}
+        )
         settings = self.settings
         provider = self.providers[agent]
         pacer = settings.pacers(provider)
@@ -230,9 +234,12 @@ class Requester:
                         temperature=temperature,
                         seed=seed,
                         on_chunk=chunks,
+                        **thinking,
                     )
                 else:
-                    reply = model.generate(view, agent_id=agent, temperature=temperature, seed=seed)
+                    reply = model.generate(
+                        view, agent_id=agent, temperature=temperature, seed=seed, **thinking
+                    )
             except ModelError as exc:
                 if exc.kind == "context" and context_retries < MAX_CONTEXT_RETRIES:
                     self._record_error(exc, agent, turn, attempt, None)

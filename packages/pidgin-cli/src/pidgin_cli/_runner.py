@@ -39,6 +39,7 @@ from ._conductor import (
     StopRequest,
     run_conversation,
 )
+from ._prompting import Prompting
 from ._requests import ContextPolicy, RequestSettings
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class ExperimentSpec:
     request_timeout: float | None = None
     provider_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
+    prompting: dict[str, Any] | None = None
+    """``Prompting.to_dict()``: awareness resolved at launch, names, thinking (None: defaults)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -131,7 +134,11 @@ class ExperimentSpec:
             convergence_action=self.convergence_action,
             seed=self.seed + index,
             context_policy=self.context_policy,
+            prompting=self._prompting(),
         )
+
+    def _prompting(self) -> Prompting:
+        return Prompting() if self.prompting is None else Prompting.from_dict(self.prompting)
 
     def config(self) -> dict[str, Any]:
         """What ``ExperimentStartEvent.config`` records (pidgin-ai's key names)."""
@@ -148,6 +155,7 @@ class ExperimentSpec:
             "convergence_threshold": self.convergence_threshold,
             "convergence_action": self.convergence_action,
             "seed": self.seed,
+            **self._prompting().config(),
             **self._provider_config(),
         }
 
