@@ -31,6 +31,7 @@ from . import _sql_tables as sql_tables
 from ._metrics import compute_turn_metrics
 from ._run_files import RunFiles
 from ._schema import TABLES
+from ._schema_prompts import CHOSEN_NAMES_SQL, THINKING_SQL
 from ._slices import Slice, slices
 from ._sources import (
     BadLine,
@@ -229,5 +230,7 @@ def _fill_tables(
         sql_tables.CONVERSATIONS_SQL,
         {**params, "status_files": list(statuses), "statuses": list(statuses.values())},
     )
+    con.execute(CHOSEN_NAMES_SQL, params)
     rows["token_usage"] = _count(con, sql_tables.TOKEN_USAGE_SQL, params)
+    rows["thinking"] = _count(con, THINKING_SQL, params)
     return rows

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ._costs import COSTS_MIGRATION, COSTS_VERSION
 from ._errors import LoadError
 from ._schema_metrics import METRICS_MIGRATION
+from ._schema_prompts import PROMPTS_MIGRATION, PROMPTS_VERSION
 
 if TYPE_CHECKING:
     import duckdb
@@ -254,6 +255,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (COSTS_VERSION, COSTS_MIGRATION),
     (4, _V4_LOADS),
     (5, METRICS_MIGRATION),
+    (PROMPTS_VERSION, PROMPTS_MIGRATION),
 )
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
@@ -270,6 +272,7 @@ TABLES = (
     "load_errors",
     "loads",
     "turn_metrics",
+    "thinking",
 )
 """Every table holding an experiment's rows; a reload empties all of them first."""
 
