@@ -30,6 +30,7 @@ _CONVERSATION_SKIP = (
     b"MessageRequestEvent",
     b"MessageChunkEvent",
     b"SystemPromptEvent",
+    b"PromptInjectionEvent",
     b"ThinkingCompleteEvent",
     b"RateLimitPaceEvent",
     b"TokenUsageEvent",
@@ -133,6 +134,8 @@ class ConversationLog:
         self.last_seq: int | None = None
         self.warnings: list[tuple[int, float, float]] = []
         """(0-based turn, score, threshold) of each ``ConvergenceWarningEvent``."""
+        self.names: dict[str, str] = {}
+        """Per agent, the name it chose (``AgentNameChosenEvent``)."""
 
     def _own(self, data: dict[str, Any], line: int) -> None:
         conversation_id = data.get("conversation_id")
@@ -184,6 +187,13 @@ class ConversationLog:
         self.end_ts = timestamp
         self.end_total_turns = total_turns
         self.paused = False
+
+    def _name_chosen(self, data: dict[str, Any], line: int) -> None:
+        agent = _str(data, "agent_id", required=True)
+        name = _str(data, "chosen_name", required=True)
+        self._own(data, line)
+        if agent is not None and name is not None:
+            self.names[agent] = name
 
     def _turn_start(self, line: int) -> None:
         self.turns_started += 1
@@ -398,6 +408,7 @@ ConversationLog.handlers = _table(
     ("ConversationPausedEvent", ConversationLog._paused),
     ("ConversationResumedEvent", ConversationLog._resumed),
     ("ConvergenceWarningEvent", ConversationLog._convergence_warning),
+    ("AgentNameChosenEvent", ConversationLog._name_chosen),
     *((name, ConversationLog._error) for name in sorted(ERROR_EVENT_TYPES)),
 )
 # Lines whose presence is all that matters: a turn began.
