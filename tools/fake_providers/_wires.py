@@ -11,6 +11,8 @@ Gemini key is a 400 ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``, as it 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import re
 import time
@@ -96,6 +98,17 @@ class _Turn:
         self.id = uuid.uuid4().hex[:24]
         self.request_id = f"req_{self.id}"
         self.version = model
+        self.thinking: str | None = None
+        """The reasoning trace, when the request asked for thinking."""
+
+    def think(self, words: int) -> str:
+        """A deterministic trace, counted in the reply's output tokens as the APIs count it."""
+        heard = _WORD.findall(self.text)[-3:]
+        self.thinking = f"{self.model} weighs ({self.count}): {' '.join(heard)} " + " ".join(
+            _VOCABULARY[(self.count + index) % len(_VOCABULARY)] for index in range(words)
+        )
+        self.completion_tokens += tokens(self.thinking)
+        return self.thinking
 
 
 # --- dispatch ---------------------------------------------------------------------------
@@ -197,6 +210,56 @@ def _retry_headers(fault: Any) -> dict[str, str]:
 
 # --- Anthropic ----------------------------------------------------------------------------
 
+_SIGNING_KEY = b"fake-anthropic-thinking"
+MIN_THINKING_BUDGET = 1024
+
+
+def thinking_signature(thinking: str) -> str:
+    """The seal the fake puts on a trace; a trace sent back must carry its own."""
+    digest = hashlib.sha256(_SIGNING_KEY + thinking.encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _anthropic_text(content: Any) -> str:
+    """A message's text: its content string, or its text blocks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(block.get("text", "")) for block in content
+            if isinstance(block, dict) and block.get("type") == "text"
+        )  # fmt: skip
+    return str(content)
+
+
+def _anthropic_thinking_problem(body: dict[str, Any]) -> str | None:
+    """What the Messages API would refuse about the thinking in a request, else None."""
+    thinking = body.get("thinking")
+    if thinking is not None:
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+            return "thinking: type must be 'enabled' or 'disabled'"
+        if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+            return f"thinking.enabled.budget_tokens: Input should be >= {MIN_THINKING_BUDGET}"
+        if budget >= body["max_tokens"]:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`"
+        if body.get("temperature") not in (None, 1):
+            return "`temperature` may only be set to 1 when thinking is enabled"
+    for number, message in enumerate(body.get("messages", [])):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for index, block in enumerate(content):
+            if not isinstance(block, dict) or block.get("type") != "thinking":
+                continue
+            where = f"messages.{number}.content.{index}"
+            if message.get("role") != "assistant":
+                return f"{where}: thinking blocks may only appear in assistant messages"
+            if block.get("signature") != thinking_signature(str(block.get("thinking", ""))):
+                return f"{where}: Invalid `signature` in `thinking` block"
+    return None
+
+
 _ANTHROPIC_ERRORS = {
     "rate_limit": (
         429,
@@ -232,13 +295,22 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
         return _anthropic_error(400, "invalid_request_error", "max_tokens: Field required")
     if not _model_ok(server, model):
         return _anthropic_error(404, "not_found_error", f"model: {model}")
+    problem = _anthropic_thinking_problem(body)
+    if problem is not None:
+        return _anthropic_error(400, "invalid_request_error", problem)
     messages = body.get("messages", [])
-    texts = [str(m.get("content")) for m in messages]
+    texts = [_anthropic_text(m.get("content")) for m in messages]
     last = texts[-1] if texts else ""
     system = body.get("system")
     if system:
         texts.append(str(system))
     turn = request.facts = _Turn(server, model, texts, last)
+    thinking = turn.think(server.behaviour.words) if body.get("thinking") else None
+    thinking_blocks = (
+        []
+        if thinking is None
+        else [{"type": "thinking", "thinking": thinking, "signature": thinking_signature(thinking)}]
+    )
     if turn.window is not None and turn.prompt_tokens > turn.window:
         return _anthropic_error(
             400,
@@ -265,7 +337,7 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
                 "type": "message",
                 "role": "assistant",
                 "model": version,
-                "content": [{"type": "text", "text": turn.text}],
+                "content": [*thinking_blocks, {"type": "text", "text": turn.text}],
                 "stop_reason": "end_turn",
                 "stop_sequence": None,
                 "usage": {**usage_start, "output_tokens": turn.completion_tokens},
@@ -288,11 +360,30 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
             "usage": usage_start,
         }
         yield event("message_start", {"type": "message_start", "message": message})
+        text_index = 0
+        if thinking is not None:  # the trace comes first, in its own block, then its seal
+            text_index = 1
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            yield event(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": start},
+            )
+            for piece in _pieces(thinking, server.behaviour.chunk_words):
+                delta = {"type": "thinking_delta", "thinking": piece}
+                yield event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
+            seal = {"type": "signature_delta", "signature": thinking_signature(thinking)}
+            yield event(
+                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": seal}
+            )
+            yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
         yield event(
             "content_block_start",
             {
                 "type": "content_block_start",
-                "index": 0,
+                "index": text_index,
                 "content_block": {"type": "text", "text": ""},
             },
         )
@@ -309,11 +400,11 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
                 "content_block_delta",
                 {
                     "type": "content_block_delta",
-                    "index": 0,
+                    "index": text_index,
                     "delta": {"type": "text_delta", "text": piece},
                 },
             )
-        yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield event("content_block_stop", {"type": "content_block_stop", "index": text_index})
         yield event(
             "message_delta",
             {

@@ -39,6 +39,8 @@ class GoogleModel(ProviderModel):
         temperature: float | None,
         seed: int | None,
         on_chunk: OnChunk | None,
+        *,
+        thinking_budget: int | None = None,
     ) -> Reply:
         contents = [
             {"role": "model" if role == "assistant" else "user", "parts": [{"text": text}]}

@@ -40,6 +40,8 @@ class OpenAIModel(ProviderModel):
         temperature: float | None,
         seed: int | None,
         on_chunk: OnChunk | None,
+        *,
+        thinking_budget: int | None = None,
     ) -> Reply:
         body: dict[str, Any] = {
             # Plain JSON already: sent as given. Passed through the SDK's typed parameter,
