@@ -248,8 +248,10 @@ class _Checker:
 
         if isinstance(node, yaml.ScalarNode):
             return "system", self.string(node, what)
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what}: must be text, or a mapping of role and content")
         role, content = "system", None
-        for key_node, value in self.mapping(node, f"{what}: text or {{role, content}}"):
+        for key_node, value in self.mapping(node, what):
             key = key_node.value
             if key == "role":
                 role = self.string(value, f"{what}: 'role'")
