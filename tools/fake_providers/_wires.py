@@ -681,21 +681,31 @@ async def _google(
                 }
             ]
         return _google_error(status, kind, message, details, _retry_headers(fault))
+    # The API reads protobuf JSON, which takes a field's lowerCamel or its proto name: the
+    # SDK sends this one as thinking_config {thinking_budget, include_thoughts}.
+    generation = body.get("generationConfig") or {}
+    thinking_config = generation.get("thinkingConfig") or generation.get("thinking_config") or {}
+    thinking = None
+    include = thinking_config.get("includeThoughts", thinking_config.get("include_thoughts"))
+    if include:  # thought summaries, as parts marked thought
+        thinking = turn.think(server.behaviour.words)
     usage = {
         "promptTokenCount": turn.prompt_tokens,
-        "candidatesTokenCount": turn.completion_tokens,
+        "candidatesTokenCount": tokens(turn.text),
         "totalTokenCount": turn.prompt_tokens + turn.completion_tokens,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": turn.prompt_tokens}],
     }
+    if thinking is not None:
+        usage["thoughtsTokenCount"] = tokens(thinking)
     if turn.cache_read:
         usage["cachedContentTokenCount"] = turn.cache_read
     version = turn.version = f"{model}-001"
 
-    def response(text: str, finish: str | None, final: bool) -> dict[str, Any]:
-        candidate: dict[str, Any] = {
-            "content": {"parts": [{"text": text}], "role": "model"},
-            "index": 0,
-        }
+    def response(
+        text: str, finish: str | None, final: bool, thought: bool = False
+    ) -> dict[str, Any]:
+        part: dict[str, Any] = {"text": text, "thought": True} if thought else {"text": text}
+        candidate: dict[str, Any] = {"content": {"parts": [part], "role": "model"}, "index": 0}
         if finish is not None:
             candidate["finishReason"] = finish
         return {
@@ -708,12 +718,18 @@ async def _google(
         }
 
     if method == "generateContent":
-        return _json(200, response(turn.text, "STOP", True))
+        document = response(turn.text, "STOP", True)
+        if thinking is not None:
+            parts = document["candidates"][0]["content"]["parts"]
+            parts.insert(0, {"text": thinking, "thought": True})
+        return _json(200, document)
     if "alt=sse" not in query:
         return _google_error(400, "INVALID_ARGUMENT", "this fake speaks only alt=sse streams")
 
     async def chunks() -> AsyncIterator[bytes | None]:
         last = len(turn.pieces) - 1
+        for piece in [] if thinking is None else _pieces(thinking, server.behaviour.chunk_words):
+            yield f"data: {json.dumps(response(piece, None, False, thought=True))}\r\n\r\n".encode()
         for index, piece in enumerate(turn.pieces):
             if fault is not None and fault.kind == "drop" and index == fault.after_chunks:
                 yield None

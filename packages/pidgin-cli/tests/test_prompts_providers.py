@@ -33,9 +33,11 @@ def _of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [event for event in events if event["event_type"] == kind]
 
 
-def _converse(root: Path, prompting: Prompting, turns: int) -> list[dict[str, Any]]:
+def _converse(
+    root: Path, prompting: Prompting, turns: int, models: tuple[str, str] = ("sonnet", "gpt-4o")
+) -> list[dict[str, Any]]:
     plan = ConversationPlan(
-        agent_a="sonnet", agent_b="gpt-4o", max_turns=turns, seed=3, prompting=prompting
+        agent_a=models[0], agent_b=models[1], max_turns=turns, seed=3, prompting=prompting
     )
     settings = RequestSettings(backoff_base=0.01, chunk_interval=1e-9)
     with Experiment.create(root, name="prompts", total_conversations=1) as experiment:
@@ -192,6 +194,36 @@ def test_anthropic_thinking_is_recorded_apart_and_sent_back_sealed(
                 "signature": earlier["signature"],
             }
             assert text["type"] == "text"
+
+
+def test_gemini_thought_parts_are_the_trace_with_their_token_count(
+    providers: Any, tmp_path: Path
+) -> None:
+    from fake_providers._wires import tokens
+
+    budget = 1500
+    prompting = Prompting(think_a=True, think_budget=budget)
+    events = _converse(tmp_path, prompting, turns=2, models=("gemini", "gpt-4o"))
+    google = [r for r in providers.requests if r.facts is not None and r.api == "google"]
+    assert len(google) == 2
+    for request in google:
+        generation = request.body["generationConfig"]
+        config = generation.get("thinkingConfig") or generation["thinking_config"]
+        assert {key.replace("_", "").lower(): value for key, value in config.items()} == {
+            "thinkingbudget": budget,
+            "includethoughts": True,
+        }
+    thoughts = _of(events, "ThinkingCompleteEvent")
+    messages = [m for m in _of(events, "MessageCompleteEvent") if m["agent_id"] == "agent_a"]
+    assert len(thoughts) == len(messages) == 2
+    for thought, message, request in zip(thoughts, messages, google, strict=True):
+        assert thought["thinking_content"] == request.facts.thinking
+        assert thought["thinking_tokens"] == tokens(request.facts.thinking)
+        assert thought["signature"] is None
+        assert message["message"]["content"] == request.facts.text
+        assert message["completion_tokens"] == request.facts.completion_tokens
+        # what Gemini sends back is the text alone: thoughts are not part of its history
+        assert request.facts.thinking not in json.dumps(request.body)
 
 
 def test_a_tampered_trace_is_refused_by_the_fake_as_by_the_api(providers: Any) -> None:
