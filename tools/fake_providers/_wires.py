@@ -471,6 +471,9 @@ def _openai_model_error(model: str) -> Reply:
     )
 
 
+_REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+
+
 async def _openai(server: FakeServer, request: Request) -> Reply:
     body = request.body or {}
     model = str(body.get("model", ""))
@@ -496,6 +499,19 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
     if fault is not None and fault.kind == "error":
         status, kind, code, message = _OPENAI_ERRORS[fault.error]
         return _openai_error(status, kind, code, message, _retry_headers(fault))
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in _REASONING_EFFORTS:
+        return _openai_error(
+            400,
+            "invalid_request_error",
+            "invalid_value",
+            f"Invalid value: '{effort}'. Supported values are: "
+            + ", ".join(f"'{value}'" for value in _REASONING_EFFORTS),
+        )
+    # A reasoning model thinks unseen: Chat Completions reports only how many tokens
+    # (inside completion_tokens); xAI's reasoning models also stream the text.
+    reasoning = turn.think(server.behaviour.words) if effort is not None else None
+    shows_reasoning = reasoning is not None and model.startswith("grok")
     created = int(time.time())
     version = turn.version = f"{model}-2026-06-15"
     usage = {
@@ -503,7 +519,10 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
         "completion_tokens": turn.completion_tokens,
         "total_tokens": turn.prompt_tokens + turn.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": turn.cache_read, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": tokens(reasoning) if reasoning is not None else 0,
+            "audio_tokens": 0,
+        },
     }
     headers = {"x-request-id": f"req_{turn.id}", "openai-processing-ms": "200"}
     if not body.get("stream"):
@@ -517,7 +536,11 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": turn.text},
+                        "message": {
+                            "role": "assistant",
+                            "content": turn.text,
+                            **({"reasoning_content": reasoning} if shows_reasoning else {}),
+                        },
                         "logprobs": None,
                         "finish_reason": "stop",
                     }
@@ -545,6 +568,9 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
             return f"data: {json.dumps(document)}\n\n".encode()
 
         yield chunk({"role": "assistant", "content": ""})
+        if shows_reasoning and reasoning is not None:
+            for piece in _pieces(reasoning, server.behaviour.chunk_words):
+                yield chunk({"reasoning_content": piece})
         for index, piece in enumerate(turn.pieces):
             if fault is not None and fault.kind == "drop" and index == fault.after_chunks:
                 yield None

@@ -226,6 +226,26 @@ def test_gemini_thought_parts_are_the_trace_with_their_token_count(
         assert request.facts.thinking not in json.dumps(request.body)
 
 
+@pytest.mark.parametrize(("model", "shown"), [("o3", False), ("xai:grok-3-mini", True)])
+def test_openai_reasoning_is_a_count_or_the_text_the_server_sends(
+    providers: Any, tmp_path: Path, model: str, shown: bool
+) -> None:
+    from fake_providers._wires import tokens
+
+    prompting = Prompting(think_b=True, think_budget=20_000)
+    events = _converse(tmp_path, prompting, turns=2, models=("gpt-4o", model))
+    chat = [r for r in providers.requests if r.facts is not None and r.api == "openai"]
+    thinking = [r for r in chat if "reasoning_effort" in r.body]
+    assert len(chat) == 4
+    assert len(thinking) == 2  # only agent B's requests
+    assert {r.body["reasoning_effort"] for r in thinking} == {"high"}
+    thoughts = _of(events, "ThinkingCompleteEvent")
+    assert [t["agent_id"] for t in thoughts] == ["agent_b", "agent_b"]
+    for thought, request in zip(thoughts, thinking, strict=True):
+        assert thought["thinking_tokens"] == tokens(request.facts.thinking)
+        assert thought["thinking_content"] == (request.facts.thinking if shown else "")
+
+
 def test_a_tampered_trace_is_refused_by_the_fake_as_by_the_api(providers: Any) -> None:
     model = MODELS.create("sonnet")
     history = [
