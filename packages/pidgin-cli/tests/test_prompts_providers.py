@@ -25,6 +25,13 @@ from pidgin_events import Experiment, validate_file
 NAMES = {"agent_a": "Claude Sonnet", "agent_b": "GPT-4o"}
 
 
+def _wires() -> Any:
+    """The fake server's wire module (the ``providers`` fixture put tools/ on the path)."""
+    import importlib
+
+    return importlib.import_module("fake_providers._wires")
+
+
 def _events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -150,8 +157,7 @@ def test_awareness_and_injections_are_recorded_exactly_as_sent(
 def test_anthropic_thinking_is_recorded_apart_and_sent_back_sealed(
     providers: Any, tmp_path: Path
 ) -> None:
-    from fake_providers._wires import thinking_signature
-
+    thinking_signature = _wires().thinking_signature
     budget = 2048
     events = _converse(tmp_path, Prompting(think_a=True, think_budget=budget), turns=3)
     sent = [r for r in providers.requests if r.facts is not None]
@@ -199,8 +205,7 @@ def test_anthropic_thinking_is_recorded_apart_and_sent_back_sealed(
 def test_gemini_thought_parts_are_the_trace_with_their_token_count(
     providers: Any, tmp_path: Path
 ) -> None:
-    from fake_providers._wires import tokens
-
+    tokens = _wires().tokens
     budget = 1500
     prompting = Prompting(think_a=True, think_budget=budget)
     events = _converse(tmp_path, prompting, turns=2, models=("gemini", "gpt-4o"))
@@ -230,8 +235,7 @@ def test_gemini_thought_parts_are_the_trace_with_their_token_count(
 def test_openai_reasoning_is_a_count_or_the_text_the_server_sends(
     providers: Any, tmp_path: Path, model: str, shown: bool
 ) -> None:
-    from fake_providers._wires import tokens
-
+    tokens = _wires().tokens
     prompting = Prompting(think_b=True, think_budget=20_000)
     events = _converse(tmp_path, prompting, turns=2, models=("gpt-4o", model))
     chat = [r for r in providers.requests if r.facts is not None and r.api == "openai"]
