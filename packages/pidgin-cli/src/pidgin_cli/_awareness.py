@@ -20,6 +20,7 @@ resolved once, at launch, into plain data (``AgentPrompts``) that the run record
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,7 +91,9 @@ class AgentPrompts:
         return tuple(injection for injection in self.injections if injection.turn == turn)
 
 
+@functools.cache
 def _data() -> dict[str, Any]:
+    """``awareness.toml``, read once per process (nobody changes what it returns)."""
     text = files(__package__ or "pidgin_cli").joinpath(AWARENESS_FILE).read_text("utf-8")
     return tomllib.loads(text)
 
