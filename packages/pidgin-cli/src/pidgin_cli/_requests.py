@@ -101,11 +101,16 @@ def fit_context(
 ) -> tuple[list[ChatMessage], int] | None:
     """``messages`` without their oldest ones so that they fit ``budget_tokens``.
 
-    Returns ``(kept, dropped)``; system messages and the last message are always kept, and
-    the kept conversation starts with a user message. None when even that does not fit.
+    Returns ``(kept, dropped)``; the system prompt (the system messages that open the view)
+    and the last message are always kept, and the kept conversation starts with a user
+    message. A system message injected mid-conversation stays in its place and goes with
+    its turn. None when even that does not fit.
     """
-    system = [message for message in messages if message.role == "system"]
-    rest = [message for message in messages if message.role != "system"]
+    head = 0
+    while head < len(messages) and messages[head].role == "system":
+        head += 1
+    system = list(messages[:head])
+    rest = list(messages[head:])
     dropped = 0
     while rest and (
         _view_tokens(system) + _view_tokens(rest) > budget_tokens or rest[0].role != "user"
