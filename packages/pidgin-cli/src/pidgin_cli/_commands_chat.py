@@ -7,6 +7,7 @@ background process: Ctrl-C ends it as ``interrupted``, its events kept.
 from __future__ import annotations
 
 import signal
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,7 +142,7 @@ def chat_command(
         seed=seed,
         context_policy=context_policy,
         base_url=base_url,
-        prompting=prompting,
+        **asdict(prompting),
     )
     root = resolve_output_root(ctx, output)
     printer = _ChatPrinter(plan)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import signal
-import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,9 +25,10 @@ from ._output import (
     resolve_output_root,
     safe_text,
 )
-from ._prompting import PromptOptions, prompt_options
+from ._prompting import DEFAULT_AWARENESS, PromptOptions, prompt_options
 from ._resolve import complete_run_id, resolve_run
 from ._run_options import MAX_PARALLEL, provider_options
+from ._spec import like_option, spec_argument
 
 if TYPE_CHECKING:
     from ._conductor import ConvergenceAction, ConversationPlan
@@ -39,10 +40,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TURNS = 20
 """pidgin-ai's default number of turns."""
 STOP_TIMEOUT = 10.0
-LOAD_WAIT = 60.0
-"""How long ``run`` waits, after the experiment completed, for the automatic load."""
-LOAD_NOTICE = 0.5
-"""After this many seconds without the load's end, ``run`` says what it is waiting for."""
 
 
 def _conversation_options(function: F) -> F:
@@ -148,8 +145,16 @@ def _plan(
     seed: int | None,
     context_policy: str = "truncate",
     base_url: str | None = None,
-    prompting: PromptOptions | None = None,
+    awareness: str = DEFAULT_AWARENESS,
+    awareness_a: str | None = None,
+    awareness_b: str | None = None,
+    choose_names: bool = False,
+    think: bool = False,
+    think_a: bool = False,
+    think_b: bool = False,
+    think_budget: int | None = None,
 ) -> ConversationPlan:
+    """A conversation's plan from the options (their names: a spec's per-conversation keys)."""
     from ._conductor import ConversationPlan, agent_names
     from ._prompting import resolve_prompting
 
@@ -162,7 +167,20 @@ def _plan(
     return ConversationPlan(
         agent_a=models["agent_a"],
         agent_b=models["agent_b"],
-        prompting=resolve_prompting(prompting or PromptOptions(), models, agent_names(models)),
+        prompting=resolve_prompting(
+            PromptOptions(
+                awareness,
+                awareness_a,
+                awareness_b,
+                choose_names,
+                think,
+                think_a,
+                think_b,
+                think_budget,
+            ),
+            models,
+            agent_names(models),
+        ),
         max_turns=turns,
         initial_prompt=prompt,
         temperature_a=temp_a if temp_a is not None else temperature,
@@ -182,6 +200,7 @@ def _plan(
     short_help="Run an experiment in the background and follow it.",
     epilog=_models_epilog(),
 )
+@spec_argument(_plan)
 @_conversation_options
 @click.option(
     "-r",
@@ -201,6 +220,7 @@ def _plan(
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the experiment id and return.")
 @click.option("--detach", is_flag=True, help="Return once started instead of following it.")
+@like_option
 @provider_options
 @output_option
 @click.pass_context
@@ -237,6 +257,9 @@ def run_command(
     command then follows it live (Ctrl-C stops following, not the experiment). Every event
     goes to JSONL under OUTPUT/experiments/ID/; when it ends it is loaded into DuckDB.
 
+    SPEC.yaml, if given, sets the options (its keys: 'pidgin spec schema'); options given
+    here override it, and its grid may make it several experiments. --like reruns one.
+
     \b
     Examples:
       pidgin run -a local:drift -b local:drift -t 12 -r 4 --max-parallel 2
@@ -246,12 +269,17 @@ def run_command(
       pidgin run -a local:drift -b local:drift -w research --choose-names -t 6
       pidgin run -a local:drift -b local:drift --awareness-b firm --think-a -t 4
       pidgin run -a sonnet -b gpt-4o -w nudges.yaml --think --think-budget 4000
+      pidgin spec example > study.yaml && pidgin run study.yaml -t 3
+      pidgin run --like greetings --temperature 0.9
     """
     from pidgin_events import new_id, plural
 
     from ._background import LaunchError, launch_experiment
     from ._runner import ExperimentSpec
+    from ._spec import run_extras, run_grid
 
+    if run_grid(ctx, run_command):
+        return
     plan = _plan(
         agent_a=agent_a,
         agent_b=agent_b,
@@ -265,7 +293,7 @@ def run_command(
         seed=seed,
         context_policy=context_policy,
         base_url=base_url,
-        prompting=prompting,
+        **asdict(prompting),
     )
     root = resolve_output_root(ctx, output).absolute()
     spec = ExperimentSpec(
@@ -290,6 +318,7 @@ def run_command(
         request_timeout=request_timeout,
         provider_limits=provider_limits,
         prompting=plan.prompting.to_dict(),
+        **run_extras(ctx, plan, _plan),
     )
     try:
         launched = launch_experiment(spec)
@@ -301,7 +330,7 @@ def run_command(
         return
     click.echo(
         f"Started experiment {launched.experiment_id} ({spec.name}): "
-        f"{plural(repetitions, 'conversation')} of {spec.agent_a} vs {spec.agent_b}, "
+        f"{plural(spec.conversations, 'conversation')} of {spec.agent_a} vs {spec.agent_b}, "
         f"{plural(turns, 'turn')} each, seed {spec.seed}\n"
         f"  directory  {launched.directory}\n"
         f"  follow     {command_hint('experiment', 'attach', spec.name, root=root)}\n"
@@ -317,6 +346,7 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
     from pidgin_events import EXPERIMENTS_DIR
 
     from ._background import attach, completion, database_load
+    from ._load_wait import wait_for_load
 
     directory = root / EXPERIMENTS_DIR / experiment_id
     code = attach(root, experiment_id)
@@ -325,7 +355,7 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
         return code  # detached: it is still running
     status = command_hint("experiment", "status", experiment_id, root=root)
     try:
-        finished = _wait_for_load(directory)
+        finished = wait_for_load(directory)
     except KeyboardInterrupt:
         click.echo(f"Not waiting for the database load; '{status}' will tell.")
         return code
@@ -344,50 +374,6 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
             f"'{safe_text(load_one)}' or '{safe_text(load_all)}'."
         )
     return code
-
-
-def _wait_for_load(directory: Path) -> bool:
-    """Wait for the runner's automatic load to end, saying at once what it waits for.
-
-    The runner logs a wait for a database another process holds the moment it begins
-    (``LOCK_WAIT_LOG``); that line is repeated here as soon as it appears. A load still
-    going after ``LOAD_NOTICE`` seconds without such a line is said to be running.
-    """
-    from ._background import wait_until_loaded
-
-    def loaded() -> bool:  # the runner's post-processing (its load) recorded as complete
-        return wait_until_loaded(directory, 0.0)
-
-    deadline = time.monotonic() + LOAD_WAIT
-    notice = time.monotonic() + LOAD_NOTICE
-    said_running = said_lock = False
-    while True:
-        finished = loaded()
-        if not said_lock:
-            reason = _lock_wait(directory)  # read after the event: a wait it ended is still told
-            if reason is not None:
-                click.echo(safe_text(f"Waiting for the automatic load into DuckDB: {reason}."))
-                said_lock = True
-        if finished or time.monotonic() >= deadline:
-            return finished
-        if not (said_running or said_lock) and time.monotonic() >= notice:
-            click.echo("Waiting for the automatic load into DuckDB (Ctrl-C stops waiting here).")
-            said_running = True
-        time.sleep(0.1)
-
-
-def _lock_wait(directory: Path) -> str | None:
-    """The runner log's line about waiting for a locked database, if it wrote one."""
-    from ._runner import LOCK_WAIT_LOG, RUNNER_LOG
-
-    try:
-        with open(directory / RUNNER_LOG, "rb") as stream:
-            stream.seek(max(0, stream.seek(0, 2) - 16384))  # the last lines are enough
-            tail = stream.read().decode("utf-8", "replace")
-    except OSError:
-        return None
-    waits = [line for line in tail.splitlines() if LOCK_WAIT_LOG in line]
-    return waits[-1].split(LOCK_WAIT_LOG, 1)[1] if waits else None
 
 
 # --- pidgin experiment stop -------------------------------------------------------------
