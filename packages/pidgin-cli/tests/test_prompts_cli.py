@@ -218,3 +218,34 @@ def test_offline_names_are_seeded() -> None:
     assert offline_name("agent_a", 1) == offline_name("agent_a", 1)
     assert offline_name("agent_a", 1) in OFFLINE_NAMES
     assert len({offline_name("agent_a", seed) for seed in range(40)}) > 5
+
+
+def test_a_spec_grid_varies_awareness_per_conversation_with_flags_as_booleans(
+    run_cli: RunCli, output_root: Path
+) -> None:
+    spec = output_root.parent / "aware.yaml"
+    spec.write_text(
+        "agent_a: local:drift\nagent_b: local:drift\nmax_turns: 1\nseed: 2\n"
+        "choose_names: true\nthink_b: true\ngrid_mode: conversations\n"
+        "grid:\n  awareness: [firm, backrooms]\n",
+        encoding="utf-8",
+    )
+    result = run_cli("run", str(spec), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (directory,) = sorted((output_root / "experiments").glob("exp_*"))
+    wording = presets()
+    told: dict[str, set[str]] = {}
+    for log in sorted(directory.glob("conv_*_events.jsonl")):
+        events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        (start,) = _of(events, "ConversationStartEvent")
+        awareness = start["config"]["awareness_a"]
+        assert start["config"]["awareness_b"] == awareness
+        told[awareness] = {e["prompt"].split("\n\n")[0] for e in _of(events, "SystemPromptEvent")}
+        assert len(_of(events, "AgentNameChosenEvent")) == 2
+        assert [t["agent_id"] for t in _of(events, "ThinkingCompleteEvent")] == ["agent_b"]
+    assert told == {name: {wording[name].system} for name in ("firm", "backrooms")}
+    bad = output_root.parent / "bad-flag.yaml"
+    bad.write_text("agent_a: local:test\nagent_b: local:test\nchoose_names: 3\n", encoding="utf-8")
+    refused = run_cli("run", str(bad))
+    assert refused.returncode == 2
+    assert "choose_names" in refused.stderr
