@@ -44,10 +44,11 @@ from pidgin_events import (
     PromptInjectionEvent,
     ThinkingCompleteEvent,
 )
+from pidgin_state import COLD_START, Replay, Said, agent_view
 
 from ._awareness import presets
 from ._convergence import convergence_score
-from ._models import MODELS, ChatMessage, Model, ModelRegistry, Reply, Role
+from ._models import MODELS, ChatMessage, Model, ModelRegistry, Reply
 from ._prompting import DEFAULT_AWARENESS, Prompting
 from ._requests import ContextPolicy, ConversationEnd, Requester, RequestSettings
 from ._thinking import Thought
@@ -66,8 +67,6 @@ __all__ = [
 AGENTS = ("agent_a", "agent_b")
 BASIC_SYSTEM_PROMPT = presets()[DEFAULT_AWARENESS].system
 """The default ("basic" awareness) system prompt, given to both agents."""
-COLD_START = "[Begin]"
-"""What the first agent is sent when there is no initial prompt (pidgin-ai does the same)."""
 
 ConvergenceAction = Literal["stop", "warn", "continue"]
 CONVERGENCE_ACTIONS: tuple[ConvergenceAction, ...] = ("stop", "warn", "continue")
@@ -187,8 +186,13 @@ def run_conversation(
     on_message: OnMessage | None = None,
     on_turn: OnTurn | None = None,
     settings: RequestSettings | None = None,
+    resume: Replay | None = None,
 ) -> ConversationResult:
     """Run ``plan`` in the started ``conversation`` and end it; returns how it ended.
+
+    ``resume``: the replay of the conversation's log so far (its completed turns; a
+    half-done turn already discarded): the conversation goes on from there, its models
+    sent exactly what they would have been had it never stopped.
 
     ``models`` maps ``agent_a``/``agent_b`` to model objects (default: made from the
     registry). ``stop`` is checked before every turn and every request. ``settings`` are
@@ -216,6 +220,8 @@ def run_conversation(
         models={agent: registry.resolve(plan.model(agent)).name for agent in AGENTS},
     )
     driver = _Driver(conversation, plan, models, providers, stop, requester=requester)
+    if resume is not None:
+        driver.resume_from(resume)
     reason: str = "max_turns"
     error: str | None = None
     with conversation:  # an unexpected exception ends it as failed, Ctrl-C as interrupted
@@ -258,22 +264,47 @@ class _Driver:
         self.scores: list[float] = []
         self.above_threshold = False
         """Whether the latest score was at or above the threshold (warn once per crossing)."""
-        self.history: list[_Said] = []
+        self.history: list[Said] = []
+        """What has been said, as ``pidgin_state.replay`` rebuilds it from the log."""
         self.names: dict[str, str] = {}
         """The names the agents chose (``--choose-names``)."""
+        self.thoughts: dict[str, Thought] = {}
+        """Each trace by its text, to go back with its seal (Anthropic) in later requests."""
+        self.resumed = False
+        self.unsent_prompts: list[str] = list(AGENTS)
+        self.system_prompts: dict[str, str | None] = {}
+
+    def resume_from(self, replay: Replay) -> None:
+        """Go on where ``replay`` (this conversation's log so far) stands."""
+        self.history = list(replay.history)
+        # A prompt the log lacks was never written (the run died before it): it is now.
+        self.unsent_prompts = [agent for agent in AGENTS if agent not in replay.system_prompts]
+        self.system_prompts = {
+            agent: replay.system_prompts[agent]
+            for agent in AGENTS
+            if agent in replay.system_prompts
+        }
+        self.scores = [score for score in replay.scores if score is not None]
+        threshold = self.plan.convergence_threshold
+        self.above_threshold = bool(
+            threshold is not None and self.scores and self.scores[-1] >= threshold
+        )
+        self.resumed = True
 
     def converse(self, on_message: OnMessage | None, on_turn: OnTurn | None) -> None:
         conversation, plan = self.conversation, self.plan
-        if plan.prompting.choose_names:
+        if plan.prompting.choose_names and not self.resumed:
             from ._names import choose_names
 
             self.names = choose_names(self, plan.prompting)
-        for agent in AGENTS:
+        for agent in self.unsent_prompts:
             prompt = self.system_prompt(agent)
+            self.system_prompts[agent] = prompt or None
             if prompt:
                 conversation.system_prompt(agent, prompt)
-        self.history.append(_Said("human", plan.initial_prompt or COLD_START))
-        for _ in range(plan.max_turns):
+        if not self.resumed:
+            self.history.append(Said("human", plan.initial_prompt or COLD_START))
+        for _ in range(conversation.turns_completed, plan.max_turns):
             self.check_stop()
             turn = conversation.turn_start()
             replies: dict[str, str] = {}
@@ -322,7 +353,14 @@ class _Driver:
     def inject(self, agent: str, turn: int) -> None:
         """Record, then add to ``agent``'s history, the awareness file's prompts for ``turn``."""
         prompts = self.plan.prompting.prompts(agent)
+        already = {
+            (said.turn, said.content)
+            for said in self.history
+            if said.speaker == "injection" and said.audience == agent
+        }  # a turn run again after a resume keeps the injection it had
         for injection in prompts.at(turn):
+            if (turn, injection.content) in already:
+                continue
             self.conversation.emit(
                 PromptInjectionEvent(
                     conversation_id=self.conversation.id,
@@ -333,26 +371,32 @@ class _Driver:
                     source=prompts.source,
                 )
             )
-            role: Role = "user" if injection.role == "user" else "system"
-            self.history.append(_Said("injection", injection.content, only_for=agent, role=role))
+            self.history.append(
+                Said(
+                    "injection",
+                    injection.content,
+                    turn,
+                    audience=agent,
+                    role=injection.role,
+                )
+            )
 
     def view(self, agent: str) -> list[ChatMessage]:
-        """The conversation as ``agent`` sees it: its own messages as assistant, all else user.
+        """The conversation as ``agent`` sees it, by the rule replay uses (``agent_view``).
 
-        Injections are seen only by the agent they are for, with their own role.
+        Its own messages are ``assistant``, with the trace that came with them; injections
+        are seen only by the agent they are for, with their own role.
         """
-        prompt = self.system_prompt(agent)
-        messages = [ChatMessage("system", prompt)] if prompt else []
-        for said in self.history:
-            if said.only_for is not None and said.only_for != agent:
-                continue
-            if said.role is not None:
-                messages.append(ChatMessage(said.role, said.content))
-            elif said.speaker == agent:
-                messages.append(ChatMessage("assistant", said.content, thought=said.thought))
-            else:
-                messages.append(ChatMessage("user", said.content))
-        return messages
+        lines = agent_view(self.system_prompts.get(agent), self.history, agent)
+        return [
+            ChatMessage(line.role, line.content, thought=self._thought(line.thinking))  # type: ignore[arg-type]
+            for line in lines
+        ]
+
+    def _thought(self, thinking: str | None) -> Thought | None:
+        if thinking is None:
+            return None
+        return self.thoughts.get(thinking) or Thought(thinking)  # replayed: no seal kept
 
     def ask(self, agent: str, turn: int) -> str:
         """Request, receive and record one message of ``agent``; returns its content."""
@@ -392,7 +436,12 @@ class _Driver:
             stop_reason=reply.stop_reason,
             cost_usd=cost,
         )
-        self.history.append(_Said(agent, reply.content, thought=reply.thought))
+        thought = reply.thought
+        if thought is not None:
+            self.thoughts[thought.content] = thought
+        self.history.append(
+            Said(agent, reply.content, turn, thinking=thought.content if thought else None)
+        )
         self.requester.spend(cost)
         return reply.content
 
@@ -441,18 +490,6 @@ class _Driver:
             error = f"{type(exc).__name__}: {exc}"
             raise _End("failed", "exception", error) from exc
         return reply
-
-
-@dataclass(frozen=True, slots=True)
-class _Said:
-    """One entry of the history: who said it, and for injections whom it is for."""
-
-    speaker: str
-    """``human`` (the initial prompt), ``agent_a``, ``agent_b`` or ``injection``."""
-    content: str
-    only_for: str | None = None
-    role: Role | None = None
-    thought: Thought | None = None
 
 
 def _context_window(name: str) -> tuple[int | None, int]:
