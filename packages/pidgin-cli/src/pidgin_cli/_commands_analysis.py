@@ -74,7 +74,7 @@ def query_command(
     if fmt == "parquet" and target is None:
         raise click.UsageError("--format parquet needs --to FILE")
     root = resolve_output_root(ctx, output)
-    live = live_database(root, include_chats=not no_chats, metrics=needs_metrics(sql))
+    live = live_database(root, include_chats=not no_chats, metrics=needs_metrics(sql), for_sql=sql)
     for note in live.skipped:
         click.echo(f"warning: skipped {safe_text(note)}", err=True)
     try:

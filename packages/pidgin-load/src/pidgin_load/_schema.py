@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ._costs import COSTS_MIGRATION, COSTS_VERSION
 from ._errors import LoadError
-from ._schema_metrics import METRICS_MIGRATION
+from ._schema_metrics import COMPRESSION_MIGRATION, METRICS_MIGRATION
 from ._schema_prompts import PROMPTS_MIGRATION, PROMPTS_VERSION
 
 if TYPE_CHECKING:
@@ -285,6 +285,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (5, METRICS_MIGRATION),
     (PROMPTS_VERSION, PROMPTS_MIGRATION),
     (7, _V7_BRANCHES),  # 6 is another branch's, renumbered at merge
+    (8, COMPRESSION_MIGRATION),
 )
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 
