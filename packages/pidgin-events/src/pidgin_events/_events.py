@@ -299,38 +299,6 @@ class SystemPromptEvent(ConversationEvent):
     agent_display_name: str | None = None
 
 
-class PromptInjectionEvent(ConversationEvent):
-    """A prompt added to an agent's history mid-conversation (custom awareness files).
-
-    Written before the request that first carries it; from then on it stays in that
-    agent's history at this place (before the agent's message of ``turn_number``).
-    ``role`` is ``system`` or ``user``; ``source`` says where it came from (the awareness
-    file's path or preset name). Not in pidgin-ai 1.1, which wrote a ``SystemPromptEvent``.
-    """
-
-    event_type: str = field(default="PromptInjectionEvent", init=False)
-    turn_number: int
-    agent_id: str
-    role: str
-    content: str
-    source: str | None = None
-
-
-class AgentNameChosenEvent(ConversationEvent):
-    """An agent chose its own name (``--choose-names``), before the first turn.
-
-    ``request`` is the message that asked for the name (sent after the agent's system
-    prompt, outside the conversation's history), ``reply`` what the agent answered and
-    ``chosen_name`` the name read from it. Displays show the chosen name.
-    """
-
-    event_type: str = field(default="AgentNameChosenEvent", init=False)
-    agent_id: str
-    chosen_name: str
-    request: str | None = None
-    reply: str | None = None
-
-
 class ThinkingCompleteEvent(ConversationEvent):
     """A model finished a reasoning phase whose trace the provider exposes."""
 
@@ -517,3 +485,7 @@ ERROR_EVENT_TYPES: frozenset[str] = frozenset(
     }
 )
 """Event types that report an error; monitors count these."""
+
+
+# Defined apart to keep this module small; part of the catalogue all the same.
+from ._events_prompts import AgentNameChosenEvent, PromptInjectionEvent  # noqa: E402
