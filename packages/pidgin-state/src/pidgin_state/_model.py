@@ -10,7 +10,7 @@ the time as an argument (or use now), so a cached snapshot never goes stale by i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,10 @@ class ConversationState:
     agent_a_name: str | None = None
     """The name agent A chose (``AgentNameChosenEvent``, ``--choose-names``), else None."""
     agent_b_name: str | None = None
+    streaming: dict[str, str] = field(default_factory=dict)
+    """Per agent id, the text of its reply while it streams (from ``MessageChunkEvent``s);
+    an agent is absent once its ``MessageCompleteEvent`` is written, and every agent once
+    the attempt fails, the turn is discarded or the conversation ends."""
 
 
 @dataclass(frozen=True, slots=True)

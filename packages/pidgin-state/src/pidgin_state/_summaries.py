@@ -91,6 +91,7 @@ def conversation_snapshot(
         ),
         agent_a_name=sink.names.get("agent_a"),
         agent_b_name=sink.names.get("agent_b"),
+        streaming={agent: "".join(pieces) for agent, pieces in sink.streaming.items()},
     )
     cursor.snapshot = (key, snapshot)
     return snapshot
