@@ -11,6 +11,8 @@ Gemini key is a 400 ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``, as it 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import re
 import time
@@ -96,6 +98,17 @@ class _Turn:
         self.id = uuid.uuid4().hex[:24]
         self.request_id = f"req_{self.id}"
         self.version = model
+        self.thinking: str | None = None
+        """The reasoning trace, when the request asked for thinking."""
+
+    def think(self, words: int) -> str:
+        """A deterministic trace, counted in the reply's output tokens as the APIs count it."""
+        heard = _WORD.findall(self.text)[-3:]
+        self.thinking = f"{self.model} weighs ({self.count}): {' '.join(heard)} " + " ".join(
+            _VOCABULARY[(self.count + index) % len(_VOCABULARY)] for index in range(words)
+        )
+        self.completion_tokens += tokens(self.thinking)
+        return self.thinking
 
 
 # --- dispatch ---------------------------------------------------------------------------
@@ -197,6 +210,56 @@ def _retry_headers(fault: Any) -> dict[str, str]:
 
 # --- Anthropic ----------------------------------------------------------------------------
 
+_SIGNING_KEY = b"fake-anthropic-thinking"
+MIN_THINKING_BUDGET = 1024
+
+
+def thinking_signature(thinking: str) -> str:
+    """The seal the fake puts on a trace; a trace sent back must carry its own."""
+    digest = hashlib.sha256(_SIGNING_KEY + thinking.encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _anthropic_text(content: Any) -> str:
+    """A message's text: its content string, or its text blocks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(block.get("text", "")) for block in content
+            if isinstance(block, dict) and block.get("type") == "text"
+        )  # fmt: skip
+    return str(content)
+
+
+def _anthropic_thinking_problem(body: dict[str, Any]) -> str | None:
+    """What the Messages API would refuse about the thinking in a request, else None."""
+    thinking = body.get("thinking")
+    if thinking is not None:
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+            return "thinking: type must be 'enabled' or 'disabled'"
+        if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+            return f"thinking.enabled.budget_tokens: Input should be >= {MIN_THINKING_BUDGET}"
+        if budget >= body["max_tokens"]:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`"
+        if body.get("temperature") not in (None, 1):
+            return "`temperature` may only be set to 1 when thinking is enabled"
+    for number, message in enumerate(body.get("messages", [])):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for index, block in enumerate(content):
+            if not isinstance(block, dict) or block.get("type") != "thinking":
+                continue
+            where = f"messages.{number}.content.{index}"
+            if message.get("role") != "assistant":
+                return f"{where}: thinking blocks may only appear in assistant messages"
+            if block.get("signature") != thinking_signature(str(block.get("thinking", ""))):
+                return f"{where}: Invalid `signature` in `thinking` block"
+    return None
+
+
 _ANTHROPIC_ERRORS = {
     "rate_limit": (
         429,
@@ -232,13 +295,22 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
         return _anthropic_error(400, "invalid_request_error", "max_tokens: Field required")
     if not _model_ok(server, model):
         return _anthropic_error(404, "not_found_error", f"model: {model}")
+    problem = _anthropic_thinking_problem(body)
+    if problem is not None:
+        return _anthropic_error(400, "invalid_request_error", problem)
     messages = body.get("messages", [])
-    texts = [str(m.get("content")) for m in messages]
+    texts = [_anthropic_text(m.get("content")) for m in messages]
     last = texts[-1] if texts else ""
     system = body.get("system")
     if system:
         texts.append(str(system))
     turn = request.facts = _Turn(server, model, texts, last)
+    thinking = turn.think(server.behaviour.words) if body.get("thinking") else None
+    thinking_blocks = (
+        []
+        if thinking is None
+        else [{"type": "thinking", "thinking": thinking, "signature": thinking_signature(thinking)}]
+    )
     if turn.window is not None and turn.prompt_tokens > turn.window:
         return _anthropic_error(
             400,
@@ -265,7 +337,7 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
                 "type": "message",
                 "role": "assistant",
                 "model": version,
-                "content": [{"type": "text", "text": turn.text}],
+                "content": [*thinking_blocks, {"type": "text", "text": turn.text}],
                 "stop_reason": "end_turn",
                 "stop_sequence": None,
                 "usage": {**usage_start, "output_tokens": turn.completion_tokens},
@@ -288,11 +360,30 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
             "usage": usage_start,
         }
         yield event("message_start", {"type": "message_start", "message": message})
+        text_index = 0
+        if thinking is not None:  # the trace comes first, in its own block, then its seal
+            text_index = 1
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            yield event(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": start},
+            )
+            for piece in _pieces(thinking, server.behaviour.chunk_words):
+                delta = {"type": "thinking_delta", "thinking": piece}
+                yield event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
+            seal = {"type": "signature_delta", "signature": thinking_signature(thinking)}
+            yield event(
+                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": seal}
+            )
+            yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
         yield event(
             "content_block_start",
             {
                 "type": "content_block_start",
-                "index": 0,
+                "index": text_index,
                 "content_block": {"type": "text", "text": ""},
             },
         )
@@ -309,11 +400,11 @@ async def _anthropic(server: FakeServer, request: Request) -> Reply:
                 "content_block_delta",
                 {
                     "type": "content_block_delta",
-                    "index": 0,
+                    "index": text_index,
                     "delta": {"type": "text_delta", "text": piece},
                 },
             )
-        yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield event("content_block_stop", {"type": "content_block_stop", "index": text_index})
         yield event(
             "message_delta",
             {
@@ -380,6 +471,9 @@ def _openai_model_error(model: str) -> Reply:
     )
 
 
+_REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+
+
 async def _openai(server: FakeServer, request: Request) -> Reply:
     body = request.body or {}
     model = str(body.get("model", ""))
@@ -405,6 +499,19 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
     if fault is not None and fault.kind == "error":
         status, kind, code, message = _OPENAI_ERRORS[fault.error]
         return _openai_error(status, kind, code, message, _retry_headers(fault))
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in _REASONING_EFFORTS:
+        return _openai_error(
+            400,
+            "invalid_request_error",
+            "invalid_value",
+            f"Invalid value: '{effort}'. Supported values are: "
+            + ", ".join(f"'{value}'" for value in _REASONING_EFFORTS),
+        )
+    # A reasoning model thinks unseen: Chat Completions reports only how many tokens
+    # (inside completion_tokens); xAI's reasoning models also stream the text.
+    reasoning = turn.think(server.behaviour.words) if effort is not None else None
+    shows_reasoning = reasoning is not None and model.startswith("grok")
     created = int(time.time())
     version = turn.version = f"{model}-2026-06-15"
     usage = {
@@ -412,7 +519,10 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
         "completion_tokens": turn.completion_tokens,
         "total_tokens": turn.prompt_tokens + turn.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": turn.cache_read, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": tokens(reasoning) if reasoning is not None else 0,
+            "audio_tokens": 0,
+        },
     }
     headers = {"x-request-id": f"req_{turn.id}", "openai-processing-ms": "200"}
     if not body.get("stream"):
@@ -426,7 +536,11 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": turn.text},
+                        "message": {
+                            "role": "assistant",
+                            "content": turn.text,
+                            **({"reasoning_content": reasoning} if shows_reasoning else {}),
+                        },
                         "logprobs": None,
                         "finish_reason": "stop",
                     }
@@ -454,6 +568,9 @@ async def _openai(server: FakeServer, request: Request) -> Reply:
             return f"data: {json.dumps(document)}\n\n".encode()
 
         yield chunk({"role": "assistant", "content": ""})
+        if shows_reasoning and reasoning is not None:
+            for piece in _pieces(reasoning, server.behaviour.chunk_words):
+                yield chunk({"reasoning_content": piece})
         for index, piece in enumerate(turn.pieces):
             if fault is not None and fault.kind == "drop" and index == fault.after_chunks:
                 yield None
@@ -590,21 +707,31 @@ async def _google(
                 }
             ]
         return _google_error(status, kind, message, details, _retry_headers(fault))
+    # The API reads protobuf JSON, which takes a field's lowerCamel or its proto name: the
+    # SDK sends this one as thinking_config {thinking_budget, include_thoughts}.
+    generation = body.get("generationConfig") or {}
+    thinking_config = generation.get("thinkingConfig") or generation.get("thinking_config") or {}
+    thinking = None
+    include = thinking_config.get("includeThoughts", thinking_config.get("include_thoughts"))
+    if include:  # thought summaries, as parts marked thought
+        thinking = turn.think(server.behaviour.words)
     usage = {
         "promptTokenCount": turn.prompt_tokens,
-        "candidatesTokenCount": turn.completion_tokens,
+        "candidatesTokenCount": tokens(turn.text),
         "totalTokenCount": turn.prompt_tokens + turn.completion_tokens,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": turn.prompt_tokens}],
     }
+    if thinking is not None:
+        usage["thoughtsTokenCount"] = tokens(thinking)
     if turn.cache_read:
         usage["cachedContentTokenCount"] = turn.cache_read
     version = turn.version = f"{model}-001"
 
-    def response(text: str, finish: str | None, final: bool) -> dict[str, Any]:
-        candidate: dict[str, Any] = {
-            "content": {"parts": [{"text": text}], "role": "model"},
-            "index": 0,
-        }
+    def response(
+        text: str, finish: str | None, final: bool, thought: bool = False
+    ) -> dict[str, Any]:
+        part: dict[str, Any] = {"text": text, "thought": True} if thought else {"text": text}
+        candidate: dict[str, Any] = {"content": {"parts": [part], "role": "model"}, "index": 0}
         if finish is not None:
             candidate["finishReason"] = finish
         return {
@@ -617,12 +744,18 @@ async def _google(
         }
 
     if method == "generateContent":
-        return _json(200, response(turn.text, "STOP", True))
+        document = response(turn.text, "STOP", True)
+        if thinking is not None:
+            parts = document["candidates"][0]["content"]["parts"]
+            parts.insert(0, {"text": thinking, "thought": True})
+        return _json(200, document)
     if "alt=sse" not in query:
         return _google_error(400, "INVALID_ARGUMENT", "this fake speaks only alt=sse streams")
 
     async def chunks() -> AsyncIterator[bytes | None]:
         last = len(turn.pieces) - 1
+        for piece in [] if thinking is None else _pieces(thinking, server.behaviour.chunk_words):
+            yield f"data: {json.dumps(response(piece, None, False, thought=True))}\r\n\r\n".encode()
         for index, piece in enumerate(turn.pieces):
             if fault is not None and fault.kind == "drop" and index == fault.after_chunks:
                 yield None

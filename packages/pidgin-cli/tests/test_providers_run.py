@@ -301,6 +301,12 @@ def test_fit_context_keeps_system_and_last_and_starts_with_a_user() -> None:
     assert kept[-1] is last
     assert all(message.role != "assistant" for message in kept[1:2])
     assert dropped == len(history) + 2 - len(kept)
+    # an injected system message is not the system prompt: it stays in its place
+    injected = ChatMessage("system", "i" * 40)
+    view = [system, *history[:4], injected, *history[4:], last]
+    kept, dropped = fit_context(view, 100) or ([], 0)  # room for the prompt and 6 more
+    assert kept == [system, *history[2:4], injected, *history[4:], last]
+    assert dropped == 2
 
 
 # --- pacing -----------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ def test_kill_9_at_random_moments_then_resume_matches_an_uninterrupted_run(
         resumed = run_cli("experiment", "resume", "killed", "--detach")
         assert resumed.returncode == 0, f"resume {number}: {resumed.stdout}{resumed.stderr}"
     assert landed > 0, "no kill landed while the experiment ran"
+    # The last detached resume may still be running (a live run is refused): let it end.
+    _wait(lambda: is_running(directory) is False)
     final = run_cli("experiment", "resume", "killed", timeout=120)
     assert final.returncode == 0, final.stdout + final.stderr
     _wait(lambda: _ended(directory))

@@ -56,6 +56,8 @@ CONVERSATION_KEYS = {
     "max_turns",
     "agent_a_model",
     "agent_b_model",
+    "agent_a_name",
+    "agent_b_name",
     "convergence",
     "tokens",
     "started",

@@ -53,8 +53,13 @@ def write_experiment(
     experiment_id: str | None = None,
     name: str = "greetings",
     fail_last: bool = False,
+    thinking: bool = False,
 ) -> Path:
-    """A finished experiment written through pidgin_events' own API."""
+    """A finished experiment written through pidgin_events' own API.
+
+    ``thinking``: the agents choose names (``Ada-<index>``, ``Bo-<index>``) and agent A
+    thinks before each message (trace ``thought <turn>``, ``3 + turn`` tokens).
+    """
     with pe.Experiment.create(
         root, name=name, total_conversations=conversations, experiment_id=experiment_id
     ) as exp:
@@ -66,10 +71,21 @@ def write_experiment(
                     max_turns=turns,
                     initial_prompt="Say hello",
                 ) as conv:
+                    if thinking:
+                        for agent, chosen in (("agent_a", "Ada"), ("agent_b", "Bo")):
+                            conv.emit(pe.AgentNameChosenEvent(
+                                conversation_id=conv.id, agent_id=agent,
+                                chosen_name=f"{chosen}-{index}",
+                            ))  # fmt: skip
                     conv.system_prompt("agent_a", "be brief")
                     for turn in range(turns):
                         conv.turn_start()
                         conv.request("agent_a", message_count=2 * turn + 1)
+                        if thinking:
+                            conv.emit(pe.ThinkingCompleteEvent(
+                                conversation_id=conv.id, turn_number=turn, agent_id="agent_a",
+                                thinking_content=f"thought {turn}", thinking_tokens=3 + turn,
+                            ))  # fmt: skip
                         conv.message(
                             "agent_a",
                             "a" * (10 + turn),

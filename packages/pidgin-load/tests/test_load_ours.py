@@ -34,6 +34,7 @@ def test_experiment_rows_match_what_was_written(
         "load_errors": 0,
         "loads": 1,
         "turn_metrics": 12,  # one per turn
+        "thinking": 0,  # no ThinkingCompleteEvent written
     }
     assert summary.rows == counts(db, "exp_rows")
     assert query(
@@ -138,6 +139,38 @@ def test_token_usage_sums_per_agent_with_model(
         ("agent_a", "local:test", "local", 2, 201, 11, 1, 999),
         ("agent_b", "local:echo", None, 2, 401, 15, 0, None),
     ]
+
+
+def test_thinking_has_its_own_table_and_chosen_names_reach_conversations(
+    tmp_path: Path, write_experiment: Any, query: Any
+) -> None:
+    turns = 3
+    directory = write_experiment(
+        tmp_path, conversations=2, turns=turns, experiment_id="exp_think", thinking=True
+    )
+    db = tmp_path / "db.duckdb"
+    summary = pl.load_experiment(directory, db)
+    assert summary.rows["thinking"] == 2 * turns
+    conversations = [row[0] for row in query(db, "SELECT conversation_id FROM conversations")]
+    assert len(conversations) == 2
+    traces = query(
+        db,
+        "SELECT conversation_id, agent_id, model, turn_number, turn, thinking_content, "
+        "thinking_tokens FROM thinking ORDER BY conversation_id, turn_number",
+    )
+    assert traces == [
+        (conv, "agent_a", "local:test", turn, turn + 1, f"thought {turn}", 3 + turn)
+        for conv in sorted(conversations)
+        for turn in range(turns)
+    ]
+    # the traces stay out of the messages, whose text is what the agents said
+    said = query(db, "SELECT DISTINCT content FROM messages WHERE content LIKE 'thought%'")
+    assert said == []
+    names = query(
+        db,
+        "SELECT agent_a_chosen_name, agent_b_chosen_name FROM conversations ORDER BY started_at",
+    )
+    assert names == [("Ada-0", "Bo-0"), ("Ada-1", "Bo-1")]
 
 
 def test_failed_conversation_is_counted_and_its_error_recorded(

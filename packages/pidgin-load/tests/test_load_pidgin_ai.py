@@ -34,6 +34,7 @@ def test_five_by_twenty_experiment_has_exact_rows(
         "load_errors": 0,
         "loads": 1,
         "turn_metrics": 100,  # one per turn
+        "thinking": 0,  # the fixture ran without thinking
     }
     assert summary.rows == counts(db, "experiment_f41ebd59")
     assert (summary.bad_lines, summary.unknown_events) == (0, 0)

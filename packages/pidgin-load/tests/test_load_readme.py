@@ -29,7 +29,7 @@ def _sql_blocks() -> list[str]:
 
 @pytest.fixture
 def loaded_db(pidgin_ai_root: Path, write_experiment: Any) -> Path:
-    write_experiment(pidgin_ai_root, experiment_id="exp_ours", fail_last=True)
+    write_experiment(pidgin_ai_root, experiment_id="exp_ours", fail_last=True, thinking=True)
     log = sorted((pidgin_ai_root / "experiments" / "exp_ours").glob("*_events.jsonl"))[0]
     _write_branch(pidgin_ai_root, log)
     with open(log, "ab") as stream:

@@ -16,9 +16,11 @@ from pidgin_load._schema import migrate
 # What write_experiment (conftest) writes: each agent's model, and its turns from 0.
 MODELS = {"agent_a": "local:test", "agent_b": "local:echo"}
 MESSAGE_ROLE = ("messages", "role")  # the one version 1 column whose meaning changed
-# ``loads`` came with version 4 and ``turn_metrics`` with version 5 (``--recompute-metrics``
-# fills it for older runs): a migrated database has rows in them only for later loads.
-V1_TABLES = tuple(table for table in pl.TABLES if table not in ("loads", "turn_metrics"))
+# ``loads`` came with version 4, ``turn_metrics`` with version 5 (``--recompute-metrics``
+# fills it for older runs) and ``thinking`` with version 6: a migrated database has rows in
+# them only for later loads.
+LATER_TABLES = ("loads", "turn_metrics", "thinking")
+V1_TABLES = tuple(table for table in pl.TABLES if table not in LATER_TABLES)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str) -> list[str]:

@@ -95,9 +95,10 @@ def start_branch(
             parameter_changes=dict(branch.get("changes") or {}),
         )
     )
-    if plan.system_prompt:
-        for agent in AGENTS:
-            conversation.system_prompt(agent, plan.system_prompt)
+    for agent in AGENTS:
+        system = plan.prompting.prompts(agent).system
+        if system:
+            conversation.system_prompt(agent, system)
     scores = iter(parent.scores)
     for number in range(turn):
         conversation.turn_start()

@@ -96,7 +96,8 @@ def branch_command(
 
     from ._background import LaunchError, launch_experiment
     from ._branch import BranchError, find_conversation
-    from ._commands_run import _check_model, _experiment_name
+    from ._commands_run import _check_model
+    from ._experiment_names import experiment_name
     from ._resume import plan_from_config
     from ._run_follow import follow_and_report
     from ._runner import ExperimentSpec
@@ -149,7 +150,7 @@ def branch_command(
     spec = ExperimentSpec(
         root=str(root),
         experiment_id=new_id("exp"),
-        name=_experiment_name(root, name),
+        name=experiment_name(root, name),
         agent_a=new["agent_a"],
         agent_b=new["agent_b"],
         max_turns=new["max_turns"],

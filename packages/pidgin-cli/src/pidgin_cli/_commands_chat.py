@@ -7,6 +7,7 @@ background process: Ctrl-C ends it as ``interrupted``, its events kept.
 from __future__ import annotations
 
 import signal
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ._conductor import ConversationPlan, ConversationResult
+    from ._prompting import PromptOptions
 
 __all__ = ["chat_command"]
 
@@ -108,6 +110,7 @@ def chat_command(
     request_timeout: float | None,
     chunk_interval: float,
     provider_limits: dict[str, dict[str, int]],
+    prompting: PromptOptions,
 ) -> None:
     """One conversation between two models, shown as it happens.
 
@@ -139,6 +142,7 @@ def chat_command(
         seed=seed,
         context_policy=context_policy,
         base_url=base_url,
+        **asdict(prompting),
     )
     root = resolve_output_root(ctx, output)
     printer = _ChatPrinter(plan)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ._experiment_names import experiment_name
 from ._output import (
     command_hint,
     fail,
@@ -22,6 +24,7 @@ from ._output import (
     resolve_output_root,
     tail_option,
 )
+from ._prompting import DEFAULT_AWARENESS, PromptOptions, prompt_options
 from ._run_options import parallel_options, provider_options
 from ._spec import like_option, spec_argument
 
@@ -35,17 +38,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_TURNS = 20
 """pidgin-ai's default number of turns."""
-
-_ADJECTIVES = (
-    "curious", "wandering", "seeking", "pondering", "observing", "dancing", "flowing",
-    "shifting", "drifting", "echoing", "quiet", "gentle", "bold", "swift", "patient",
-    "hidden", "bright", "ancient", "distant", "spiral", "fractal", "woven",
-)  # fmt: skip
-_NOUNS = (
-    "pattern", "signal", "echo", "wave", "pulse", "drift", "flow", "stream", "current",
-    "tide", "spiral", "orbit", "path", "trace", "thread", "whisper", "murmur", "chord",
-    "tone", "lattice", "web", "mesh", "field", "spark", "glow", "shimmer",
-)  # fmt: skip
 
 
 def _conversation_options(function: F) -> F:
@@ -100,6 +92,7 @@ def _conversation_options(function: F) -> F:
             help="Seed of seedable models (default: random, recorded in the config).",
         ),
     ]
+    function = prompt_options(function)  # listed after the options above in --help
     for option in reversed(options):
         function = option(function)
     return function
@@ -150,14 +143,42 @@ def _plan(
     seed: int | None,
     context_policy: str = "truncate",
     base_url: str | None = None,
+    awareness: str = DEFAULT_AWARENESS,
+    awareness_a: str | None = None,
+    awareness_b: str | None = None,
+    choose_names: bool = False,
+    think: bool = False,
+    think_a: bool = False,
+    think_b: bool = False,
+    think_budget: int | None = None,
 ) -> ConversationPlan:
-    from ._conductor import ConversationPlan
+    """A conversation's plan from the options (their names: a spec's per-conversation keys)."""
+    from ._conductor import ConversationPlan, agent_names
+    from ._prompting import resolve_prompting
 
     actions: dict[str, ConvergenceAction] = {"stop": "stop", "warn": "warn", "continue": "continue"}
     action = actions[convergence_action]
+    models = {
+        "agent_a": _check_model(agent_a, "'-a' / '--agent-a'", base_url),
+        "agent_b": _check_model(agent_b, "'-b' / '--agent-b'", base_url),
+    }
     return ConversationPlan(
-        agent_a=_check_model(agent_a, "'-a' / '--agent-a'", base_url),
-        agent_b=_check_model(agent_b, "'-b' / '--agent-b'", base_url),
+        agent_a=models["agent_a"],
+        agent_b=models["agent_b"],
+        prompting=resolve_prompting(
+            PromptOptions(
+                awareness,
+                awareness_a,
+                awareness_b,
+                choose_names,
+                think,
+                think_a,
+                think_b,
+                think_budget,
+            ),
+            models,
+            agent_names(models),
+        ),
         max_turns=turns,
         initial_prompt=prompt,
         temperature_a=temp_a if temp_a is not None else temperature,
@@ -167,34 +188,6 @@ def _plan(
         seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
         context_policy="end" if context_policy == "end" else "truncate",
     )
-
-
-def _experiment_name(root: Path, name: str | None) -> str:
-    """A valid name nobody else uses: the one given (checked), else a fresh 'adjective-noun'."""
-    from pidgin_events import validate_id
-
-    from ._resolve import scan_runs
-
-    taken = {ref.name: ref.id for ref in scan_runs(root, ("experiment",)) if ref.name}
-    if name is not None:
-        try:
-            validate_id(name, "experiment name")
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="'-n' / '--name'") from None
-        if name in taken:
-            raise click.BadParameter(
-                f"experiment name {name!r} is already used by {taken[name]}; choose another",
-                param_hint="'-n' / '--name'",
-            )
-        return name
-    chooser = random.SystemRandom()
-    for attempt in range(50):
-        candidate = f"{chooser.choice(_ADJECTIVES)}-{chooser.choice(_NOUNS)}"
-        if attempt >= 10:
-            candidate += f"-{chooser.randrange(1000, 10000)}"
-        if candidate not in taken:
-            return candidate
-    raise fail("could not find an unused experiment name; give one with -n")
 
 
 # --- pidgin run -------------------------------------------------------------------------
@@ -251,6 +244,7 @@ def run_command(
     request_timeout: float | None,
     chunk_interval: float,
     provider_limits: dict[str, dict[str, int]],
+    prompting: PromptOptions,
 ) -> None:
     """Run an experiment: REPETITIONS conversations between two models.
 
@@ -269,6 +263,9 @@ def run_command(
       pidgin run -a local:test -b silent:none -p "Hello" -t 10 -q
       pidgin run -a local:drift -b local:drift --convergence-threshold 0.8 -n trial-1
       pidgin run -a sonnet -b gpt-4o -t 20 -r 100 --max-parallel 50 --max-cost 5
+      pidgin run -a local:drift -b local:drift -w research --choose-names -t 6
+      pidgin run -a local:drift -b local:drift --awareness-b firm --think-a -t 4
+      pidgin run -a sonnet -b gpt-4o -w nudges.yaml --think --think-budget 4000
       pidgin spec example > study.yaml && pidgin run study.yaml -t 3
       pidgin run --like greetings --temperature 0.9
       pidgin run -a local:drift -b local:drift -t 5 -r 8 --max-parallel 8 --workers 2
@@ -294,12 +291,13 @@ def run_command(
         seed=seed,
         context_policy=context_policy,
         base_url=base_url,
+        **asdict(prompting),
     )
     root = resolve_output_root(ctx, output).absolute()
     spec = ExperimentSpec(
         root=str(root),
         experiment_id=new_id("exp"),
-        name=_experiment_name(root, name),
+        name=experiment_name(root, name),
         agent_a=plan.agent_a,
         agent_b=plan.agent_b,
         max_turns=turns,
@@ -317,6 +315,7 @@ def run_command(
         base_url=base_url,
         request_timeout=request_timeout,
         provider_limits=provider_limits,
+        prompting=plan.prompting.to_dict(),
         workers=workers,
         **run_extras(ctx, plan, _plan),
     )

@@ -33,103 +33,44 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
 
 from pidgin_events import (
     ConvergenceWarningEvent,
     Conversation,
     EmptyResponseEvent,
     ErrorEvent,
+    PromptInjectionEvent,
+    ThinkingCompleteEvent,
 )
 from pidgin_state import COLD_START, Replay, Said, agent_view
 
 from ._convergence import convergence_score
 from ._models import MODELS, ChatMessage, Model, ModelRegistry, Reply
-from ._requests import ContextPolicy, ConversationEnd, Requester, RequestSettings
+from ._plan import (
+    AGENTS,
+    BASIC_SYSTEM_PROMPT,
+    CONVERGENCE_ACTIONS,
+    ConvergenceAction,
+    ConversationPlan,
+    StopRequest,
+    agent_names,
+)
+from ._requests import ConversationEnd, Requester, RequestSettings
+from ._thinking import Thought
 
 __all__ = [
     "AGENTS",
     "BASIC_SYSTEM_PROMPT",
     "COLD_START",
+    "CONVERGENCE_ACTIONS",
+    "ConvergenceAction",
     "ConversationPlan",
     "ConversationResult",
     "StopRequest",
+    "agent_names",
     "run_conversation",
 ]
-
-AGENTS = ("agent_a", "agent_b")
-BASIC_SYSTEM_PROMPT = "You are an AI having a conversation with another AI."
-"""pidgin-ai's default ("basic" awareness) system prompt, given to both agents."""
-
-ConvergenceAction = Literal["stop", "warn", "continue"]
-CONVERGENCE_ACTIONS: tuple[ConvergenceAction, ...] = ("stop", "warn", "continue")
-
-
-class StopRequest(threading.Event):
-    """A ``threading.Event`` that also says why it was set (e.g. ``"SIGTERM"``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reason = "interrupted"
-
-    def request(self, reason: str) -> None:
-        if not self.is_set():
-            self.reason = reason
-        self.set()
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationPlan:
-    """Everything that decides how one conversation runs; recorded in its config."""
-
-    agent_a: str
-    agent_b: str
-    max_turns: int
-    initial_prompt: str | None = None
-    temperature_a: float | None = None
-    temperature_b: float | None = None
-    convergence_threshold: float | None = None
-    convergence_action: ConvergenceAction = "stop"
-    seed: int | None = None
-    system_prompt: str | None = BASIC_SYSTEM_PROMPT
-    context_policy: ContextPolicy = "truncate"
-    """When a view outgrows the model's context window: drop the oldest turns, or end."""
-    retries: int = 5
-    """How often a retryable ``ModelError`` is retried before the conversation fails."""
-    retry_delay: float = 1.0
-    """Seconds before the first retry; doubled for each further one, with jitter."""
-
-    def temperature(self, agent_id: str) -> float | None:
-        return self.temperature_a if agent_id == "agent_a" else self.temperature_b
-
-    def model(self, agent_id: str) -> str:
-        return self.agent_a if agent_id == "agent_a" else self.agent_b
-
-    def config(self) -> dict[str, Any]:
-        hidden = ("retries", "retry_delay")
-        return {key: value for key, value in asdict(self).items() if key not in hidden}
-
-    def start_arguments(self, registry: ModelRegistry = MODELS) -> dict[str, Any]:
-        """Keyword arguments for ``Experiment.conversation`` / ``Chat.create``."""
-        same = self.agent_a == self.agent_b
-        agents = {}
-        for agent_id, suffix in zip(AGENTS, ("A", "B"), strict=True):
-            info = registry.resolve(self.model(agent_id))
-            agents[agent_id] = {
-                "id": agent_id,
-                "model": info.name,
-                "display_name": f"{info.display_name}-{suffix}" if same else info.display_name,
-                "model_display_name": info.display_name,
-                "temperature": self.temperature(agent_id),
-            }
-        return {
-            "agent_a": agents["agent_a"],
-            "agent_b": agents["agent_b"],
-            "max_turns": self.max_turns,
-            "initial_prompt": self.initial_prompt,
-            "config": self.config(),
-        }
 
 
 @dataclass(slots=True)
@@ -248,9 +189,13 @@ class _Driver:
         """Whether the latest score was at or above the threshold (warn once per crossing)."""
         self.history: list[Said] = []
         """What has been said, as ``pidgin_state.replay`` rebuilds it from the log."""
+        self.names: dict[str, str] = {}
+        """The names the agents chose (``--choose-names``)."""
+        self.thoughts: dict[str, Thought] = {}
+        """Each trace by its text, to go back with its seal (Anthropic) in later requests."""
         self.resumed = False
         self.unsent_prompts: list[str] = list(AGENTS)
-        self.system_prompts: dict[str, str | None] = dict.fromkeys(AGENTS, plan.system_prompt)
+        self.system_prompts: dict[str, str | None] = {}
 
     def resume_from(self, replay: Replay) -> None:
         """Go on where ``replay`` (this conversation's log so far) stands."""
@@ -258,7 +203,9 @@ class _Driver:
         # A prompt the log lacks was never written (the run died before it): it is now.
         self.unsent_prompts = [agent for agent in AGENTS if agent not in replay.system_prompts]
         self.system_prompts = {
-            agent: replay.system_prompts.get(agent, self.plan.system_prompt) for agent in AGENTS
+            agent: replay.system_prompts[agent]
+            for agent in AGENTS
+            if agent in replay.system_prompts
         }
         self.scores = [score for score in replay.scores if score is not None]
         threshold = self.plan.convergence_threshold
@@ -269,9 +216,15 @@ class _Driver:
 
     def converse(self, on_message: OnMessage | None, on_turn: OnTurn | None) -> None:
         conversation, plan = self.conversation, self.plan
-        if plan.system_prompt:
-            for agent in self.unsent_prompts:
-                conversation.system_prompt(agent, plan.system_prompt)
+        if plan.prompting.choose_names and not self.resumed:
+            from ._names import choose_names
+
+            self.names = choose_names(self, plan.prompting)
+        for agent in self.unsent_prompts:
+            prompt = self.system_prompt(agent)
+            self.system_prompts[agent] = prompt or None
+            if prompt:
+                conversation.system_prompt(agent, prompt)
         if not self.resumed:
             self.history.append(Said("human", plan.initial_prompt or COLD_START))
         for _ in range(conversation.turns_completed, plan.max_turns):
@@ -280,6 +233,7 @@ class _Driver:
             replies: dict[str, str] = {}
             for agent in AGENTS:
                 self.check_stop()
+                self.inject(agent, turn)
                 replies[agent] = self.ask(agent, turn)
                 if on_message is not None:
                     on_message(agent, replies[agent], turn)
@@ -309,17 +263,74 @@ class _Driver:
         if self.stop.is_set():
             raise _End("interrupted", getattr(self.stop, "reason", "interrupted"))
 
+    def system_prompt(self, agent: str) -> str:
+        """The awareness prompt, and with ``--choose-names`` the sentence naming both agents."""
+        prompt = self.plan.prompting.prompts(agent).system
+        if self.names:
+            from ._names import told_names
+
+            told = told_names(self.names, agent)
+            prompt = f"{prompt}\n\n{told}" if prompt else told
+        return prompt
+
+    def inject(self, agent: str, turn: int) -> None:
+        """Record, then add to ``agent``'s history, the awareness file's prompts for ``turn``."""
+        prompts = self.plan.prompting.prompts(agent)
+        already = {
+            (said.turn, said.content)
+            for said in self.history
+            if said.speaker == "injection" and said.audience == agent
+        }  # a turn run again after a resume keeps the injection it had
+        for injection in prompts.at(turn):
+            if (turn, injection.content) in already:
+                continue
+            self.conversation.emit(
+                PromptInjectionEvent(
+                    conversation_id=self.conversation.id,
+                    turn_number=turn,
+                    agent_id=agent,
+                    role=injection.role,
+                    content=injection.content,
+                    source=prompts.source,
+                )
+            )
+            self.history.append(
+                Said(
+                    "injection",
+                    injection.content,
+                    turn,
+                    audience=agent,
+                    role=injection.role,
+                )
+            )
+
     def view(self, agent: str) -> list[ChatMessage]:
-        """The conversation as ``agent`` sees it, by the rule replay uses (``agent_view``)."""
-        lines = agent_view(self.system_prompts[agent], self.history, agent)
-        return [ChatMessage(line.role, line.content) for line in lines]  # type: ignore[arg-type]
+        """The conversation as ``agent`` sees it, by the rule replay uses (``agent_view``).
+
+        Its own messages are ``assistant``, with the trace that came with them; injections
+        are seen only by the agent they are for, with their own role.
+        """
+        lines = agent_view(self.system_prompts.get(agent), self.history, agent)
+        return [
+            ChatMessage(line.role, line.content, thought=self._thought(line.thinking))  # type: ignore[arg-type]
+            for line in lines
+        ]
+
+    def _thought(self, thinking: str | None) -> Thought | None:
+        if thinking is None:
+            return None
+        return self.thoughts.get(thinking) or Thought(thinking)  # replayed: no seal kept
 
     def ask(self, agent: str, turn: int) -> str:
         """Request, receive and record one message of ``agent``; returns its content."""
         conversation = self.conversation
         messages = self.view(agent)
         temperature = self.plan.temperature(agent)
-        conversation.request(agent, message_count=len(messages), temperature=temperature)
+        budget = self.thinking_budget(agent)
+        thinking = {} if budget is None else {"thinking_enabled": True, "thinking_budget": budget}
+        conversation.request(
+            agent, message_count=len(messages), temperature=temperature, **thinking
+        )
         started = time.monotonic()
         reply = self.generate(agent, turn, messages)
         if not reply.content.strip():
@@ -332,6 +343,8 @@ class _Driver:
                 )
             )
             raise _End("interrupted", "empty_response")
+        if reply.thought is not None:
+            self.record_thought(agent, turn, reply.thought)
         cost = _cost(self.plan.model(agent), reply)
         conversation.message(
             agent,
@@ -346,9 +359,31 @@ class _Driver:
             stop_reason=reply.stop_reason,
             cost_usd=cost,
         )
-        self.history.append(Said(agent, reply.content, turn))
+        thought = reply.thought
+        if thought is not None:
+            self.thoughts[thought.content] = thought
+        self.history.append(
+            Said(agent, reply.content, turn, thinking=thought.content if thought else None)
+        )
         self.requester.spend(cost)
         return reply.content
+
+    def thinking_budget(self, agent: str) -> int | None:
+        prompting = self.plan.prompting
+        return prompting.think_budget if prompting.thinks(agent) else None
+
+    def record_thought(self, agent: str, turn: int, thought: Thought) -> None:
+        """The trace as its own event, before the message it led to; never in its text."""
+        self.conversation.emit(
+            ThinkingCompleteEvent(
+                conversation_id=self.conversation.id,
+                turn_number=turn,
+                agent_id=agent,
+                thinking_content=thought.content,
+                thinking_tokens=thought.tokens,
+                signature=thought.signature,
+            )
+        )
 
     def generate(self, agent: str, turn: int, messages: list[ChatMessage]) -> Reply:
         """The model's reply; provider errors are retried, paced and recorded by the requester."""
@@ -362,6 +397,7 @@ class _Driver:
                 temperature=self.plan.temperature(agent),
                 seed=self.plan.seed,
                 check_stop=self.check_stop,
+                thinking_budget=self.thinking_budget(agent),
             )
         except _End:
             raise

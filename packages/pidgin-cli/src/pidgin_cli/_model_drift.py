@@ -15,7 +15,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._models import ChatMessage, Reply, _prompt_tokens, estimate_tokens
+from ._models import ChatMessage, Reply, _name_answer, _prompt_tokens, estimate_tokens
+from ._thinking import Thought
 
 __all__ = ["DriftModel"]
 
@@ -91,6 +92,9 @@ class DriftModel:
     of the partner's templates; the reply's sentence count moves toward the partner's.
     """
 
+    can_think = True
+    """With a thinking budget it writes a deterministic trace of how it will answer."""
+
     def __init__(self, *, delay: float = 0.08) -> None:
         self.delay = delay
 
@@ -101,15 +105,38 @@ class DriftModel:
         agent_id: str,
         temperature: float | None,
         seed: int | None = None,
+        thinking_budget: int | None = None,
     ) -> Reply:
         own = 0 if agent_id == "agent_a" else 1 if agent_id == "agent_b" else _stable(agent_id) % 2
         previous = sum(1 for message in messages if message.role == "assistant")
         partner = next((m.content for m in reversed(messages) if m.role == "user"), "")
         rng = random.Random(f"drift|{seed}|{agent_id}|{len(messages)}|{temperature}")
-        content = self._compose(_VOICES[own], partner, previous, rng, temperature)
+        content = _name_answer(messages, agent_id, seed) or self._compose(
+            _VOICES[own], partner, previous, rng, temperature
+        )
         if self.delay > 0:
             time.sleep(self.delay)
-        return Reply(content, _prompt_tokens(messages), estimate_tokens(content))
+        thought = None
+        if thinking_budget is not None:
+            thought = self._think(partner, previous, content, thinking_budget)
+        completion = estimate_tokens(content) + (thought.tokens or 0 if thought else 0)
+        return Reply(content, _prompt_tokens(messages), completion, thought=thought)
+
+    def _think(self, partner: str, previous: int, content: str, budget: int) -> Thought:
+        """A trace that depends only on what the reply depends on (so it is as seeded)."""
+        heard = _SENTENCE_END.split(partner.strip()) if partner.strip() else []
+        said = _SENTENCE_END.split(content.strip())
+        trace = (
+            f"My partner's last message has {len(heard)} sentence(s). I have replied "
+            f"{previous} time(s) before, so I lean about {self.borrow_share(previous):.0%} "
+            f"toward their words. I will answer in {len(said)} sentence(s), starting: "
+            f"{said[0][:60]}"
+        )
+        words = trace.split()
+        while estimate_tokens(" ".join(words)) > budget:  # never over the budget
+            words.pop()
+        trace = " ".join(words)
+        return Thought(trace, estimate_tokens(trace))
 
     @staticmethod
     def borrow_share(previous_replies: int) -> float:

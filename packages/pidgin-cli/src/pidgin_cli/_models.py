@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from ._thinking import Thought
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "MODELS",
@@ -45,6 +47,7 @@ __all__ = [
     "SilentModel",
     "StreamingModel",
     "TestModel",
+    "ThinkingModel",
     "UnknownModelError",
     "estimate_tokens",
 ]
@@ -61,6 +64,8 @@ class ChatMessage:
 
     role: Role
     content: str
+    thought: Thought | None = None
+    """The reasoning that came with one of the agent's own messages (sent back to Anthropic)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,8 @@ class Reply:
     request_id: str | None = None
     model_version: str | None = None
     stop_reason: str | None = None
+    thought: Thought | None = None
+    """The reasoning trace, when thinking was asked for and the provider returned one."""
 
 
 OnChunk = Callable[[str], None]
@@ -99,6 +106,16 @@ class Model(Protocol):
         provider failure; the conductor records it and decides whether to retry.
         """
         ...
+
+
+class ThinkingModel(Model, Protocol):
+    """A model that can reason before it answers; its class sets ``can_think = True``.
+
+    The conductor passes ``thinking_budget`` (tokens) only when the agent thinks, so
+    models written against ``Model`` keep working unchanged.
+    """
+
+    can_think: bool
 
 
 class StreamingModel(Model, Protocol):
@@ -276,6 +293,15 @@ class ModelRegistry:
                 self._entry_points_loaded = True
 
 
+def _name_answer(messages: Sequence[ChatMessage], agent_id: str, seed: int | None) -> str | None:
+    """An offline model's deterministic answer to ``--choose-names``'s request, else None."""
+    from ._names import is_name_request, offline_name
+
+    if not is_name_request(messages):
+        return None
+    return f"Call me {offline_name(agent_id, seed)}."
+
+
 # --- local:test -------------------------------------------------------------------------
 
 _TEST_RESPONSES: dict[str, tuple[str, ...]] = {
@@ -320,7 +346,7 @@ class TestModel:
         temperature: float | None,
         seed: int | None = None,
     ) -> Reply:
-        content = self._respond(messages)
+        content = _name_answer(messages, agent_id, seed) or self._respond(messages)
         return Reply(content, _prompt_tokens(messages), estimate_tokens(content))
 
     @staticmethod

@@ -16,7 +16,13 @@ import click
 from pidgin_events import FINISHED_STATUSES, plural, utc_now
 
 from ._output import command_hint, make_console, rich_text, safe_text
-from ._render_text import format_cost, format_duration, format_score, format_tokens
+from ._render_text import (
+    format_agents,
+    format_cost,
+    format_duration,
+    format_score,
+    format_tokens,
+)
 from ._render_words import (
     STATUS_STYLES,
     aware,
@@ -91,7 +97,18 @@ class PlainFollower:
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[str, int, int]] = {}
+        self._named: set[str] = set()
         self._header = False
+
+    def _agents(self, conversation: ConversationState) -> None:
+        """Once per conversation, the names its agents chose (``--choose-names``)."""
+        names = (conversation.agent_a_name, conversation.agent_b_name)
+        if conversation.id in self._named or not all(names):
+            return
+        self._named.add(conversation.id)
+        models = (conversation.agent_a_model, conversation.agent_b_model)
+        agents = safe_text(format_agents(models, names))
+        click.echo(f"{_clock()}  {safe_text(conversation.id)}  agents {agents}")
 
     def update(self, state: ExperimentState) -> None:
         if not self._header:
@@ -102,6 +119,7 @@ class PlainFollower:
             )
             self._header = True
         for conversation in state.conversations.values():
+            self._agents(conversation)
             warnings = conversation.convergence_warnings
             key = (conversation.status, conversation.turns_completed, len(warnings))
             seen = self._seen.get(conversation.id)

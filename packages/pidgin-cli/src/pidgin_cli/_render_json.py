@@ -88,6 +88,8 @@ def conversation_json(conversation: ConversationState) -> dict[str, Any]:
         "max_turns": conversation.max_turns,
         "agent_a_model": conversation.agent_a_model,
         "agent_b_model": conversation.agent_b_model,
+        "agent_a_name": conversation.agent_a_name,
+        "agent_b_name": conversation.agent_b_name,
         "convergence": {
             "latest": conversation.latest_convergence,
             "mean": conversation.mean_convergence,

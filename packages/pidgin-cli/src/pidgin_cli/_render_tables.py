@@ -16,6 +16,7 @@ from pidgin_events import plural, utc_now
 from ._output import command_hint, plain_table, rich_text, safe_text
 from ._render_text import (
     format_age,
+    format_agents,
     format_cost,
     format_duration,
     format_score,
@@ -95,7 +96,10 @@ def list_rich(states: Sequence[ExperimentState], now: datetime | None = None) ->
 
 
 def _conversation_row(conversation: ConversationState) -> list[str]:
-    models = f"{conversation.agent_a_model or '?'} / {conversation.agent_b_model or '?'}"
+    models = format_agents(
+        (conversation.agent_a_model, conversation.agent_b_model),
+        (conversation.agent_a_name, conversation.agent_b_name),
+    )
     tokens = sum(count.total for count in conversation.tokens.values())
     return [
         safe_text(conversation.id),

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 __all__ = [
     "format_age",
+    "format_agents",
     "format_duration",
     "format_score",
     "format_tokens",
@@ -47,6 +48,16 @@ def format_age(moment: datetime | None, now: datetime | None = None) -> str:
     if moment.tzinfo is None:  # pidgin-ai wrote some naive local times
         moment = moment.astimezone()
     return f"{format_duration((now - moment).total_seconds())} ago"
+
+
+def format_agents(
+    models: tuple[str | None, str | None], names: tuple[str | None, str | None] = (None, None)
+) -> str:
+    """``local:drift / gpt-4o``, or with chosen names ``Nova (local:drift) / Wren (gpt-4o)``."""
+    return " / ".join(
+        f"{name} ({model or '?'})" if name else model or "?"
+        for model, name in zip(models, names, strict=True)
+    )
 
 
 def format_score(score: float | None) -> str:

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pidgin_events import (
     APIErrorEvent,
@@ -101,11 +101,16 @@ def fit_context(
 ) -> tuple[list[ChatMessage], int] | None:
     """``messages`` without their oldest ones so that they fit ``budget_tokens``.
 
-    Returns ``(kept, dropped)``; system messages and the last message are always kept, and
-    the kept conversation starts with a user message. None when even that does not fit.
+    Returns ``(kept, dropped)``; the system prompt (the system messages that open the view)
+    and the last message are always kept, and the kept conversation starts with a user
+    message. A system message injected mid-conversation stays in its place and goes with
+    its turn. None when even that does not fit.
     """
-    system = [message for message in messages if message.role == "system"]
-    rest = [message for message in messages if message.role != "system"]
+    head = 0
+    while head < len(messages) and messages[head].role == "system":
+        head += 1
+    system = list(messages[:head])
+    rest = list(messages[head:])
     dropped = 0
     while rest and (
         _view_tokens(system) + _view_tokens(rest) > budget_tokens or rest[0].role != "user"
@@ -208,8 +213,12 @@ class Requester:
         temperature: float | None,
         seed: int | None,
         check_stop: Callable[[], None],
+        thinking_budget: int | None = None,
     ) -> tuple[Reply, list[ChatMessage]]:
         """The reply of ``agent``'s model, after retries; and the view finally sent."""
+        thinking: dict[str, Any] = (
+            {} if thinking_budget is None else {"thinking_budget": thinking_budget}
+        )
         settings = self.settings
         provider = self.providers[agent]
         pacer = settings.pacers(provider)
@@ -230,9 +239,12 @@ class Requester:
                         temperature=temperature,
                         seed=seed,
                         on_chunk=chunks,
+                        **thinking,
                     )
                 else:
-                    reply = model.generate(view, agent_id=agent, temperature=temperature, seed=seed)
+                    reply = model.generate(
+                        view, agent_id=agent, temperature=temperature, seed=seed, **thinking
+                    )
             except ModelError as exc:
                 if exc.kind == "context" and context_retries < MAX_CONTEXT_RETRIES:
                     self._record_error(exc, agent, turn, attempt, None)

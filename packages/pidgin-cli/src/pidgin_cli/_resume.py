@@ -32,6 +32,7 @@ from pidgin_events import plural
 
 from ._conductor import ConversationPlan, ConversationResult, StopRequest
 from ._pool import Log, run_logged, run_pool
+from ._prompting import Prompting
 from ._runner import (
     PID_FILE,
     RUNNER_LOG,
@@ -96,6 +97,7 @@ def spec_for_resume(root: Path, directory: Path, *, retry_failed: bool) -> Exper
         "convergence_threshold",
         "max_cost",
         "request_timeout",
+        "prompting",
     )
     return ExperimentSpec(
         root=str(root),
@@ -120,7 +122,10 @@ def spec_for_resume(root: Path, directory: Path, *, retry_failed: bool) -> Exper
 
 def plan_from_config(config: Mapping[str, Any]) -> ConversationPlan:
     """The plan a conversation ran with, from the config its start event records."""
-    return ConversationPlan(**{key: value for key, value in config.items() if key in _PLAN_FIELDS})
+    known = {key: value for key, value in config.items() if key in _PLAN_FIELDS}
+    if isinstance(known.get("prompting"), Mapping):  # recorded as plain data
+        known["prompting"] = Prompting.from_dict(known["prompting"])
+    return ConversationPlan(**known)
 
 
 @dataclass(slots=True)

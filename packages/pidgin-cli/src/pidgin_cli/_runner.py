@@ -42,6 +42,7 @@ from ._conductor import (
     StopRequest,
 )
 from ._pool import Log, run_logged, run_pool
+from ._prompting import Prompting
 from ._requests import ContextPolicy, RequestSettings
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class ExperimentSpec:
     request_timeout: float | None = None
     provider_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
+    prompting: dict[str, Any] | None = None
+    """``Prompting.to_dict()``: awareness resolved at launch, names, thinking (None: defaults)."""
     workers: int | None = None
     """Processes running the conversations (``--workers``); None: from the cores."""
     # --- pidgin experiment resume (see _resume.py) ---
@@ -144,7 +147,9 @@ class ExperimentSpec:
     def plan(self, index: int) -> ConversationPlan:
         """The plan of conversation ``index``; its seed is the experiment's seed + index."""
         if self.cell_plans:
-            cell = ConversationPlan(**self.cell_plans[index // self.repetitions])
+            fields = dict(self.cell_plans[index // self.repetitions])
+            fields["prompting"] = Prompting.from_dict(fields["prompting"])
+            cell = ConversationPlan(**fields)
             return replace(cell, seed=self.seed + index)
         return ConversationPlan(
             agent_a=self.agent_a,
@@ -157,7 +162,11 @@ class ExperimentSpec:
             convergence_action=self.convergence_action,
             seed=self.seed + index,
             context_policy=self.context_policy,
+            prompting=self._prompting(),
         )
+
+    def _prompting(self) -> Prompting:
+        return Prompting() if self.prompting is None else Prompting.from_dict(self.prompting)
 
     def config(self) -> dict[str, Any]:
         """What ``ExperimentStartEvent.config`` records (pidgin-ai's key names)."""
@@ -174,6 +183,8 @@ class ExperimentSpec:
             "convergence_threshold": self.convergence_threshold,
             "convergence_action": self.convergence_action,
             "seed": self.seed,
+            **self._prompting().config(),
+            **({"prompting": self.prompting} if self.prompting is not None else {}),
             **self._provider_config(),
             **self.record,
             **({"branched_from": self.branch["source"]} if self.branch else {}),

@@ -47,6 +47,8 @@ _CONCRETE: tuple[type[ev.Event], ...] = (
     ev.MessageChunkEvent,
     ev.MessageCompleteEvent,
     ev.SystemPromptEvent,
+    ev.PromptInjectionEvent,
+    ev.AgentNameChosenEvent,
     ev.ThinkingCompleteEvent,
     ev.ErrorEvent,
     ev.APIErrorEvent,

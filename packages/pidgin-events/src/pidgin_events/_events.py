@@ -27,6 +27,7 @@ __all__ = [
     "ERROR_EVENT_TYPES",
     "SCHEMA_VERSION",
     "APIErrorEvent",
+    "AgentNameChosenEvent",
     "ContextLimitEvent",
     "ContextTruncationEvent",
     "ConvergenceWarningEvent",
@@ -50,6 +51,7 @@ __all__ = [
     "MessageRequestEvent",
     "PostProcessingCompleteEvent",
     "PostProcessingStartEvent",
+    "PromptInjectionEvent",
     "ProviderTimeoutEvent",
     "RateLimitPaceEvent",
     "SystemPromptEvent",
@@ -306,6 +308,8 @@ class ThinkingCompleteEvent(ConversationEvent):
     thinking_content: str
     thinking_tokens: int | None = None
     duration_ms: int | None = None
+    signature: str | None = None
+    """The provider's seal on the trace (Anthropic), sent back with it in later requests."""
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -481,3 +485,7 @@ ERROR_EVENT_TYPES: frozenset[str] = frozenset(
     }
 )
 """Event types that report an error; monitors count these."""
+
+
+# Defined apart to keep this module small; part of the catalogue all the same.
+from ._events_prompts import AgentNameChosenEvent, PromptInjectionEvent  # noqa: E402

@@ -32,6 +32,7 @@ from . import _sql_tables as sql_tables
 from ._metrics import compute_turn_metrics
 from ._run_files import RunFiles
 from ._schema import TABLES
+from ._schema_prompts import CHOSEN_NAMES_SQL, THINKING_SQL
 from ._slices import Slice, slices
 from ._sources import (
     BadLine,
@@ -248,6 +249,8 @@ def _fill_tables(
             sql_tables.CONVERSATIONS_SQL,
             {**params, "status_files": list(statuses), "statuses": list(statuses.values())},
         )
+        con.execute(CHOSEN_NAMES_SQL, params)
     if "token_usage" not in skip:
         rows["token_usage"] = _count(con, sql_tables.TOKEN_USAGE_SQL, params)
+    rows["thinking"] = _count(con, THINKING_SQL, params)
     return rows

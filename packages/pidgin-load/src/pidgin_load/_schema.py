@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ._costs import COSTS_MIGRATION, COSTS_VERSION
 from ._errors import LoadError
 from ._schema_metrics import COMPRESSION_MIGRATION, METRICS_MIGRATION
+from ._schema_prompts import PROMPTS_MIGRATION, PROMPTS_VERSION
 
 if TYPE_CHECKING:
     import duckdb
@@ -282,6 +283,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (COSTS_VERSION, COSTS_MIGRATION),
     (4, _V4_LOADS),
     (5, METRICS_MIGRATION),
+    (PROMPTS_VERSION, PROMPTS_MIGRATION),
     (7, _V7_BRANCHES),  # 6 is another branch's, renumbered at merge
     (8, COMPRESSION_MIGRATION),
 )
@@ -300,6 +302,7 @@ TABLES = (
     "load_errors",
     "loads",
     "turn_metrics",
+    "thinking",
 )
 """Every table holding an experiment's rows; a reload empties all of them first."""
 

@@ -117,6 +117,9 @@ class ConversationState:
     """``total_turns`` as the end event wrote it (pidgin-ai 1.x wrote one too many)."""
     convergence_warnings: tuple[ConvergenceWarning, ...] = ()
     """The ``ConvergenceWarningEvent``s of the conversation, in log order."""
+    agent_a_name: str | None = None
+    """The name agent A chose (``AgentNameChosenEvent``, ``--choose-names``), else None."""
+    agent_b_name: str | None = None
     streaming: dict[str, str] = field(default_factory=dict)
     """Per agent id, the text of its reply while it streams (from ``MessageChunkEvent``s);
     an agent is absent once its ``MessageCompleteEvent`` is written, and every agent once

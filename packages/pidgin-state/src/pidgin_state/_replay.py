@@ -85,8 +85,9 @@ def agent_view(
 
     Its own messages are ``assistant`` (with their reasoning), everything else ``user``;
     injections for the other agent are left out. ``dropped``: the oldest non-system
-    messages left out to fit the context window, as a ``ContextTruncationEvent`` says;
-    the runner's truncation (``fit_context``) then sends every system message first.
+    messages left out to fit the context window, as a ``ContextTruncationEvent`` says; the
+    runner's truncation (``fit_context``) keeps the system prompt first and drops the
+    oldest of the rest, an injected system message among them, in its place.
     """
     lines = [ChatLine("system", system_prompt)] if system_prompt else []
     for said in history:
@@ -100,8 +101,8 @@ def agent_view(
             lines.append(ChatLine("user", said.content))
     if not dropped:
         return lines
-    system = [line for line in lines if line.role == "system"]
-    return system + [line for line in lines if line.role != "system"][dropped:]
+    head = 1 if system_prompt else 0
+    return lines[:head] + lines[head:][dropped:]
 
 
 @dataclass(slots=True)

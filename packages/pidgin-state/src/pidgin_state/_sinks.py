@@ -31,6 +31,7 @@ MAX_ERRORS_KEPT = 5
 _CONVERSATION_SKIP = (
     b"MessageRequestEvent",
     b"SystemPromptEvent",
+    b"PromptInjectionEvent",
     b"ThinkingCompleteEvent",
     b"RateLimitPaceEvent",
     b"TokenUsageEvent",
@@ -135,6 +136,8 @@ class ConversationLog:
         self.last_seq: int | None = None
         self.warnings: list[tuple[int, float, float]] = []
         """(0-based turn, score, threshold) of each ``ConvergenceWarningEvent``."""
+        self.names: dict[str, str] = {}
+        """Per agent, the name it chose (``AgentNameChosenEvent``)."""
         self.streaming: dict[str, list[str]] = {}
         """Per agent, the pieces of the reply still streaming (empty when none is)."""
         self.open_turn_messages: list[tuple[str, int, int, int, float | None]] = []
@@ -192,6 +195,13 @@ class ConversationLog:
         self.end_total_turns = total_turns
         self.paused = False
         self.streaming.clear()
+
+    def _name_chosen(self, data: dict[str, Any], line: int) -> None:
+        agent = _str(data, "agent_id", required=True)
+        name = _str(data, "chosen_name", required=True)
+        self._own(data, line)
+        if agent is not None and name is not None:
+            self.names[agent] = name
 
     def _turn_start(self, line: int) -> None:
         self.turns_started += 1
@@ -457,6 +467,7 @@ ConversationLog.handlers = _table(
     ("ConversationResumedEvent", ConversationLog._resumed),
     ("TurnDiscardedEvent", ConversationLog._turn_discarded),
     ("ConvergenceWarningEvent", ConversationLog._convergence_warning),
+    ("AgentNameChosenEvent", ConversationLog._name_chosen),
     ("MessageChunkEvent", ConversationLog._chunk),
     *((name, ConversationLog._error) for name in sorted(ERROR_EVENT_TYPES)),
 )

@@ -89,6 +89,8 @@ def conversation_snapshot(
             ConvergenceWarning(turn + 1, score, threshold)
             for turn, score, threshold in sink.warnings
         ),
+        agent_a_name=sink.names.get("agent_a"),
+        agent_b_name=sink.names.get("agent_b"),
         streaming={agent: "".join(pieces) for agent, pieces in sink.streaming.items()},
     )
     cursor.snapshot = (key, snapshot)

@@ -22,7 +22,7 @@ from ._catalogue import ModelEntry, ProviderEntry
 from ._errors import classify
 from ._settings import Secret, provider_key, provider_url, request_timeout
 
-__all__ = ["ProviderModel", "merged_turns", "system_text"]
+__all__ = ["ProviderModel", "merged_messages", "merged_turns", "system_text"]
 
 _SDK_PACKAGES = frozenset({"anthropic", "openai", "google", "httpx", "httpx2", "httpcore", "h11"})
 CLIENT_SHARDS = 16
@@ -40,32 +40,52 @@ def _shard() -> int:
     return shard
 
 
+def _leading_system(messages: Sequence[ChatMessage]) -> int:
+    """How many system messages open the view (the system prompt)."""
+    count = 0
+    while count < len(messages) and messages[count].role == "system":
+        count += 1
+    return count
+
+
 def system_text(messages: Sequence[ChatMessage]) -> str | None:
-    parts = [message.content for message in messages if message.role == "system"]
+    """The system prompt: the system messages that open the view, joined."""
+    parts = [message.content for message in messages[: _leading_system(messages)]]
     return "\n\n".join(parts) if parts else None
 
 
-def merged_turns(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
-    """``(role, text)`` without system messages, consecutive same-role messages joined.
+def merged_messages(messages: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
+    """The view after the system prompt, as runs of messages that go out as one.
 
-    Agent B's view begins with two user messages (the prompt, then agent A's first
-    reply); Anthropic and Gemini want roles to alternate, so they are joined.
+    Anthropic and Gemini take no system message mid-conversation and want roles to
+    alternate: a system message injected mid-conversation (an awareness file's) goes out
+    in its place as user text, and consecutive messages of one role (agent B's view
+    begins with the prompt, then agent A's first reply) are sent as one.
     """
-    turns: list[tuple[str, str]] = []
-    for message in messages:
-        if message.role == "system":
-            continue
-        if turns and turns[-1][0] == message.role:
-            turns[-1] = (message.role, f"{turns[-1][1]}\n\n{message.content}")
+    runs: list[list[ChatMessage]] = []
+    for said in messages[_leading_system(messages) :]:
+        message = ChatMessage("user", said.content) if said.role == "system" else said
+        if runs and runs[-1][0].role == message.role:
+            runs[-1].append(message)
         else:
-            turns.append((message.role, message.content))
-    return turns
+            runs.append([message])
+    return runs
+
+
+def merged_turns(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
+    """``(role, text)`` after the system prompt, each run of ``merged_messages`` joined."""
+    return [
+        (run[0].role, "\n\n".join(message.content for message in run))
+        for run in merged_messages(messages)
+    ]
 
 
 class ProviderModel:
     """A model behind an HTTP API; subclasses speak one SDK."""
 
     streams = True
+    can_think = True
+    """Whether a model may think is its catalogue entry's say (``_thinking.can_think``)."""
 
     def __init__(self, provider: ProviderEntry, model_id: str, entry: ModelEntry | None) -> None:
         self.provider = provider
@@ -85,7 +105,10 @@ class ProviderModel:
         temperature: float | None,
         seed: int | None,
         on_chunk: OnChunk | None,
+        *,
+        thinking_budget: int | None = None,
     ) -> Reply:
+        """One generation; ``thinking_budget`` (tokens) only when the agent thinks."""
         raise NotImplementedError
 
     def _check(self, client: Any) -> None:
@@ -113,9 +136,17 @@ class ProviderModel:
         temperature: float | None,
         seed: int | None = None,
         on_chunk: OnChunk | None = None,
+        thinking_budget: int | None = None,
     ) -> Reply:
         reply: Reply = self._call(
-            lambda: self._stream(self.client(), messages, temperature, seed, on_chunk)
+            lambda: self._stream(
+                self.client(),
+                messages,
+                temperature,
+                seed,
+                on_chunk,
+                thinking_budget=thinking_budget,
+            )
         )
         return reply
 

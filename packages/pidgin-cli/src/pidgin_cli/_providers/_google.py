@@ -3,6 +3,9 @@
 Usage: ``promptTokenCount`` includes cached tokens; thinking tokens are billed as output,
 so ``completion_tokens`` adds ``thoughtsTokenCount`` to ``candidatesTokenCount``. The
 request id recorded is the response's ``responseId``.
+
+Thinking: ``thinkingConfig`` with the budget and ``includeThoughts``; the parts marked
+``thought`` are the reply's thought (with ``thoughtsTokenCount``), never its text.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._models import ChatMessage, OnChunk, Reply
+from .._thinking import Thought
 from ._base import ProviderModel, merged_turns, system_text
 from ._errors import refused
 from ._settings import Secret
@@ -39,6 +43,8 @@ class GoogleModel(ProviderModel):
         temperature: float | None,
         seed: int | None,
         on_chunk: OnChunk | None,
+        *,
+        thinking_budget: int | None = None,
     ) -> Reply:
         contents = [
             {"role": "model" if role == "assistant" else "user", "parts": [{"text": text}]}
@@ -52,7 +58,13 @@ class GoogleModel(ProviderModel):
             config["temperature"] = temperature
         if seed is not None:
             config["seed"] = seed % 2**31
+        if thinking_budget is not None:
+            config["thinking_config"] = {
+                "thinking_budget": thinking_budget,
+                "include_thoughts": True,
+            }
         pieces: list[str] = []
+        thoughts: list[str] = []
         finish: str | None = None
         blocked: str | None = None
         usage: Any = None
@@ -82,7 +94,9 @@ class GoogleModel(ProviderModel):
                     finish = str(getattr(reason, "value", reason))
                 parts = candidate.content.parts if candidate.content is not None else None
                 for part in parts or ():
-                    if part.text and not part.thought:
+                    if part.text and part.thought:
+                        thoughts.append(part.text)
+                    elif part.text:
                         pieces.append(part.text)
                         if on_chunk is not None:
                             on_chunk(part.text)
@@ -91,6 +105,8 @@ class GoogleModel(ProviderModel):
             raise refused(self.provider.name, self.model_id, blocked or finish or "", content)
         prompt = completion = 0
         cached: int | None = None
+        thought_tokens = usage.thoughts_token_count if usage is not None else None
+        thought = Thought("".join(thoughts), thought_tokens) if thoughts else None
         if usage is not None:
             prompt = usage.prompt_token_count or 0
             completion = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
@@ -103,6 +119,7 @@ class GoogleModel(ProviderModel):
             request_id=response_id,
             model_version=model_version,
             stop_reason=finish,
+            thought=thought,
         )
 
     def _check(self, client: Any) -> None:

@@ -4,6 +4,13 @@ any OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, OpenRouter).
 Chat Completions rather than the newer Responses API: it is what every compatible server
 implements. Usage arrives in the stream's last chunk (``stream_options.include_usage``);
 ``prompt_tokens`` already includes ``prompt_tokens_details.cached_tokens``.
+
+Reasoning models: the thinking budget becomes ``reasoning_effort`` (under 4096 tokens
+``low``, under 16384 ``medium``, else ``high``), with the completion limit raised above the
+budget. Chat Completions shows OpenAI's reasoning only as a count
+(``completion_tokens_details.reasoning_tokens``); servers that send the text
+(``reasoning_content``, as xAI's) give the trace too. Either becomes the reply's thought,
+the text empty when only the count is known.
 """
 
 from __future__ import annotations
@@ -13,14 +20,30 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .._models import ChatMessage, ModelError, OnChunk, Reply
+from .._thinking import Thought
 from ._base import ProviderModel
 from ._errors import refused
 from ._settings import Secret
 
 __all__ = ["OpenAIModel"]
 
+_ANSWER_ROOM = 4096
+"""Tokens left for the answer beyond the thinking budget."""
 _NO_KEY = "not-needed"
 """What local servers get as a key: the SDK refuses to start without one."""
+
+
+def reasoning_effort(budget: int) -> str:
+    """The effort Chat Completions takes for a thinking budget in tokens."""
+    return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
+
+
+def _thought(text: str, usage: Any) -> Thought | None:
+    details = getattr(usage, "completion_tokens_details", None) if usage is not None else None
+    count = getattr(details, "reasoning_tokens", None) if details is not None else None
+    if not text and not count:
+        return None
+    return Thought(text, count)
 
 
 class OpenAIModel(ProviderModel):
@@ -41,6 +64,8 @@ class OpenAIModel(ProviderModel):
         temperature: float | None,
         seed: int | None,
         on_chunk: OnChunk | None,
+        *,
+        thinking_budget: int | None = None,
     ) -> Reply:
         body: dict[str, Any] = {
             # Plain JSON already: sent as given. Passed through the SDK's typed parameter,
@@ -48,10 +73,14 @@ class OpenAIModel(ProviderModel):
             # grows with every message and doubles what a request costs by turn 20.
             "messages": [{"role": m.role, "content": m.content} for m in messages],
         }
+        limit = self.max_tokens
+        if thinking_budget is not None:
+            body["reasoning_effort"] = reasoning_effort(thinking_budget)
+            limit = max(limit, thinking_budget + _ANSWER_ROOM)
         if self.provider.name == "openai":
-            body["max_completion_tokens"] = self.max_tokens  # o-series refuse max_tokens
+            body["max_completion_tokens"] = limit  # o-series refuse max_tokens
         else:
-            body["max_tokens"] = self.max_tokens
+            body["max_tokens"] = limit
         if temperature is not None:
             body["temperature"] = temperature
         if seed is not None:
@@ -65,12 +94,15 @@ class OpenAIModel(ProviderModel):
             completion = response.parse()
             choice = completion.choices[0] if completion.choices else None
             content = (choice.message.content or "") if choice is not None else ""
+            message = choice.message if choice is not None else None
+            reasoning = [getattr(message, "reasoning_content", None) or ""]
             return self._reply(
                 content,
                 choice.finish_reason if choice is not None else None,
                 completion.usage,
                 response.headers.get("x-request-id") or completion.id,
                 completion.model,
+                reasoning=reasoning,
             )
         # The raw stream, read to its end, rather than the SDK's ``Stream``: that one builds a
         # typed model per chunk (nearly half the runner's CPU per request) and stops reading
@@ -88,7 +120,12 @@ class OpenAIModel(ProviderModel):
                 reader.read(event, data, response.http_request)
             request_id = response.headers.get("x-request-id") or reader.response_id
         return self._reply(
-            "".join(reader.pieces), reader.finish, reader.usage, request_id, reader.model_version
+            "".join(reader.pieces),
+            reader.finish,
+            reader.usage,
+            request_id,
+            reader.model_version,
+            reasoning=reader.reasoning,
         )
 
     def _reply(
@@ -98,6 +135,8 @@ class OpenAIModel(ProviderModel):
         usage: Any,
         request_id: str | None,
         model_version: str | None,
+        *,
+        reasoning: list[str],
     ) -> Reply:
         if finish == "content_filter":
             raise refused(self.provider.name, self.model_id, finish, content)
@@ -108,6 +147,7 @@ class OpenAIModel(ProviderModel):
             completion_tokens = usage.completion_tokens or 0
             details = getattr(usage, "prompt_tokens_details", None)
             cached = getattr(details, "cached_tokens", None) if details is not None else None
+        thought = _thought("".join(reasoning), usage)
         return Reply(
             content=content,
             prompt_tokens=prompt_tokens,
@@ -116,6 +156,7 @@ class OpenAIModel(ProviderModel):
             request_id=request_id,
             model_version=model_version,
             stop_reason=finish,
+            thought=thought,
         )
 
     def _check(self, client: Any) -> None:
@@ -159,6 +200,8 @@ class _ChunkReader:
     def __init__(self, on_chunk: OnChunk | None) -> None:
         self.on_chunk = on_chunk
         self.pieces: list[str] = []
+        self.reasoning: list[str] = []
+        """``reasoning_content`` pieces, from servers that send the trace (xAI)."""
         self.finish: str | None = None
         self.usage: Any = None
         self.model_version: str | None = None
@@ -188,6 +231,8 @@ class _ChunkReader:
             self.usage = _Usage(chunk["usage"])
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
+            if delta.get("reasoning_content"):
+                self.reasoning.append(delta["reasoning_content"])
             text = delta.get("content")
             if text:
                 self.pieces.append(text)
@@ -206,3 +251,8 @@ class _Usage:
         details = usage.get("prompt_tokens_details")
         self.prompt_tokens_details = _Usage(details) if isinstance(details, dict) else None
         self.cached_tokens = usage.get("cached_tokens")
+        completion = usage.get("completion_tokens_details")
+        self.completion_tokens_details = (
+            _Usage(completion) if isinstance(completion, dict) else None
+        )
+        self.reasoning_tokens = usage.get("reasoning_tokens")

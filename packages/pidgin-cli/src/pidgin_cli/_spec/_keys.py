@@ -135,7 +135,7 @@ def expected(option: click.Option) -> str:
     """What a value of this option must be, in words, for error messages."""
     if option.multiple:
         return f"a list of {_describe(option.type, plural=True)}"
-    if option.is_flag and option.type == click.BOOL:
+    if option.is_flag and isinstance(option.type, click.types.BoolParamType):
         return "true or false"
     return _describe(option.type, plural=False)
 
@@ -153,7 +153,7 @@ def _describe(kind: click.ParamType[Any], *, plural: bool) -> str:
         return "integers" if plural else "an integer"
     if kind == click.FLOAT:
         return "numbers" if plural else "a number"
-    if kind == click.BOOL:
+    if isinstance(kind, click.types.BoolParamType):
         return "true or false"
     return f"string{s}" if plural else "a string"
 
@@ -174,6 +174,6 @@ def _type_schema(kind: click.ParamType[Any]) -> dict[str, Any]:
         return {"type": "integer"}
     if kind == click.FLOAT:
         return {"type": "number"}
-    if kind == click.BOOL:
+    if isinstance(kind, click.types.BoolParamType):
         return {"type": "boolean"}
     return {"type": "string"}

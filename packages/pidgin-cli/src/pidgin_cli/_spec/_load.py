@@ -312,21 +312,21 @@ def fits(option: click.Option, value: Any) -> bool:
     """Whether ``value`` has the JSON type the option's schema states (no coercion)."""
     if option.multiple:
         return isinstance(value, list) and all(_fits_one(option.type, item) for item in value)
-    if option.is_flag and option.type == click.BOOL:
+    if option.is_flag and isinstance(option.type, click.types.BoolParamType):
         return isinstance(value, bool)
     return _fits_one(option.type, value)
 
 
 def _fits_one(kind: click.ParamType[Any], value: Any) -> bool:
     if isinstance(value, bool):
-        return kind == click.BOOL
+        return isinstance(kind, click.types.BoolParamType)
     if isinstance(kind, click.Choice):
         return isinstance(value, str) and value in kind.choices
     if isinstance(kind, click.IntRange) or kind == click.INT:
         return isinstance(value, int)
     if isinstance(kind, click.FloatRange) or kind == click.FLOAT:
         return isinstance(value, int | float)
-    if kind == click.BOOL:
+    if isinstance(kind, click.types.BoolParamType):
         return False
     return isinstance(value, str)
 
