@@ -13,6 +13,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,6 +108,20 @@ class Lake:
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    @staticmethod
+    def wait_for(process: Any, text: str, timeout: float = 300) -> None:
+        """Read a loader's stderr until a line holds ``text`` (its pause, for instance)."""
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            seen += line
+            if text in line:
+                return
+        raise AssertionError(f"never saw {text!r}; stderr so far: {seen}")
 
 
 def table_counts(con: duckdb.DuckDBPyConnection, experiment_id: str) -> dict[str, int]:
