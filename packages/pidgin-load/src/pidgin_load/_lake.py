@@ -59,6 +59,7 @@ __all__ = [
     "COMMIT_ATTEMPTS",
     "LAKE_PAUSE_ENV",
     "LakeDatabase",
+    "attach_lake",
     "connect_lake",
     "lake_sql",
 ]
@@ -155,7 +156,8 @@ class LakeDatabase:
             except duckdb.Error as exc:
                 self.close()
                 raise LoadError(
-                    f"cannot open the lake {self.path}: {str(exc).splitlines()[0]}; "
+                    f"cannot open the lake {self.path}: "
+                    f"{self.target.scrub(str(exc).splitlines()[0])}; "
                     "nothing was loaded, and runs stay pending until a later load "
                     "(`pidgin-load --all ROOT` or `pidgin load-db --all`) reaches it"
                 ) from exc
@@ -316,13 +318,23 @@ def connect_lake(
     ``target`` as for loading, else ``$PIDGIN_LOAD_TARGET``. The same tables and views as
     a local database answer there: ``con.sql("FROM experiment_dashboard")``.
     """
-    import duckdb
-
     from ._target import lake_target
 
     lake = lake_target(target, data_path)
     if lake is None:
         raise LoadError(f"no lake named: pass a target or set ${TARGET_ENV}")
+    return attach_lake(lake, read_only=read_only)
+
+
+def attach_lake(lake: LakeTarget, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """``connect_lake`` for a parsed target. Read-only takes no lock: loaders never wait on it.
+
+    The advisory locks are the loaders' among themselves, and PostgreSQL's MVCC lets a
+    reader's catalog queries run beside a loader's commit; each read sees the snapshot
+    committed when its transaction began.
+    """
+    import duckdb
+
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -337,7 +349,8 @@ def connect_lake(
         con.execute(f"USE {CATALOG_ALIAS}")
     except duckdb.Error as exc:
         con.close()
-        raise LoadError(f"cannot open the lake {lake.label}: {str(exc).splitlines()[0]}") from exc
+        first = lake.scrub(str(exc).splitlines()[0])
+        raise LoadError(f"cannot open the lake {lake.label}: {first}") from exc
     except BaseException:
         con.close()
         raise
