@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,14 +87,25 @@ def history(source: ReadTarget, *, first: int, offset: int = 0) -> list[HistoryR
     with _read_only(source) as con:
         if con is None:
             return []
+        # Times as naive UTC, made aware here: DuckDB before 2.0 needs pytz for TIMESTAMPTZ
+        # values (the lake extra pins DuckDB 1.5), and UTC needs no time zone database.
         rows: list[tuple[Any, ...]] = con.execute(
-            "SELECT experiment_id, name, kind, status, started_at, completed_at, conversations,"
-            " completed, failed, turns, mean_final_convergence, total_tokens, duration_seconds"
+            "SELECT experiment_id, name, kind, status, timezone('UTC', started_at),"
+            " timezone('UTC', completed_at), conversations, completed, failed, turns,"
+            " mean_final_convergence, total_tokens, duration_seconds"
             " FROM experiment_dashboard ORDER BY started_at DESC NULLS LAST, experiment_id"
             " LIMIT ? OFFSET ?",
             [first, offset],
         ).fetchall()
-    return [HistoryRow(*row) for row in rows]
+    return [_aware(HistoryRow(*row)) for row in rows]
+
+
+def _aware(row: HistoryRow) -> HistoryRow:
+    return replace(row, started_at=_utc(row.started_at), completed_at=_utc(row.completed_at))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
 
 
 def turn_aggregates(source: ReadTarget, experiment_id: str) -> list[TurnAggregate]:
