@@ -208,14 +208,11 @@ def _query_row(target: str, local_db: Path, count: int, ws: Workspace) -> Any:
     finally:
         lake.close()
         local.close()
-    ws.log(f"  dashboard: lake {median(times['lake']):.4f} s, file {median(times['file']):.4f} s")
-    return compare(
-        NAME,
+    return _lake_against_file(
+        times,
         f"query experiment_dashboard ({count} experiments), open connection",
-        Measure.of(times["lake"], "s"),
         "the same view in the local DuckDB file",
-        Measure.of(times["file"], "s"),
-        how="within",
+        ws,
     )
 
 
@@ -234,14 +231,18 @@ def _command_row(target: str, local_db: Path, count: int, ws: Workspace, env: An
                 raise ChildError(f"pidgin query --target {where}: {done.stderr.strip()}")
             if len(json.loads(done.stdout)) != count:
                 raise ChildError(f"pidgin query --target {where}: not {count} rows")
-    ws.log(
-        f"  pidgin query: lake {median(times['lake']):.3f} s, file {median(times['file']):.3f} s"
-    )
-    return compare(
-        NAME,
+    return _lake_against_file(
+        times,
         f"pidgin query --target LAKE experiment_dashboard ({count} experiments), whole command",
-        Measure.of(times["lake"], "s"),
         "pidgin query --target FILE (the local DuckDB file)",
-        Measure.of(times["file"], "s"),
-        how="within",
+        ws,
     )
+
+
+def _lake_against_file(
+    times: dict[str, list[float]], figure: str, baseline: str, ws: Workspace
+) -> Any:
+    lake, file = median(times["lake"]), median(times["file"])
+    ws.log(f"  {figure}: lake {lake:.4f} s, file {file:.4f} s")
+    lake_measure, file_measure = Measure.of(times["lake"], "s"), Measure.of(times["file"], "s")
+    return compare(NAME, figure, lake_measure, baseline, file_measure, how="within")

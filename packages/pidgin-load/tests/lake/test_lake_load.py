@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -156,14 +157,11 @@ def test_environment_names_the_lake_for_automatic_loads(
 
 
 def test_unreachable_catalog_fails_the_load_and_a_later_load_retries(
-    lake: Any, write_experiment: Any, tmp_path: Path
+    lake: Any, write_experiment: Any, tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     root = tmp_path / "out"
     run = write_experiment(root)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    nowhere = f"{pl.LAKE_PREFIX}dbname=lake host=127.0.0.1 port={closed_port} user=pidgin"
+    nowhere = f"{pl.LAKE_PREFIX}dbname=lake host=127.0.0.1 port={free_port()} user=pidgin"
     with pytest.raises(pl.LoadError, match="cannot open the lake") as caught:
         pl.load_experiment(run, target=nowhere, data_path=str(lake.data_path))
     pl.record_load_failure(run, caught.value, nowhere)  # what the runner does

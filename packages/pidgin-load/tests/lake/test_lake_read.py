@@ -12,9 +12,9 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -59,15 +59,9 @@ def _pidgin(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _nowhere() -> str:
+def _nowhere(closed_port: int) -> str:
     """A lake whose catalog cannot be reached, with a password that must never be shown."""
-    return f"{pl.LAKE_PREFIX}dbname=lake host=127.0.0.1 port={_closed_port()} password=sesame"
+    return f"{pl.LAKE_PREFIX}dbname=lake host=127.0.0.1 port={closed_port} password=sesame"
 
 
 def _loaded(lake: Any, write_experiment: Any, tmp_path: Path) -> tuple[Path, Path]:
@@ -124,8 +118,10 @@ def test_query_target_is_read_only(lake: Any, write_experiment: Any, tmp_path: P
         assert con.execute("SELECT count(*) FROM experiments").fetchone() == (3,)
 
 
-def test_query_target_unreachable_catalog_is_one_clear_line(tmp_path: Path) -> None:
-    nowhere = _nowhere()
+def test_query_target_unreachable_catalog_is_one_clear_line(
+    free_port: Callable[[], int],
+) -> None:
+    nowhere = _nowhere(free_port())
     result = _pidgin("query", "FROM experiments", "--target", nowhere)
     assert result.returncode == 1
     assert result.stdout == ""
@@ -230,11 +226,11 @@ def test_serve_target_shows_the_lake_history_in_graphql_and_on_its_page(
 
 
 def test_serve_with_an_unreachable_catalog_says_so_and_keeps_serving_live_runs(
-    write_experiment: Any, tmp_path: Path
+    write_experiment: Any, tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     root = tmp_path / "out"
     run = write_experiment(root, name="still-visible")
-    server = SERVE.Server(root, "--target", _nowhere())
+    server = SERVE.Server(root, "--target", _nowhere(free_port()))
     try:
         for _ in range(2):  # an error per request; the server stays up
             status, _, page = server.get("/history")
