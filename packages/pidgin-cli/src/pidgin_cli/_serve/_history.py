@@ -76,7 +76,10 @@ def _read_only(source: ReadTarget) -> Iterator[duckdb.DuckDBPyConnection | None]
         yield con
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        where = source.name if isinstance(source, Path) else target_label(source)
+        if isinstance(source, Path):
+            where = source.name
+        else:  # PostgreSQL's errors may quote the connection string
+            where, first = target_label(source), source.scrub(first)
         raise DatabaseUnavailableError(f"cannot read database {where}: {first}") from None
     finally:
         con.close()
