@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +25,7 @@ from ._output import (
 )
 from ._resolve import complete_run_id, resolve_run
 from ._run_options import MAX_PARALLEL, provider_options
+from ._spec import like_option, spec_argument
 
 if TYPE_CHECKING:
     from ._conductor import ConvergenceAction, ConversationPlan
@@ -37,10 +37,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TURNS = 20
 """pidgin-ai's default number of turns."""
 STOP_TIMEOUT = 10.0
-LOAD_WAIT = 60.0
-"""How long ``run`` waits, after the experiment completed, for the automatic load."""
-LOAD_NOTICE = 0.5
-"""After this many seconds without the load's end, ``run`` says what it is waiting for."""
 
 _ADJECTIVES = (
     "curious", "wandering", "seeking", "pondering", "observing", "dancing", "flowing",
@@ -211,6 +207,7 @@ def _experiment_name(root: Path, name: str | None) -> str:
     short_help="Run an experiment in the background and follow it.",
     epilog=_models_epilog(),
 )
+@spec_argument(_plan)
 @_conversation_options
 @click.option(
     "-r",
@@ -230,6 +227,7 @@ def _experiment_name(root: Path, name: str | None) -> str:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the experiment id and return.")
 @click.option("--detach", is_flag=True, help="Return once started instead of following it.")
+@like_option
 @provider_options
 @output_option
 @click.pass_context
@@ -265,18 +263,26 @@ def run_command(
     command then follows it live (Ctrl-C stops following, not the experiment). Every event
     goes to JSONL under OUTPUT/experiments/ID/; when it ends it is loaded into DuckDB.
 
+    SPEC.yaml, if given, sets the options (its keys: 'pidgin spec schema'); options given
+    here override it, and its grid may make it several experiments. --like reruns one.
+
     \b
     Examples:
       pidgin run -a local:drift -b local:drift -t 12 -r 4 --max-parallel 2
       pidgin run -a local:test -b silent:none -p "Hello" -t 10 -q
       pidgin run -a local:drift -b local:drift --convergence-threshold 0.8 -n trial-1
       pidgin run -a sonnet -b gpt-4o -t 20 -r 100 --max-parallel 50 --max-cost 5
+      pidgin spec example > study.yaml && pidgin run study.yaml -t 3
+      pidgin run --like greetings --temperature 0.9
     """
     from pidgin_events import new_id, plural
 
     from ._background import LaunchError, launch_experiment
     from ._runner import ExperimentSpec
+    from ._spec import run_extras, run_grid
 
+    if run_grid(ctx, run_command):
+        return
     plan = _plan(
         agent_a=agent_a,
         agent_b=agent_b,
@@ -313,6 +319,7 @@ def run_command(
         base_url=base_url,
         request_timeout=request_timeout,
         provider_limits=provider_limits,
+        **run_extras(ctx, plan, _plan),
     )
     try:
         launched = launch_experiment(spec)
@@ -324,7 +331,7 @@ def run_command(
         return
     click.echo(
         f"Started experiment {launched.experiment_id} ({spec.name}): "
-        f"{plural(repetitions, 'conversation')} of {spec.agent_a} vs {spec.agent_b}, "
+        f"{plural(spec.conversations, 'conversation')} of {spec.agent_a} vs {spec.agent_b}, "
         f"{plural(turns, 'turn')} each, seed {spec.seed}\n"
         f"  directory  {launched.directory}\n"
         f"  follow     {command_hint('experiment', 'attach', spec.name, root=root)}\n"
@@ -340,6 +347,7 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
     from pidgin_events import EXPERIMENTS_DIR
 
     from ._background import attach, completion, database_load
+    from ._load_wait import wait_for_load
 
     directory = root / EXPERIMENTS_DIR / experiment_id
     code = attach(root, experiment_id)
@@ -348,7 +356,7 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
         return code  # detached: it is still running
     status = command_hint("experiment", "status", experiment_id, root=root)
     try:
-        finished = _wait_for_load(directory)
+        finished = wait_for_load(directory)
     except KeyboardInterrupt:
         click.echo(f"Not waiting for the database load; '{status}' will tell.")
         return code
@@ -367,50 +375,6 @@ def follow_and_report(root: Path, experiment_id: str) -> int:
             f"'{safe_text(load_one)}' or '{safe_text(load_all)}'."
         )
     return code
-
-
-def _wait_for_load(directory: Path) -> bool:
-    """Wait for the runner's automatic load to end, saying at once what it waits for.
-
-    The runner logs a wait for a database another process holds the moment it begins
-    (``LOCK_WAIT_LOG``); that line is repeated here as soon as it appears. A load still
-    going after ``LOAD_NOTICE`` seconds without such a line is said to be running.
-    """
-    from ._background import wait_until_loaded
-
-    def loaded() -> bool:  # the runner's post-processing (its load) recorded as complete
-        return wait_until_loaded(directory, 0.0)
-
-    deadline = time.monotonic() + LOAD_WAIT
-    notice = time.monotonic() + LOAD_NOTICE
-    said_running = said_lock = False
-    while True:
-        finished = loaded()
-        if not said_lock:
-            reason = _lock_wait(directory)  # read after the event: a wait it ended is still told
-            if reason is not None:
-                click.echo(safe_text(f"Waiting for the automatic load into DuckDB: {reason}."))
-                said_lock = True
-        if finished or time.monotonic() >= deadline:
-            return finished
-        if not (said_running or said_lock) and time.monotonic() >= notice:
-            click.echo("Waiting for the automatic load into DuckDB (Ctrl-C stops waiting here).")
-            said_running = True
-        time.sleep(0.1)
-
-
-def _lock_wait(directory: Path) -> str | None:
-    """The runner log's line about waiting for a locked database, if it wrote one."""
-    from ._runner import LOCK_WAIT_LOG, RUNNER_LOG
-
-    try:
-        with open(directory / RUNNER_LOG, "rb") as stream:
-            stream.seek(max(0, stream.seek(0, 2) - 16384))  # the last lines are enough
-            tail = stream.read().decode("utf-8", "replace")
-    except OSError:
-        return None
-    waits = [line for line in tail.splitlines() if LOCK_WAIT_LOG in line]
-    return waits[-1].split(LOCK_WAIT_LOG, 1)[1] if waits else None
 
 
 # --- pidgin experiment stop -------------------------------------------------------------

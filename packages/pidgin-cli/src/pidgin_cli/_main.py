@@ -48,6 +48,10 @@ ROOT_COMMANDS = {
         "pidgin_cli._serve._command:serve_command",
         "Web view and GraphQL API of the output root (extra: serve).",
     ),
+    "spec": LazyCommand(
+        "pidgin_cli._spec._commands:spec_group",
+        "Experiment spec files: JSON Schema, check, example.",
+    ),
     "load-db": LazyCommand(
         "pidgin_cli._commands_load:load_db_command",
         "Load experiments into DuckDB (automatic after a run).",

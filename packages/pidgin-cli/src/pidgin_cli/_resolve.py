@@ -23,7 +23,7 @@ from ._output import fail
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-__all__ = ["RunRef", "complete_run_id", "resolve_run", "scan_runs"]
+__all__ = ["RunRef", "complete_run_id", "first_record", "resolve_run", "scan_runs"]
 
 ALL_KINDS: tuple[RunKind, ...] = RUN_KINDS
 _FIRST_LINE_LIMIT = 1 << 20  # an ExperimentStartEvent with a huge config is still one line
@@ -188,7 +188,7 @@ def _subdirectories(parent: Path) -> Iterator[Path]:
 
 def _experiment_names(directory: Path) -> tuple[str | None, tuple[str, ...]]:
     """The name from the first line of ``experiment.jsonl``, else from pidgin-ai's manifest."""
-    start = _first_record(directory / EXPERIMENT_LOG)
+    start = first_record(directory / EXPERIMENT_LOG)
     if start is not None and start.get("event_type") == "ExperimentStartEvent":
         name = start.get("name")
         return (name if isinstance(name, str) else None), ()
@@ -212,7 +212,7 @@ def _conversation_ids(directory: Path) -> Iterable[str]:
     return [conversation_id for conversation_id in found if conversation_id]
 
 
-def _first_record(path: Path) -> dict[str, object] | None:
+def first_record(path: Path) -> dict[str, object] | None:
     try:
         with path.open("rb") as stream:
             line = stream.readline(_FIRST_LINE_LIMIT)

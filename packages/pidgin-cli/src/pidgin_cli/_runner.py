@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +97,19 @@ class ExperimentSpec:
     request_timeout: float | None = None
     provider_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
+    record: dict[str, Any] = field(default_factory=dict)
+    """How to run it again: options, spec, models, versions (``_spec.run_record``)."""
+    cell_plans: list[dict[str, Any]] = field(default_factory=list)
+    """A grid's cells (``grid_mode: conversations``): ``repetitions`` conversations each."""
+
+    @property
+    def conversations(self) -> int:
+        return self.repetitions * max(1, len(self.cell_plans))
+
+    @property
+    def models(self) -> list[str]:
+        cells = [[cell["agent_a"], cell["agent_b"]] for cell in self.cell_plans]
+        return list(dict.fromkeys(sum(cells, [self.agent_a, self.agent_b])))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -120,6 +133,9 @@ class ExperimentSpec:
 
     def plan(self, index: int) -> ConversationPlan:
         """The plan of conversation ``index``; its seed is the experiment's seed + index."""
+        if self.cell_plans:
+            cell = ConversationPlan(**self.cell_plans[index // self.repetitions])
+            return replace(cell, seed=self.seed + index)
         return ConversationPlan(
             agent_a=self.agent_a,
             agent_b=self.agent_b,
@@ -149,6 +165,7 @@ class ExperimentSpec:
             "convergence_action": self.convergence_action,
             "seed": self.seed,
             **self._provider_config(),
+            **self.record,
         }
 
     def _provider_config(self) -> dict[str, Any]:
@@ -221,7 +238,7 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
     experiment = Experiment.create(
         spec.root,
         name=spec.name,
-        total_conversations=spec.repetitions,
+        total_conversations=spec.conversations,
         config=spec.config(),
         experiment_id=spec.experiment_id,
     )
@@ -234,7 +251,7 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
                 os.replace(spec.launch_log, experiment.directory / RUNNER_LOG)
         log(
             f"started {experiment.id} ({spec.name}): "
-            f"{plural(spec.repetitions, 'conversation')} of "
+            f"{plural(spec.conversations, 'conversation')} of "
             f"{spec.agent_a} vs {spec.agent_b}, {plural(spec.max_turns, 'turn')}, "
             f"{spec.max_parallel} at a time, seed {spec.seed}"
         )
@@ -269,9 +286,9 @@ def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
     from ._providers import preflight
 
     spec.request_settings()  # applies --base-url and the timeout before the first client
-    problems = preflight([spec.agent_a, spec.agent_b], MODELS)
+    problems = preflight(spec.models, MODELS)
     if not problems:
-        log(f"provider check passed for {spec.agent_a} and {spec.agent_b}")
+        log(f"provider check passed for {' and '.join(spec.models)}")
     return problems
 
 
@@ -285,7 +302,7 @@ def _run_conversations(
             return None  # never started: no log file, no start event
         plan = spec.plan(index)
         conversation = experiment.conversation(**plan.start_arguments())
-        log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
+        log(f"conversation {conversation.id} ({index + 1}/{spec.conversations}) started")
 
         def on_turn(turn: int, score: float, warn: bool) -> None:
             if warn:
@@ -307,7 +324,7 @@ def _run_conversations(
     with concurrent.futures.ThreadPoolExecutor(
         max_workers=spec.max_parallel, thread_name_prefix="conversation"
     ) as pool:
-        futures = [pool.submit(one, index) for index in range(spec.repetitions)]
+        futures = [pool.submit(one, index) for index in range(spec.conversations)]
         pending = set(futures)
         failure: BaseException | None = None
         while pending:
