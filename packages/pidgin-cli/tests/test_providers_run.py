@@ -214,6 +214,38 @@ def test_context_overflow_drops_the_oldest_turns_and_records_it(
         assert body["messages"][1]["role"] == "user"
 
 
+def test_replay_rebuilds_every_truncated_request_the_server_received(
+    providers: Any, tmp_path: Path
+) -> None:
+    """The history replay gives is the one the vendor's server got, truncation included."""
+    from pidgin_state import replay
+
+    providers.behaviour.context_windows = {_model_id("gpt-4o"): 120}
+    result, events = _converse(tmp_path, "gpt-4o", "local:test", turns=6)
+    assert result.turns == 6
+    assert _of(events, "ContextTruncationEvent")
+    (path,) = tmp_path.glob("experiments/*/conv_*_events.jsonl")
+    state = replay(path)
+    # Agent A's requests, in order: each error event stands for one turned down.
+    bodies = iter(
+        [(m["role"], m["content"]) for m in request.body["messages"]]
+        for request in providers.requests
+        if request.api == "openai" and request.facts
+    )
+    answered = []
+    for event in events:
+        if event.get("agent_id") != "agent_a":
+            continue
+        if event["event_type"] == "APIErrorEvent":
+            next(bodies)
+        elif event["event_type"] == "MessageCompleteEvent":
+            answered.append(next(bodies))
+    assert len(answered) == 6
+    for turn, sent in enumerate(answered):
+        view = [(line.role, line.content) for line in state.view("agent_a", turn)]
+        assert sent == view, turn
+
+
 def test_context_overflow_ends_the_conversation_under_policy_end(
     providers: Any, tmp_path: Path
 ) -> None:

@@ -42,6 +42,7 @@ from pidgin_events import (
     EmptyResponseEvent,
     ErrorEvent,
 )
+from pidgin_state import COLD_START, Replay, Said, agent_view
 
 from ._convergence import convergence_score
 from ._models import MODELS, ChatMessage, Model, ModelRegistry, Reply
@@ -60,8 +61,6 @@ __all__ = [
 AGENTS = ("agent_a", "agent_b")
 BASIC_SYSTEM_PROMPT = "You are an AI having a conversation with another AI."
 """pidgin-ai's default ("basic" awareness) system prompt, given to both agents."""
-COLD_START = "[Begin]"
-"""What the first agent is sent when there is no initial prompt (pidgin-ai does the same)."""
 
 ConvergenceAction = Literal["stop", "warn", "continue"]
 CONVERGENCE_ACTIONS: tuple[ConvergenceAction, ...] = ("stop", "warn", "continue")
@@ -169,8 +168,13 @@ def run_conversation(
     on_message: OnMessage | None = None,
     on_turn: OnTurn | None = None,
     settings: RequestSettings | None = None,
+    resume: Replay | None = None,
 ) -> ConversationResult:
     """Run ``plan`` in the started ``conversation`` and end it; returns how it ended.
+
+    ``resume``: the replay of the conversation's log so far (its completed turns; a
+    half-done turn already discarded): the conversation goes on from there, its models
+    sent exactly what they would have been had it never stopped.
 
     ``models`` maps ``agent_a``/``agent_b`` to model objects (default: made from the
     registry). ``stop`` is checked before every turn and every request. ``settings`` are
@@ -198,6 +202,8 @@ def run_conversation(
         models={agent: registry.resolve(plan.model(agent)).name for agent in AGENTS},
     )
     driver = _Driver(conversation, plan, models, providers, stop, requester=requester)
+    if resume is not None:
+        driver.resume_from(resume)
     reason: str = "max_turns"
     error: str | None = None
     with conversation:  # an unexpected exception ends it as failed, Ctrl-C as interrupted
@@ -240,16 +246,35 @@ class _Driver:
         self.scores: list[float] = []
         self.above_threshold = False
         """Whether the latest score was at or above the threshold (warn once per crossing)."""
-        # (speaker, content); speakers are "system", "human", "agent_a", "agent_b".
-        self.history: list[tuple[str, str]] = []
+        self.history: list[Said] = []
+        """What has been said, as ``pidgin_state.replay`` rebuilds it from the log."""
+        self.resumed = False
+        self.unsent_prompts: list[str] = list(AGENTS)
+        self.system_prompts: dict[str, str | None] = dict.fromkeys(AGENTS, plan.system_prompt)
+
+    def resume_from(self, replay: Replay) -> None:
+        """Go on where ``replay`` (this conversation's log so far) stands."""
+        self.history = list(replay.history)
+        # A prompt the log lacks was never written (the run died before it): it is now.
+        self.unsent_prompts = [agent for agent in AGENTS if agent not in replay.system_prompts]
+        self.system_prompts = {
+            agent: replay.system_prompts.get(agent, self.plan.system_prompt) for agent in AGENTS
+        }
+        self.scores = [score for score in replay.scores if score is not None]
+        threshold = self.plan.convergence_threshold
+        self.above_threshold = bool(
+            threshold is not None and self.scores and self.scores[-1] >= threshold
+        )
+        self.resumed = True
 
     def converse(self, on_message: OnMessage | None, on_turn: OnTurn | None) -> None:
         conversation, plan = self.conversation, self.plan
         if plan.system_prompt:
-            for agent in AGENTS:
+            for agent in self.unsent_prompts:
                 conversation.system_prompt(agent, plan.system_prompt)
-        self.history.append(("human", plan.initial_prompt or COLD_START))
-        for _ in range(plan.max_turns):
+        if not self.resumed:
+            self.history.append(Said("human", plan.initial_prompt or COLD_START))
+        for _ in range(conversation.turns_completed, plan.max_turns):
             self.check_stop()
             turn = conversation.turn_start()
             replies: dict[str, str] = {}
@@ -285,12 +310,9 @@ class _Driver:
             raise _End("interrupted", getattr(self.stop, "reason", "interrupted"))
 
     def view(self, agent: str) -> list[ChatMessage]:
-        """The conversation as ``agent`` sees it: its own messages as assistant, all else user."""
-        prompt = self.plan.system_prompt
-        messages = [ChatMessage("system", prompt)] if prompt else []
-        for speaker, content in self.history:
-            messages.append(ChatMessage("assistant" if speaker == agent else "user", content))
-        return messages
+        """The conversation as ``agent`` sees it, by the rule replay uses (``agent_view``)."""
+        lines = agent_view(self.system_prompts[agent], self.history, agent)
+        return [ChatMessage(line.role, line.content) for line in lines]  # type: ignore[arg-type]
 
     def ask(self, agent: str, turn: int) -> str:
         """Request, receive and record one message of ``agent``; returns its content."""
@@ -324,7 +346,7 @@ class _Driver:
             stop_reason=reply.stop_reason,
             cost_usd=cost,
         )
-        self.history.append((agent, reply.content))
+        self.history.append(Said(agent, reply.content, turn))
         self.requester.spend(cost)
         return reply.content
 

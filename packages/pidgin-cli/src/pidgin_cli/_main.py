@@ -24,6 +24,10 @@ ROOT_COMMANDS = {
     "chat": LazyCommand(
         "pidgin_cli._commands_chat:chat_command", "Chat between two agents in the foreground."
     ),
+    "branch": LazyCommand(
+        "pidgin_cli._commands_branch:branch_command",
+        "Branch a conversation at a turn and go on differently.",
+    ),
     "demo": LazyCommand("pidgin_cli._demo:demo_command", "Run a demo experiment end to end."),
     "models": LazyCommand(
         "pidgin_cli._commands_models:models_command",
@@ -64,6 +68,10 @@ EXPERIMENT_COMMANDS = {
     "status": LazyCommand(f"{_WATCH}:status_command", "Show one experiment in detail."),
     "attach": LazyCommand(f"{_WATCH}:attach_command", "Follow a running experiment live."),
     "stop": LazyCommand(f"{_RUN}:stop_command", "Stop a running experiment cleanly."),
+    "resume": LazyCommand(
+        "pidgin_cli._commands_resume:resume_command",
+        "Go on with a stopped, killed or crashed experiment.",
+    ),
 }
 
 

@@ -16,7 +16,6 @@ status or the runner's exit status.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import os
@@ -25,8 +24,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +36,8 @@ from ._conductor import (
     ConversationPlan,
     ConversationResult,
     StopRequest,
-    run_conversation,
 )
+from ._pool import Log, run_logged, run_pool
 from ._requests import ContextPolicy, RequestSettings
 
 if TYPE_CHECKING:
@@ -63,8 +62,6 @@ LOCK_WAIT_LOG = "database load waiting: "
 """How the runner log starts the line saying the load waits for a locked database;
 ``pidgin run``, following, looks for it to say so at once."""
 LOAD_TASK = "database_load"
-
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +94,13 @@ class ExperimentSpec:
     request_timeout: float | None = None
     provider_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
+    # --- pidgin experiment resume (see _resume.py) ---
+    resume: bool = False
+    """Go on with the existing experiment ``experiment_id`` instead of creating it."""
+    branch: dict[str, Any] | None = None
+    """``pidgin branch``: each conversation starts as the parent's first turns (_branch.py)."""
+    retry_failed: bool = False
+    """When resuming: failed conversations go on too."""
     record: dict[str, Any] = field(default_factory=dict)
     """How to run it again: options, spec, models, versions (``_spec.run_record``)."""
     cell_plans: list[dict[str, Any]] = field(default_factory=list)
@@ -166,6 +170,7 @@ class ExperimentSpec:
             "seed": self.seed,
             **self._provider_config(),
             **self.record,
+            **({"branched_from": self.branch["source"]} if self.branch else {}),
         }
 
     def _provider_config(self) -> dict[str, Any]:
@@ -263,7 +268,8 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
             experiment.complete("failed", reason="provider_check", error=summary.error)
             return summary
         summary.results = _run_conversations(experiment, spec, stop, log)
-        summary.status, summary.reason = _outcome(summary.results, stop)
+        statuses = [result.status for result in summary.results]
+        summary.status, summary.reason = _outcome(statuses, stop)
     except BaseException as exc:
         summary.status, summary.reason = "failed", "exception"
         summary.error = f"{type(exc).__name__}: {exc}"
@@ -303,59 +309,28 @@ def _run_conversations(
         plan = spec.plan(index)
         conversation = experiment.conversation(**plan.start_arguments())
         log(f"conversation {conversation.id} ({index + 1}/{spec.conversations}) started")
+        resume = None
+        if spec.branch is not None:
+            from ._branch import start_branch
 
-        def on_turn(turn: int, score: float, warn: bool) -> None:
-            if warn:
-                log(
-                    f"conversation {conversation.id} turn {turn + 1}: convergence {score:.2f} "
-                    f"reached the threshold {plan.convergence_threshold:g} (warn: going on)"
-                )
+            try:
+                resume = start_branch(conversation, plan, spec.branch)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log(f"conversation {conversation.id} could not branch: {error}")
+                conversation.error(type(exc).__name__, str(exc), "branch")
+                conversation.end("failed", reason="branch", error=error)
+                return ConversationResult(conversation.id, "failed", "branch", 0, error=error)
+        return run_logged(conversation, plan, stop, settings, log, resume=resume)
 
-        result = run_conversation(conversation, plan, stop=stop, on_turn=on_turn, settings=settings)
-        final = result.final_convergence
-        log(
-            f"conversation {result.conversation_id} {result.status} ({result.reason}) after "
-            f"{plural(result.turns, 'turn')}"
-            + ("" if final is None else f", convergence {final:.2f}")
-        )
-        return result
-
-    results: list[ConversationResult] = []
-    with concurrent.futures.ThreadPoolExecutor(
-        max_workers=spec.max_parallel, thread_name_prefix="conversation"
-    ) as pool:
-        futures = [pool.submit(one, index) for index in range(spec.conversations)]
-        pending = set(futures)
-        failure: BaseException | None = None
-        while pending:
-            # A short timeout keeps the main thread free to run signal handlers.
-            done, pending = concurrent.futures.wait(pending, timeout=0.2)
-            for future in done:
-                # Cancelled at a stop: a conversation that never started, not a failure
-                # (``exception()`` would raise CancelledError for it).
-                exc = None if future.cancelled() else future.exception()
-                if exc is not None and failure is None:
-                    failure = exc
-                    stop.request("error")  # the others end as interrupted
-            if stop.is_set():
-                # Those still queued are never started: cancel them and stop waiting for
-                # them. ``cancel()`` is False for those running; they end at their next step.
-                pending = {future for future in pending if not future.cancel()}
-        for future in futures:
-            if not future.cancelled() and future.exception() is None:
-                result = future.result()
-                if result is not None:
-                    results.append(result)
-    if failure is not None:
-        raise failure
-    return results
+    jobs = [partial(one, index) for index in range(spec.conversations)]
+    return run_pool(jobs, spec.max_parallel, stop)
 
 
-def _outcome(results: list[ConversationResult], stop: StopRequest) -> tuple[str, str | None]:
+def _outcome(statuses: list[str], stop: StopRequest) -> tuple[str, str | None]:
     """The experiment's status: interrupted if stopped, failed if nothing but failures."""
     if stop.is_set():
         return "interrupted", stop.reason
-    statuses = [result.status for result in results]
     if statuses and "completed" not in statuses and "failed" in statuses:
         return "failed", "all_conversations_failed"
     return "completed", None
@@ -485,7 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         _print_log(f"invalid experiment spec: {exc}")
         return 2
-    summary = run_experiment(spec, stop)
+    if spec.resume:
+        from ._resume import resume_experiment
+
+        summary = resume_experiment(spec, stop)
+    else:
+        summary = run_experiment(spec, stop)
     # Whatever the status: what a failed or stopped run left is still worth querying.
     post_process(spec.directory, summary.experiment_id)
     return 1 if summary.status == "failed" and summary.error is not None else 0

@@ -178,6 +178,7 @@ class ConversationResumedEvent(ConversationEvent):
 
     event_type: str = field(default="ConversationResumedEvent", init=False)
     turn_number: int
+    """The turn it goes on with (0-based): the turns before it are in the log already."""
 
 
 class InterruptRequestEvent(ConversationEvent):
@@ -196,6 +197,19 @@ class TurnStartEvent(ConversationEvent):
 
     event_type: str = field(default="TurnStartEvent", init=False)
     turn_number: int
+
+
+class TurnDiscardedEvent(ConversationEvent):
+    """A turn left half done (its run was killed or stopped) does not count; it is re-run.
+
+    The messages of ``turn_number`` written before this event stay in the log as what
+    happened, but are not part of the conversation: no state, table or replay counts them.
+    """
+
+    event_type: str = field(default="TurnDiscardedEvent", init=False)
+    turn_number: int
+    messages_discarded: int = 0
+    reason: str = "resume"
 
 
 class TurnCompleteEvent(ConversationEvent):
@@ -413,6 +427,21 @@ class ExperimentCompleteEvent(ExperimentEvent):
     interrupted_conversations: int = 0
     reason: str | None = None
     error: str | None = None
+
+
+class ExperimentResumedEvent(ExperimentEvent):
+    """``pidgin experiment resume``: the experiment runs again after it stopped or died.
+
+    Until a later ``ExperimentCompleteEvent``, the experiment is running again.
+    """
+
+    event_type: str = field(default="ExperimentResumedEvent", init=False)
+    resumed_conversations: tuple[str, ...] = ()
+    """Conversations that go on where they stood (their turns so far are kept)."""
+    retried_conversations: tuple[str, ...] = ()
+    """Failed conversations started again (``--retry-failed``)."""
+    new_conversations: int = 0
+    """Conversations never started before, started now."""
 
 
 class PostProcessingStartEvent(ExperimentEvent):

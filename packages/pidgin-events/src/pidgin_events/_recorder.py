@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ._events import (
     ConversationEndEvent,
+    ConversationResumedEvent,
     ConversationStartEvent,
     ErrorEvent,
     Event,
@@ -70,7 +71,9 @@ class Conversation:
         fsync: FsyncPolicy = "close",
         lock: RunLock | None = None,
         on_end: Any = None,
+        resume_at: int | None = None,
     ) -> None:
+        """``resume_at``: reopen an existing log to go on at that turn (see ``resume``)."""
         self.id = validate_id(conversation_id, "conversation id")
         self.directory = directory
         self.experiment_id = experiment_id
@@ -82,6 +85,10 @@ class Conversation:
         self._lock = lock
         self._on_end = on_end
         self._writer = EventWriter(self.path, experiment_id=experiment_id, fsync=fsync)
+        if resume_at is not None:
+            self.turns_completed = resume_at
+            self.emit(ConversationResumedEvent(conversation_id=self.id, turn_number=resume_at))
+            return
         a, b = _agent(agent_a, "agent_a"), _agent(agent_b, "agent_b")
         config = dict(config or {})
         self.emit(
@@ -339,6 +346,25 @@ class Experiment:
         )
         return experiment
 
+    @classmethod
+    def reopen(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        experiment_id: str,
+        name: str,
+        finished: Mapping[str, int] | None = None,
+        fsync: FsyncPolicy = "close",
+    ) -> Experiment:
+        """Open an existing experiment to write more of it (``pidgin experiment resume``).
+
+        ``finished``: how many of its conversations ended earlier, by status, and are not
+        run again; the completion event counts them with those run now.
+        """
+        experiment = cls(Path(directory), experiment_id=experiment_id, name=name, fsync=fsync)
+        experiment._outcomes.update(finished or {})
+        return experiment
+
     def emit(self, event: Event) -> int:
         """Append an experiment-level event to ``experiment.jsonl``."""
         return self._writer.emit(event)
@@ -370,6 +396,28 @@ class Experiment:
             config=config,
             fsync=self._fsync,
             on_end=self._conversation_ended,
+        )
+
+    def resume_conversation(self, conversation_id: str, *, turns_completed: int) -> Conversation:
+        """Reopen a conversation's log to go on after ``turns_completed`` turns.
+
+        Nothing of the log is rewritten: a ``ConversationResumedEvent`` is appended and
+        ``seq`` continues (the writer seals a torn last line first). What a half-done turn
+        left must be recorded first, with ``TurnDiscardedEvent``.
+        """
+        with self._guard:
+            if self.status is not None:
+                raise ValueError(f"experiment {self.id} has ended")
+            self._open.add(conversation_id)
+        return Conversation(
+            self.directory,
+            conversation_id=conversation_id,
+            agent_a="",
+            agent_b="",
+            experiment_id=self.id,
+            fsync=self._fsync,
+            on_end=self._conversation_ended,
+            resume_at=turns_completed,
         )
 
     def _conversation_ended(self, conversation: Conversation) -> None:

@@ -152,13 +152,17 @@ def _scan(directory: Path) -> tuple[set[str], list[str]]:
 
 
 def _experiment_records(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The first ExperimentStartEvent and the last ExperimentCompleteEvent, as dicts."""
+    """The first ExperimentStartEvent and the last ExperimentCompleteEvent, as dicts.
+
+    A completion followed by an ``ExperimentResumedEvent`` no longer holds: the resumed
+    run completes again (or, killed, has no completion).
+    """
     start: dict[str, Any] | None = None
     complete: dict[str, Any] | None = None
     for _, raw in LogReader(path).lines():
         # Our lines start with their event type, so most lines are not parsed at all.
         head = raw[:48]
-        if b"ExperimentStartEvent" not in head and b"ExperimentCompleteEvent" not in head:
+        if not any(name in head for name in _EXPERIMENT_RECORDS):
             continue
         try:
             record = orjson.loads(raw)
@@ -170,7 +174,16 @@ def _experiment_records(path: Path) -> tuple[dict[str, Any] | None, dict[str, An
             start = record
         elif record.get("event_type") == "ExperimentCompleteEvent":
             complete = record
+        elif record.get("event_type") == "ExperimentResumedEvent":
+            complete = None
     return start, complete
+
+
+_EXPERIMENT_RECORDS = (
+    b"ExperimentStartEvent",
+    b"ExperimentCompleteEvent",
+    b"ExperimentResumedEvent",
+)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

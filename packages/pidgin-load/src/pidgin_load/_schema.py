@@ -248,12 +248,41 @@ CREATE TABLE loads (
 """
 
 
+# Version 7: branches (``pidgin branch``). A branch conversation names its parent and the
+# turn it branched at (its ConversationBranchedEvent); ``branch_alignment`` puts each of a
+# branch's messages beside the parent's message of the same turn and agent.
+_V7_BRANCHES = """
+ALTER TABLE conversations ADD COLUMN parent_conversation_id VARCHAR;
+ALTER TABLE conversations ADD COLUMN branch_turn INTEGER;
+CREATE VIEW branch_alignment AS
+SELECT
+    b.experiment_id,
+    b.conversation_id,
+    b.parent_conversation_id,
+    b.branch_turn,
+    m.turn_number,
+    m.turn,
+    m.agent_id,
+    m.turn_number < b.branch_turn AS replayed,
+    m.content AS content,
+    p.content AS parent_content,
+    m.content IS NOT DISTINCT FROM p.content AS same_as_parent
+FROM conversations AS b
+JOIN messages AS m ON m.experiment_id = b.experiment_id AND m.conversation_id = b.conversation_id
+LEFT JOIN messages AS p
+    ON p.conversation_id = b.parent_conversation_id
+    AND p.turn_number = m.turn_number AND p.agent_id = m.agent_id
+WHERE b.parent_conversation_id IS NOT NULL;
+"""
+
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, _V1),
     (2, _V2),
     (COSTS_VERSION, COSTS_MIGRATION),
     (4, _V4_LOADS),
     (5, METRICS_MIGRATION),
+    (7, _V7_BRANCHES),  # 6 is another branch's, renumbered at merge
 )
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 

@@ -79,6 +79,15 @@ SELECT
     m.cache_write_tokens AS cache_write_tokens, m.duration_ms AS duration_ms,
     said.timestamp, said.seq, said.source_file, said.line_number
 FROM said LEFT JOIN starts USING (conversation_id)
+-- A message of a turn discarded later in its log (left half done, run again on resume)
+-- stays in events but is no message of the conversation.
+WHERE NOT EXISTS (
+    SELECT 1 FROM events AS d
+    WHERE d.experiment_id = $experiment_id AND d.event_type = 'TurnDiscardedEvent'
+        AND d.source_file = said.source_file AND d.line_number > said.line_number
+        AND TRY_CAST(json_extract_string(d.payload, '$.turn_number') AS INTEGER)
+            = m.turn_number
+)
 """
 
 UNNUMBERED_MESSAGES_SQL = """
@@ -228,6 +237,16 @@ er AS (
     SELECT conversation_id, count(*) AS errors
     FROM errors WHERE experiment_id = $experiment_id GROUP BY ALL
 ),
+br AS (
+    SELECT conversation_id,
+        from_json(payload, '{{"source_conversation_id": "VARCHAR",
+            "branch_point": "INTEGER"}}') AS p
+    FROM events
+    WHERE experiment_id = $experiment_id AND event_type = 'ConversationBranchedEvent'
+        AND conversation_id IS NOT NULL
+    QUALIFY row_number() OVER (
+        PARTITION BY conversation_id ORDER BY source_file, line_number) = 1
+),
 -- How each conversation stands is the StateBuilder's verdict, per log file, given as data
 -- ($status_files, $statuses): the rule lives in pidgin-state, never again in SQL.
 judged AS (
@@ -259,13 +278,15 @@ SELECT
     coalesce(st.timestamp, c.first_at) AS started_at, en.timestamp AS ended_at,
     coalesce(en.p.duration_ms, date_diff('millisecond', c.first_at, c.last_at))
         AS duration_ms,
-    c.events
+    c.events,
+    br.p.source_conversation_id AS parent_conversation_id, br.p.branch_point AS branch_turn
 FROM conv AS c
 LEFT JOIN starts AS st USING (conversation_id)
 LEFT JOIN en USING (conversation_id)
 LEFT JOIN tu USING (conversation_id)
 LEFT JOIN me USING (conversation_id)
 LEFT JOIN er USING (conversation_id)
+LEFT JOIN br USING (conversation_id)
 LEFT JOIN log_of USING (conversation_id)
 LEFT JOIN judged ON judged.source_file = log_of.source_file
 """

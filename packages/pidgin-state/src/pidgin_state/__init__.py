@@ -29,10 +29,25 @@ from ._model import (
     TokenTotals,
     to_jsonable,
 )
+from ._replay import (
+    COLD_START,
+    CONTRIBUTIONS,
+    ChatLine,
+    Replay,
+    ReplayError,
+    Said,
+    agent_view,
+    contributes,
+    replay,
+    replay_events,
+)
 from ._status import DEFAULT_STALE_AFTER
 
 __all__ = [
+    "COLD_START",
+    "CONTRIBUTIONS",
     "DEFAULT_STALE_AFTER",
+    "ChatLine",
     "Convergence",
     "ConvergenceWarning",
     "ConversationState",
@@ -42,13 +57,20 @@ __all__ = [
     "ExperimentState",
     "NotAnExperimentError",
     "Progress",
+    "Replay",
+    "ReplayError",
     "RunFormat",
     "RunKind",
     "RunStatus",
+    "Said",
     "StateBuilder",
     "Timing",
     "TokenCount",
     "TokenTotals",
+    "agent_view",
+    "contributes",
+    "replay",
+    "replay_events",
     "to_jsonable",
 ]
 

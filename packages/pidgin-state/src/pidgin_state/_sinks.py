@@ -36,6 +36,7 @@ _CONVERSATION_SKIP = (
     b"ContextTruncationEvent",
     b"InterruptRequestEvent",
     b"ConversationBranchedEvent",
+    b"PromptInjectionEvent",  # what a model was told mid-conversation: replay's, not state's
 )
 
 
@@ -133,6 +134,9 @@ class ConversationLog:
         self.last_seq: int | None = None
         self.warnings: list[tuple[int, float, float]] = []
         """(0-based turn, score, threshold) of each ``ConvergenceWarningEvent``."""
+        self.open_turn_messages: list[tuple[str, int, int, int, float | None]] = []
+        """(agent, prompt, completion, total tokens, cost) of the messages of the turn in
+        progress: a ``TurnDiscardedEvent`` takes them back out of the counts."""
 
     def _own(self, data: dict[str, Any], line: int) -> None:
         conversation_id = data.get("conversation_id")
@@ -188,6 +192,24 @@ class ConversationLog:
     def _turn_start(self, line: int) -> None:
         self.turns_started += 1
         self.turn_open = True
+        self.open_turn_messages.clear()
+
+    def _turn_discarded(self, data: dict[str, Any], line: int) -> None:
+        turn = _int(data, "turn_number", required=True)
+        self._own(data, line)
+        for agent, prompt, completion, total, cost in self.open_turn_messages:
+            counts = self.tokens[agent]
+            counts[0] -= prompt
+            counts[1] -= completion
+            counts[2] -= total
+            counts[3] -= 1
+            if cost is not None:
+                self.costs[agent] -= cost
+            self.messages -= 1
+        self.open_turn_messages.clear()
+        if turn not in self.turns_done and self.turns_started > len(self.turns_done):
+            self.turns_started -= 1  # begun, never done, run again: counted once
+        self.turn_open = False
 
     def _turn_complete(self, data: dict[str, Any], line: int) -> None:
         turn = data.get("turn_number")
@@ -250,6 +272,8 @@ class ConversationLog:
             self.costs[agent] = self.costs.get(agent, 0.0) + cost  # type: ignore[arg-type,index]
         self.messages += 1
         self.last_message_ts = timestamp
+        if self.turn_open:
+            self.open_turn_messages.append((agent, prompt, completion, total, cost))  # type: ignore[arg-type]
 
     def _error(self, data: dict[str, Any], line: int) -> None:
         event_type = data["event_type"]
@@ -280,6 +304,11 @@ class ConversationLog:
     def _resumed(self, data: dict[str, Any], line: int) -> None:
         self._own(data, line)
         self.paused = False
+        # After its end (``pidgin experiment resume``): it runs again until it ends again.
+        self.ended = False
+        self.end_status = self.end_reason = self.end_error = None
+        self.end_ts = None
+        self.end_total_turns = None
 
 
 def _model_of(agent: Any) -> str | None:
@@ -358,6 +387,12 @@ class ExperimentLog:
             if type(max_turns) is int:
                 self.max_turns = max_turns
 
+    def _resumed(self, data: dict[str, Any], line: int) -> None:
+        self.events += 1
+        self.completed = False
+        self.status = self.reason = self.error = self.completed_ts = None
+        self.post_processing = None
+
     def _complete(self, data: dict[str, Any], line: int) -> None:
         timestamp = _timestamp(data)
         status = _str(data, "status")
@@ -397,6 +432,7 @@ ConversationLog.handlers = _table(
     ("MessageCompleteEvent", ConversationLog._message),
     ("ConversationPausedEvent", ConversationLog._paused),
     ("ConversationResumedEvent", ConversationLog._resumed),
+    ("TurnDiscardedEvent", ConversationLog._turn_discarded),
     ("ConvergenceWarningEvent", ConversationLog._convergence_warning),
     *((name, ConversationLog._error) for name in sorted(ERROR_EVENT_TYPES)),
 )
@@ -408,6 +444,7 @@ ConversationLog.skip = {
 ExperimentLog.handlers = _table(
     ("ExperimentStartEvent", ExperimentLog._start),
     ("ExperimentCompleteEvent", ExperimentLog._complete),
+    ("ExperimentResumedEvent", ExperimentLog._resumed),
     ("DatabaseLoadEvent", ExperimentLog._database),
 )
 ExperimentLog.skip = {
