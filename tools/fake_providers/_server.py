@@ -91,6 +91,11 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self.port = 0
         self.handled = 0
+        self.connections = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        """The most requests answered at once since ``reset`` (a pacer's limit shows here)."""
+        """TCP connections accepted: a client that reuses its connections opens few."""
 
     # --- control (any thread) --------------------------------------------------------------
 
@@ -108,6 +113,7 @@ class FakeServer:
         with self._guard:
             self._faults.clear()
             self.requests.clear()
+        self.peak_in_flight = self.in_flight
         self.behaviour = Behaviour()
 
     def take_fault(self, model: str) -> Fault | None:
@@ -172,6 +178,7 @@ class FakeServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         from . import _wires
 
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -187,28 +194,36 @@ class FakeServer:
                 body = json.loads(raw) if raw else None
                 request = Request(method, target, headers, body)
                 self.handled += 1
-                status, reply_headers, payload, stream = await _wires.respond(self, request)
-                if self.record_requests:
-                    with self._guard:
-                        self.requests.append(request)
-                if stream is None:
-                    data = payload or b""
-                    writer.write(_head(status, {**reply_headers, "content-length": str(len(data))}))
-                    writer.write(data)
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                try:
+                    # Recorded on arrival: a stalled answer that outlives its test must not
+                    # land in the next test's requests (``facts`` is filled in by respond).
+                    if self.record_requests:
+                        with self._guard:
+                            self.requests.append(request)
+                    status, reply_headers, payload, stream = await _wires.respond(self, request)
+                    if stream is None:
+                        data = payload or b""
+                        length_header = {"content-length": str(len(data))}
+                        writer.write(_head(status, {**reply_headers, **length_header}))
+                        writer.write(data)
+                        await writer.drain()
+                        continue
+                    writer.write(_head(status, {**reply_headers, "transfer-encoding": "chunked"}))
+                    delay = self.behaviour.chunk_delay
+                    async for block in stream:
+                        if block is None:  # cut the connection mid-body
+                            writer.transport.abort()
+                            return
+                        writer.write(b"%x\r\n%s\r\n" % (len(block), block))
+                        await writer.drain()
+                        if delay:
+                            await asyncio.sleep(delay)
+                    writer.write(b"0\r\n\r\n")
                     await writer.drain()
-                    continue
-                writer.write(_head(status, {**reply_headers, "transfer-encoding": "chunked"}))
-                delay = self.behaviour.chunk_delay
-                async for block in stream:
-                    if block is None:  # cut the connection mid-body
-                        writer.transport.abort()
-                        return
-                    writer.write(b"%x\r\n%s\r\n" % (len(block), block))
-                    await writer.drain()
-                    if delay:
-                        await asyncio.sleep(delay)
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
+                finally:
+                    self.in_flight -= 1
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         except asyncio.CancelledError:  # the server is stopping

@@ -81,11 +81,13 @@ def write_experiment(
     scores: Sequence[float] = (0.2, 0.5, 0.8),
     errors: int = 0,
     status: str | None = None,
+    costs: Sequence[float] | None = None,
 ) -> Experiment:
     """A finished experiment whose conversations end with ``outcomes`` (one per conversation).
 
     A ``failed`` outcome raises inside the conversation block (so the error is recorded the
-    way a real failure is); the experiment itself completes normally.
+    way a real failure is); the experiment itself completes normally. ``costs`` gives each
+    conversation's agent_b messages that cost (US dollars) apiece, as a priced model's would.
     """
     with Experiment.create(
         root,
@@ -94,7 +96,7 @@ def write_experiment(
         total_conversations=len(outcomes) if planned is None else planned,
         config={"purpose": "test"},
     ) as experiment:
-        for outcome in outcomes:
+        for index, outcome in enumerate(outcomes):
             try:
                 with experiment.conversation(
                     agent_a="local:test",
@@ -105,7 +107,12 @@ def write_experiment(
                     for turn in range(turns):
                         conversation.turn_start()
                         conversation.message("agent_a", f"a says {turn}", prompt_tokens=3)
-                        conversation.message("agent_b", f"b says {turn}", completion_tokens=4)
+                        conversation.message(
+                            "agent_b",
+                            f"b says {turn}",
+                            completion_tokens=4,
+                            cost_usd=None if costs is None else costs[index],
+                        )
                         conversation.turn_complete(scores[turn % len(scores)])
                     for number in range(errors):
                         conversation.error("TestError", f"boom {number}", context="test")

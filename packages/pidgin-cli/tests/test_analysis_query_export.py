@@ -91,6 +91,31 @@ def test_query_live_returns_a_relation(output_root: Path, make_experiment: Any) 
     assert live.connection.execute("SELECT count(*) FROM turn_metrics").fetchall() == [(0,)]
 
 
+def test_query_builds_only_the_tables_it_can_read(output_root: Path, make_experiment: Any) -> None:
+    make_experiment("one", experiment_id="exp_one", outcomes=("completed",) * 2, errors=1)
+    queries = (  # what a query reads through a view, or names in a subquery, is built
+        "SELECT sum(completed) FROM experiment_dashboard",
+        "SELECT count(*) FROM turns WHERE conversation_id IN (SELECT conversation_id FROM errors)",
+        "SELECT count(*) FROM (SELECT * FROM token_usage)",
+    )
+    everything = pl.live_database(output_root, metrics=False).connection
+    expected = [everything.execute(sql).fetchall() for sql in queries]
+    assert all(rows[0][0] for rows in expected)  # nothing here is empty to begin with
+    for sql, rows in zip(queries, expected, strict=True):
+        assert pl.query_live(sql, output_root).fetchall() == rows, sql
+
+    # a query on turns alone (a column named like a table is not the table): the tables
+    # nothing else is built from stay empty
+    live = pl.live_database(
+        output_root, metrics=False, for_sql="SELECT count(*) AS conversations FROM turns"
+    )
+    con = live.connection
+    assert con.execute("SELECT count(*) FROM turns").fetchall() == [(6,)]
+    for table in ("errors", "conversations", "token_usage"):
+        assert everything.execute(f"SELECT count(*) FROM {table}").fetchall() != [(0,)]
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchall() == [(0,)], table
+
+
 def test_export_hive_partitioned(
     output_root: Path, run_cli: Any, make_experiment: Any, tmp_path: Path
 ) -> None:

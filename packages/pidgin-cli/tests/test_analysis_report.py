@@ -76,6 +76,10 @@ def test_the_detector_sees_a_javascript_error(tmp_path: Path) -> None:
     assert any("notDefinedAnywhere" in line for line in _errors(console))
 
 
+COSTS = (0.0125, 0.25, 0.0375)  # per agent_b message, one figure per conversation
+TURNS = 5
+
+
 def test_report_renders_every_series_offline(
     output_root: Path, run_cli: Any, make_experiment: Any, tmp_path: Path
 ) -> None:
@@ -83,9 +87,10 @@ def test_report_renders_every_series_offline(
         "reported",
         experiment_id="exp_report",
         outcomes=("completed",) * CONVERSATIONS,
-        turns=5,
-        max_turns=5,
+        turns=TURNS,
+        max_turns=TURNS,
         scores=(0.1, 0.4, 0.3, 0.8, 0.9),
+        costs=COSTS,
     )
     target = tmp_path / "report.html"
     result = run_cli("report", "reported", "--to", str(target))
@@ -103,7 +108,12 @@ def test_report_renders_every_series_offline(
         "scatter": CONVERSATIONS + SERIES_AROUND_THE_CURVES
     }
     assert _traces(dom, "metrics", "tokens") == {"scatter": MOVED}
-    assert _traces(dom, "tokens", None) == {"bars": 2}  # prompt and completion tokens
+    # prompt and completion tokens, and the cost of each conversation
+    assert _traces(dom, "tokens", None) == {"bars": 2, "scatter": 1}
+    total = sum(cost * TURNS for cost in COSTS)
+    assert re.search(rf"<td>cost</td><td>\${total:.4f} \(catalogue prices", dom)
+    for cost in COSTS:  # each conversation's cost is in the chart's data, as status shows it
+        assert f"${cost * TURNS:.4f}" in text
     for conversation in conversations:
         assert f'id="transcript-{conversation}"' in dom
         assert f'href="#transcript-{conversation}"' in dom

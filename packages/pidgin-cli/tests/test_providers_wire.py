@@ -48,6 +48,21 @@ def _generations(server: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize(("name", "api"), PROVIDERS, ids=IDS)
+def test_streamed_replies_reuse_one_connection(providers: Any, name: str, api: str) -> None:
+    # A stream read only up to its last event leaves the body unfinished, and the client
+    # then discards the connection: every request would pay a new connect (and TLS).
+    model = _model(name)
+    before = providers.connections
+    chunks: list[str] = []
+    for _ in range(4):
+        model.generate(VIEW, agent_id="agent_a", temperature=None, on_chunk=chunks.append)
+    assert len(_generations(providers)) == 4
+    assert all(request.api == api for request in _generations(providers))
+    assert chunks
+    assert providers.connections - before <= 1
+
+
+@pytest.mark.parametrize(("name", "api"), PROVIDERS, ids=IDS)
 def test_reply_carries_the_providers_usage_request_id_model_and_stop_reason(
     providers: Any, name: str, api: str
 ) -> None:

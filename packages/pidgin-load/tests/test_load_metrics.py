@@ -8,6 +8,7 @@ words, and a reply that repeats itself.
 from __future__ import annotations
 
 import math
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,49 @@ def test_cli_recompute_metrics(tmp_path: Path, run_cli: Any) -> None:
     refused = run_cli(str(root), "--recompute-metrics")
     assert refused.returncode == 2
     assert "--recompute-metrics goes with --all" in refused.stderr
+
+
+def _deflate_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return min(len(zlib.compress(data)) / len(data), 2.0)
+
+
+def test_compression_ratio(loaded: tuple[Path, Path, list[dict[str, Any]]]) -> None:
+    first, second = loaded[2]
+    assert first["a_compression_ratio"] == _deflate_ratio(A0)
+    assert first["b_compression_ratio"] == _deflate_ratio(B0)
+    assert second["b_compression_ratio"] == _deflate_ratio(B1)
+    # "…" is 3 bytes; zlib writes 2 header + 5 deflate + 4 checksum bytes: 11 / 3, capped.
+    assert len(zlib.compress(A1.encode())) == 11
+    assert second["a_compression_ratio"] == 2.0
+
+
+def test_compression_ratio_of_an_empty_reply(tmp_path: Path) -> None:
+    with (
+        pe.Experiment.create(tmp_path / "out", name="empty", total_conversations=1) as exp,
+        exp.conversation(agent_a="local:a", agent_b="local:b", max_turns=1) as conv,
+    ):
+        conv.turn_start()
+        conv.message("agent_a", "", prompt_tokens=1, completion_tokens=0)
+        conv.message("agent_b", B0, prompt_tokens=1, completion_tokens=1)
+        conv.turn_complete(convergence_score=0.1)
+    db = tmp_path / "empty.duckdb"
+    assert pl.load_experiment(exp.directory, db).ok
+    (row,) = _rows(db)
+    assert row["a_compression_ratio"] == 0.0
+    assert row["b_compression_ratio"] == _deflate_ratio(B0)
+
+
+def test_recompute_fills_compression_in_a_database_from_before_migration_8(tmp_path: Path) -> None:
+    """A database loaded before migration 8 gets the column empty, then filled."""
+    directory = _write(tmp_path / "out")
+    db = tmp_path / "old.duckdb"
+    pl.load_experiment(directory, db)
+    expected = _rows(db)
+    with duckdb.connect(str(db)) as con:  # as pidgin-load before migration 8 left it
+        con.execute("ALTER TABLE turn_metrics DROP COLUMN a_compression_ratio")
+        con.execute("ALTER TABLE turn_metrics DROP COLUMN b_compression_ratio")
+        con.execute("DELETE FROM schema_version WHERE version = 8")
+    assert pl.recompute_metrics(db) == {expected[0]["experiment_id"]: 2}
+    assert _rows(db) == expected
+    assert expected[0]["a_compression_ratio"] == _deflate_ratio(A0)

@@ -87,7 +87,9 @@ def query_command(
         con = open_target(read_from)
     else:
         root = resolve_output_root(ctx, output)
-        live = live_database(root, include_chats=not no_chats, metrics=needs_metrics(sql))
+        live = live_database(
+            root, include_chats=not no_chats, metrics=needs_metrics(sql), for_sql=sql
+        )
         for note in live.skipped:
             click.echo(f"warning: skipped {safe_text(note)}", err=True)
         con = live.connection

@@ -32,7 +32,8 @@ def report_command(
 ) -> None:
     """Write an HTML report of one experiment: convergence per turn for every
     conversation with the mean and its spread, the text metrics that moved most, tokens
-    per conversation, and every transcript (a click on a curve opens its transcript).
+    and cost per conversation (cost at the catalogue's prices, as `status` shows it), and
+    every transcript (a click on a curve opens its transcript).
 
     One file, plotly.js inside: it opens in any browser with no network.
 

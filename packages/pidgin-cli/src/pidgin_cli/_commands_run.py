@@ -24,7 +24,7 @@ from ._output import (
     safe_text,
 )
 from ._resolve import complete_run_id, resolve_run
-from ._run_options import MAX_PARALLEL, provider_options
+from ._run_options import parallel_options, provider_options
 from ._spec import like_option, spec_argument
 
 if TYPE_CHECKING:
@@ -218,13 +218,7 @@ def _experiment_name(root: Path, name: str | None) -> str:
     help="Number of conversations.",
 )
 @click.option("-n", "--name", help="Experiment name (default: a generated 'adjective-noun').")
-@click.option(
-    "--max-parallel",
-    type=click.IntRange(1, MAX_PARALLEL),
-    default=1,
-    show_default=True,
-    help="Conversations running at the same time (API-bound runs: hundreds).",
-)
+@parallel_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only the experiment id and return.")
 @click.option("--detach", is_flag=True, help="Return once started instead of following it.")
 @like_option
@@ -248,6 +242,7 @@ def run_command(
     repetitions: int,
     name: str | None,
     max_parallel: int,
+    workers: int | None,
     quiet: bool,
     detach: bool,
     max_cost: float | None,
@@ -274,6 +269,7 @@ def run_command(
       pidgin run -a sonnet -b gpt-4o -t 20 -r 100 --max-parallel 50 --max-cost 5
       pidgin spec example > study.yaml && pidgin run study.yaml -t 3
       pidgin run --like greetings --temperature 0.9
+      pidgin run -a local:drift -b local:drift -t 5 -r 8 --max-parallel 8 --workers 2
     """
     from pidgin_events import new_id, plural
 
@@ -319,6 +315,7 @@ def run_command(
         base_url=base_url,
         request_timeout=request_timeout,
         provider_limits=provider_limits,
+        workers=workers,
         **run_extras(ctx, plan, _plan),
     )
     try:

@@ -7,6 +7,9 @@ costs no CPU, so threads keep the conductor a plain loop while 256 of them wait 
 network at once. asyncio would save the threads' stacks (virtual memory, not CPU) at the
 price of an async conductor, an async writer and the SDKs' async clients throughout;
 the benchmark (``tools/bench/providers.py``) measures what the threads cost per turn.
+What threads cannot spread is the SDKs' CPU per request, which runs under one interpreter
+lock: ``--workers`` (``_workers.py``) runs the threads in several processes, each pacing
+to its share of every limit (``Pacers.parts``), so the limits hold for the whole run.
 
 A ``Pacer`` keeps one provider under its limits for the whole experiment instead of
 letting 256 conversations hammer into 429s: at most ``max_concurrency`` requests in
@@ -37,6 +40,20 @@ class PacerLimits:
     requests_per_minute: int = 0
     tokens_per_minute: int = 0
     max_concurrency: int = 0
+
+    def share(self, parts: int) -> PacerLimits:
+        """One of ``parts`` equal shares (at least 1 of each limit that is set)."""
+        if parts <= 1:
+            return self
+
+        def part(limit: int) -> int:
+            return 0 if limit == 0 else max(1, limit // parts)
+
+        return PacerLimits(
+            part(self.requests_per_minute),
+            part(self.tokens_per_minute),
+            part(self.max_concurrency),
+        )
 
 
 class _Bucket:
@@ -132,6 +149,8 @@ class Pacers:
     """The pacers of one run, one per provider, made on first use from their limits."""
 
     limits: Mapping[str, PacerLimits] = field(default_factory=dict)
+    parts: int = 1
+    """How many processes share the limits (``--workers``): each paces to its share."""
     _pacers: dict[str, Pacer] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -139,7 +158,8 @@ class Pacers:
         with self._guard:
             pacer = self._pacers.get(provider)
             if pacer is None:
-                pacer = self._pacers[provider] = Pacer(self.limits.get(provider, PacerLimits()))
+                limits = self.limits.get(provider, PacerLimits()).share(self.parts)
+                pacer = self._pacers[provider] = Pacer(limits)
             return pacer
 
 

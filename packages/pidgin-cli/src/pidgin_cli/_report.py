@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._render_text import format_cost
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -35,8 +37,9 @@ class ReportData:
     """Per turn: mean and sample standard deviation of convergence over conversations."""
     moved: list[tuple[str, float, list[tuple[int, float]]]]
     """The metrics that moved most: name, effect size, mean per turn."""
-    tokens: list[tuple[str, int, int]]
-    """Per conversation: prompt and completion tokens."""
+    tokens: list[tuple[str, int, int, float | None]]
+    """Per conversation: prompt and completion tokens, and the cost of its messages in US
+    dollars at the catalogue's prices when they were written (None when none was priced)."""
     transcripts: dict[str, list[tuple[int, str, str]]]
     """Per conversation: (turn, agent, text) in order."""
 
@@ -63,6 +66,9 @@ def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         "SELECT coalesce(sum(turns), 0), coalesce(sum(total_tokens), 0) FROM conversations"
     ).fetchone()
     experiment["turns"], experiment["tokens"] = totals if totals else (0, 0)
+    # The messages' own recorded costs, summed: what status, attach and serve show.
+    cost = con.execute("SELECT sum(cost_usd) FROM experiment_costs").fetchone()
+    experiment["cost_usd"] = float(cost[0]) if cost and cost[0] is not None else None
     curves: dict[str, list[tuple[int, float]]] = {}
     for conversation, turn, score in con.execute(
         "SELECT conversation_id, turn_number + 1, convergence_score FROM turns "
@@ -77,10 +83,11 @@ def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         ).fetchall()
     ]
     tokens = [
-        (str(c), int(p), int(o))
-        for c, p, o in con.execute(
-            "SELECT conversation_id, prompt_tokens, completion_tokens FROM conversations "
-            "ORDER BY conversation_id"
+        (str(c), int(p), int(o), None if usd is None else float(usd))
+        for c, p, o, usd in con.execute(
+            "SELECT c.conversation_id, c.prompt_tokens, c.completion_tokens, k.cost_usd "
+            "FROM conversations AS c LEFT JOIN conversation_costs AS k "
+            "USING (experiment_id, conversation_id) ORDER BY c.conversation_id"
         ).fetchall()
     ]
     transcripts: dict[str, list[tuple[int, str, str]]] = {}
@@ -205,22 +212,36 @@ def _figures(data: ReportData) -> list[tuple[str, str, Any]]:
         )
     moved.update_layout(height=300 * rows)
 
+    conversations = [c for c, _, _, _ in data.tokens]
     tokens = go.Figure(
         [
-            go.Bar(
-                x=[c for c, _, _ in data.tokens],
-                y=[p for _, p, _ in data.tokens],
-                name="prompt tokens",
-            ),
-            go.Bar(
-                x=[c for c, _, _ in data.tokens],
-                y=[o for _, _, o in data.tokens],
-                name="completion tokens",
-            ),
+            go.Bar(x=conversations, y=[p for _, p, _, _ in data.tokens], name="prompt tokens"),
+            go.Bar(x=conversations, y=[o for _, _, o, _ in data.tokens], name="completion tokens"),
         ]
     )
+    priced = any(usd is not None for _, _, _, usd in data.tokens)
+    if priced:
+        tokens.add_trace(
+            go.Scatter(
+                x=conversations,
+                y=[usd for _, _, _, usd in data.tokens],
+                name="cost (US dollars)",
+                mode="markers",
+                yaxis="y2",
+                text=[format_cost(usd or 0.0) for _, _, _, usd in data.tokens],
+                hovertemplate="%{x}: %{text}<extra></extra>",
+            )
+        )
+        tokens.update_layout(
+            yaxis2={"title": "cost (US dollars)", "overlaying": "y", "side": "right"}
+        )
     tokens.update_layout(
         barmode="stack", xaxis_title="conversation", yaxis_title="tokens", height=420
+    )
+    tokens_heading = (
+        "Tokens and cost per conversation (cost at the catalogue's prices when the run was made)"
+        if priced
+        else "Tokens per conversation (no cost: these models have no prices in the catalogue)"
     )
     return [
         (
@@ -229,7 +250,7 @@ def _figures(data: ReportData) -> list[tuple[str, str, Any]]:
             convergence,
         ),
         ("metrics", "The text metrics that moved most (mean over conversations per turn)", moved),
-        ("tokens", "Tokens per conversation (cost: the models' prices are not recorded)", tokens),
+        ("tokens", tokens_heading, tokens),
     ]
 
 
@@ -267,6 +288,12 @@ def build_report(data: ReportData) -> str:
         ("conversations", f"{e['conversations']} ({e['completed']} completed)"),
         ("turns", e["turns"]),
         ("tokens", e["tokens"]),
+        (
+            "cost",
+            "-"
+            if e["cost_usd"] is None
+            else f"{format_cost(e['cost_usd'])} (catalogue prices when the run was made)",
+        ),
         ("started", e["started_at"]),
         ("completed", e["completed_at"]),
     ]

@@ -13,11 +13,19 @@ import click
 
 from ._requests import CONTEXT_POLICIES, ContextPolicy, RequestSettings
 
-__all__ = ["LIMIT_KEYS", "MAX_PARALLEL", "provider_options", "request_settings"]
+__all__ = [
+    "LIMIT_KEYS",
+    "MAX_PARALLEL",
+    "MAX_WORKERS",
+    "parallel_options",
+    "provider_options",
+    "request_settings",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_PARALLEL = 1024
+MAX_WORKERS = 64
 LIMIT_KEYS = {
     "rpm": "requests_per_minute",
     "tpm": "tokens_per_minute",
@@ -44,6 +52,30 @@ def _parse_limits(
             raise click.BadParameter(f"{text!r}: unknown provider {provider!r} (known: {known})")
         limits.setdefault(provider, {})[LIMIT_KEYS[key]] = int(number)
     return limits
+
+
+def parallel_options(function: F) -> F:
+    """``--max-parallel`` and ``--workers``: conversations at once, and in how many processes."""
+    options = [
+        click.option(
+            "--max-parallel",
+            type=click.IntRange(1, MAX_PARALLEL),
+            default=1,
+            show_default=True,
+            help="Conversations running at the same time (API-bound runs: hundreds).",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, MAX_WORKERS),
+            metavar="N",
+            help="Processes sharing the conversations, each pacing to its share of the "
+            "provider limits [default: one per 32 conversations at a time, at most one per "
+            "core] (e.g. --max-parallel 256 --workers 2).",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 def provider_options(function: F) -> F:

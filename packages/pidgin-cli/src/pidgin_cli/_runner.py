@@ -4,6 +4,10 @@
 its ``ExperimentSpec`` as JSON on stdin (so prompts never show in ``ps``), writes
 ``runner.pid`` and ``runner.log`` into the experiment directory, and runs.
 
+Conversations run as threads of this process, or with ``--workers N`` as threads of N
+worker processes (``_workers.py``); either way the experiment-level events, the budget,
+the stop flag and the run lock stay here.
+
 SIGTERM and SIGINT set the stop flag: conversations in flight end as ``interrupted`` at
 their next step, conversations not started yet are never started, and the experiment
 completes as ``interrupted``. SIGHUP is ignored (the terminal that started us may close).
@@ -94,6 +98,8 @@ class ExperimentSpec:
     request_timeout: float | None = None
     provider_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     """provider -> {requests_per_minute, tokens_per_minute, max_concurrency} overrides."""
+    workers: int | None = None
+    """Processes running the conversations (``--workers``); None: from the cores."""
     # --- pidgin experiment resume (see _resume.py) ---
     resume: bool = False
     """Go on with the existing experiment ``experiment_id`` instead of creating it."""
@@ -301,6 +307,12 @@ def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
 def _run_conversations(
     experiment: Experiment, spec: ExperimentSpec, stop: StopRequest, log: Log
 ) -> list[ConversationResult]:
+    from ._workers import run_in_workers, worker_count
+
+    workers = worker_count(spec.workers, spec.max_parallel, spec.conversations)
+    if workers > 1 and spec.branch is None:  # a branch's conversations start in the runner
+        log(f"{workers} worker processes share the conversations")
+        return run_in_workers(experiment, spec, stop, log, workers)
     settings = spec.request_settings()
 
     def one(index: int) -> ConversationResult | None:

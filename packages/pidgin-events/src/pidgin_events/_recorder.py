@@ -420,6 +420,20 @@ class Experiment:
             resume_at=turns_completed,
         )
 
+    def track(self, conversation_id: str) -> None:
+        """Count a conversation that another process writes (a runner's worker) as open."""
+        with self._guard:
+            if self.status is not None:
+                raise ValueError(f"experiment {self.id} has ended")
+            self._open.add(conversation_id)
+
+    def record_end(self, conversation_id: str, status: str) -> None:
+        """Count the end of a conversation registered with ``track``."""
+        with self._guard:
+            if conversation_id in self._open:
+                self._open.discard(conversation_id)
+                self._outcomes[status] = self._outcomes.get(status, 0) + 1
+
     def _conversation_ended(self, conversation: Conversation) -> None:
         with self._guard:
             self._open.discard(conversation.id)

@@ -45,7 +45,7 @@ from ._sources import (
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["PAUSE_ENV", "IngestResult", "NotUtf8Error", "ingest_run"]
+__all__ = ["PAUSE_ENV", "SKIPPABLE_TABLES", "IngestResult", "NotUtf8Error", "ingest_run"]
 
 PAUSE_ENV = "PIDGIN_LOAD_TEST_PAUSE_AFTER_INSERT"
 """Test hook: seconds to sleep inside the transaction after the inserts, before COMMIT."""
@@ -134,6 +134,7 @@ def ingest_run(
     fingerprint: str,
     clean_utf8: bool = False,
     metrics: bool = True,
+    skip: frozenset[str] = frozenset(),
 ) -> IngestResult:
     """Replace the run's rows in every table. The caller holds the transaction.
 
@@ -141,6 +142,8 @@ def ingest_run(
     aborted the transaction, and the caller starts again with ``clean_utf8=True``, which
     reads such files from copies whose bad lines are blanked (and recorded). Checking
     first would cost a pass over every byte of every load for a case that is rare.
+    ``skip`` names tables of ``SKIPPABLE_TABLES`` to leave empty (a live query that
+    reads none of them).
     """
     params: dict[str, Any] = {"experiment_id": run.experiment_id}
     for table in TABLES:
@@ -165,7 +168,7 @@ def ingest_run(
     result.bad_lines = bad_in_sql + len(bad)
     result.rows["events"] = events - bad_in_sql
     result.rows["load_errors"] = result.bad_lines
-    result.rows.update(_fill_tables(con, run, params, slices(read)))
+    result.rows.update(_fill_tables(con, run, params, slices(read), skip))
     if metrics:
         result.rows["turn_metrics"] = compute_turn_metrics(con, run.experiment_id)
     meta = run.metadata()
@@ -209,8 +212,16 @@ def _mark_misplaced_and_repeated(
         con.execute(sql_events.DUPLICATES_SQL, params)
 
 
+SKIPPABLE_TABLES = frozenset({"errors", "conversations", "token_usage"})
+"""Tables no other table is built from, so that a live query can go without them."""
+
+
 def _fill_tables(
-    con: duckdb.DuckDBPyConnection, run: RunFiles, params: dict[str, Any], parts: list[Slice]
+    con: duckdb.DuckDBPyConnection,
+    run: RunFiles,
+    params: dict[str, Any],
+    parts: list[Slice],
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Fill the normalised tables but ``experiments`` from the events; rows per table."""
     rows = {"messages": _count_sliced(con, sql_tables.MESSAGES_SQL, params, parts)}
@@ -220,14 +231,17 @@ def _fill_tables(
     _count_sliced(con, sql_tables.TURN_ENDS_SQL, params, parts)
     rows["turns"] = _count(con, sql_tables.TURNS_SQL, params)
     con.execute(sql_tables.DROP_TURN_ENDS_SQL)
-    rows["errors"] = _count_sliced(
-        con, sql_tables.ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}, parts
-    )
-    statuses = run.conversation_statuses()  # the StateBuilder's, by log file
-    rows["conversations"] = _count(
-        con,
-        sql_tables.CONVERSATIONS_SQL,
-        {**params, "status_files": list(statuses), "statuses": list(statuses.values())},
-    )
-    rows["token_usage"] = _count(con, sql_tables.TOKEN_USAGE_SQL, params)
+    if "errors" not in skip:
+        rows["errors"] = _count_sliced(
+            con, sql_tables.ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}, parts
+        )
+    if "conversations" not in skip:
+        statuses = run.conversation_statuses()  # the StateBuilder's, by log file
+        rows["conversations"] = _count(
+            con,
+            sql_tables.CONVERSATIONS_SQL,
+            {**params, "status_files": list(statuses), "statuses": list(statuses.values())},
+        )
+    if "token_usage" not in skip:
+        rows["token_usage"] = _count(con, sql_tables.TOKEN_USAGE_SQL, params)
     return rows

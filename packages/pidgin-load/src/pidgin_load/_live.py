@@ -10,16 +10,17 @@ what a writer appends after the read is simply not seen until the next query.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._errors import LoadError
-from ._ingest import NotUtf8Error, ingest_run
+from ._ingest import SKIPPABLE_TABLES, NotUtf8Error, ingest_run
 from ._run_files import discover_runs, inspect_run
-from ._schema import migrate
+from ._schema import TABLES, migrate
 
 if TYPE_CHECKING:
     import os
@@ -31,6 +32,10 @@ __all__ = ["LiveDatabase", "live_database", "query_live"]
 _NEEDS_METRICS = re.compile(
     r"\b(turn_metrics|conversation_turns|convergence_trends|vocabulary_analysis)\b", re.I
 )
+
+
+_VIEW_HEAD = re.compile(r"^\s*CREATE\b.*?\bVIEW\b.*?\bAS\b\s*", re.I | re.S)
+"""``CREATE [OR REPLACE] VIEW name AS``: what precedes a view's query in its stored SQL."""
 
 
 @dataclass(slots=True)
@@ -48,18 +53,67 @@ def needs_metrics(sql: str) -> bool:
     return bool(_NEEDS_METRICS.search(sql))
 
 
+def tables_read_by(con: duckdb.DuckDBPyConnection, sql: str) -> frozenset[str]:
+    """The tables ``sql`` may read: those it names, and those the views it names read.
+
+    From DuckDB's parse tree (``json_serialize_sql``), not by binding. A query that does
+    not parse, or calls a table function (which could read any table), may read them all.
+    """
+    views = {
+        str(name).lower(): _VIEW_HEAD.sub("", str(text)).rstrip().rstrip(";")
+        for name, text in con.execute(
+            "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
+    }
+    seen: set[str] = set()
+    todo = [sql]
+    while todo:
+        named = _relations_named(con, todo.pop())
+        if named is None:
+            return frozenset(TABLES)
+        for name in named - seen:
+            seen.add(name)
+            if name in views:
+                todo.append(views[name])
+    return frozenset(seen & set(TABLES))
+
+
+def _relations_named(con: duckdb.DuckDBPyConnection, sql: str) -> set[str] | None:
+    """Table and view names in ``sql``'s parse tree; None if it could read anything."""
+    row = con.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
+    tree = json.loads(row[0]) if row else {"error": True}
+    if tree.get("error"):
+        return None
+    names: set[str] = set()
+    nodes: list[Any] = [tree]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "TABLE_FUNCTION":
+                return None
+            if node.get("type") == "BASE_TABLE":
+                names.add(str(node.get("table_name", "")).lower())
+            nodes.extend(node.values())
+        elif isinstance(node, list):
+            nodes.extend(node)
+    return names
+
+
 def live_database(
     output_root: str | os.PathLike[str] | None = None,
     *,
     include_chats: bool = True,
     metrics: bool = True,
     runs: list[str | os.PathLike[str]] | None = None,
+    for_sql: str | None = None,
 ) -> LiveDatabase:
     """Read every run under ``output_root`` (default ``$PIDGIN_OUTPUT``) into memory.
 
     ``runs`` reads those run directories instead. ``metrics=False`` skips
     ``turn_metrics`` (and leaves the views over it empty), which is most of the cost of a
-    small query.
+    small query. ``for_sql`` builds only what that query may read: of the tables nothing
+    else is built from (``errors``, ``conversations``, ``token_usage``), those it does not
+    name, directly or through a view, stay empty.
     """
     import duckdb
 
@@ -69,6 +123,7 @@ def live_database(
     con = duckdb.connect(":memory:")
     con.execute("SET enable_progress_bar = false")  # the caller's output is no place for it
     migrate(con, ":memory:")
+    skip = frozenset() if for_sql is None else SKIPPABLE_TABLES - tables_read_by(con, for_sql)
     live = LiveDatabase(con)
     loaded_at = datetime.now(UTC)
     directories = (
@@ -92,6 +147,7 @@ def live_database(
                     fingerprint="live",
                     clean_utf8=clean_utf8,
                     metrics=metrics,
+                    skip=skip,
                 )
                 con.execute("COMMIT")
                 live.runs += 1
@@ -118,11 +174,12 @@ def query_live(
 
     Use it as any relation: ``.df()``, ``.pl()``, ``.arrow()``, ``.fetchall()``, or
     further ``.filter()``/``.aggregate()``. ``metrics=None`` computes ``turn_metrics`` only
-    when the query names it or a view over it. Raises ``duckdb.Error`` for bad SQL and
+    when the query names it or a view over it; the tables the query cannot read are not
+    built at all (see ``live_database``'s ``for_sql``). Raises ``duckdb.Error`` for bad SQL and
     ``ValueError`` for a statement that is not a query.
     """
     wanted = needs_metrics(sql) if metrics is None else metrics
-    live = live_database(output_root, include_chats=include_chats, metrics=wanted)
+    live = live_database(output_root, include_chats=include_chats, metrics=wanted, for_sql=sql)
     relation = live.connection.sql(sql)
     if relation is None:
         raise ValueError(f"not a query (it returns no rows): {sql[:80]!r}")

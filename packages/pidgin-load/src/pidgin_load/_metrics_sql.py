@@ -13,7 +13,9 @@ database already loaded (``--recompute-metrics``).
 
 from __future__ import annotations
 
-__all__ = ["DROP_SQL", "STEPS", "TOKEN_PATTERN", "WHITESPACE"]
+from ._compression import COMPRESSION_TABLE
+
+__all__ = ["DROP_SQL", "STEPS", "TEXT_TABLE", "TOKEN_PATTERN", "WHITESPACE"]
 
 TOKEN_PATTERN = r"[\p{L}\p{N}_]+(?:'+[\p{L}\p{N}_]+)*"
 """A word: letters, digits and underscores, with apostrophes inside but not at either end."""
@@ -21,11 +23,15 @@ TOKEN_PATTERN = r"[\p{L}\p{N}_]+(?:'+[\p{L}\p{N}_]+)*"
 WHITESPACE = r"\t\n\x{0B}\f\r\x{1C}-\x{1F}\x{85}\p{Z}"
 """The characters Python's ``str.isspace`` calls whitespace, as a regex class body."""
 
-_WHITESPACE_CHARS = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-"""The same characters, listed (``trim`` takes a list, and is much cheaper than a regex)."""
+
+def _not_blank(expr: str) -> str:
+    """Whether a piece has a character that is not whitespace: what is left once stripped.
+
+    Pieces are tested rather than stripped: ``trim`` with a list of characters costs about
+    as much as tokenising, and neither a count of pieces nor their words depends on it.
+    """
+    return f"regexp_matches({expr}, '[^{WHITESPACE}]')"
+
 
 # Word lists of the marker counts. Only single words can match a token.
 _HEDGES = (
@@ -74,11 +80,6 @@ def _count_in(words: str) -> str:
     return f"len(list_filter(w, lambda x: list_contains({_word_list(words)}, x)))"
 
 
-def _strip(expr: str) -> str:
-    characters = " || ".join(f"chr({ord(char)})" for char in _WHITESPACE_CHARS)
-    return f"trim({expr}, {characters})"
-
-
 def _histogram(expr: str) -> str:
     """How often each value of a list occurs, as a map: empty (not NULL) for an empty list."""
     return f"coalesce(list_aggregate({expr}, 'histogram'), MAP([]::VARCHAR[], []::UBIGINT[]))"
@@ -103,18 +104,22 @@ def _ngrams(n: int) -> str:
 
 
 # One row per message that a turn of the run ended with: the last message of each agent
-# in each completed turn.
+# in each completed turn, numbered for what is computed outside SQL (``_compression``).
 _TEXT_SQL = """
 CREATE OR REPLACE TEMP TABLE pidgin_metrics_text AS
-SELECT m.conversation_id, m.turn_number, m.agent_id AS agent,
-    coalesce(arg_max(m.content, m.line_number), '') AS text
-FROM messages AS m
-SEMI JOIN turns AS t
-    ON t.experiment_id = m.experiment_id AND t.conversation_id = m.conversation_id
-    AND t.turn_number = m.turn_number
-WHERE m.experiment_id = $experiment_id AND m.agent_id IN ('agent_a', 'agent_b')
-GROUP BY ALL
+SELECT *, row_number() OVER () AS message_index
+FROM (
+    SELECT m.conversation_id, m.turn_number, m.agent_id AS agent,
+        coalesce(arg_max(m.content, m.line_number), '') AS text
+    FROM messages AS m
+    SEMI JOIN turns AS t
+        ON t.experiment_id = m.experiment_id AND t.conversation_id = m.conversation_id
+        AND t.turn_number = m.turn_number
+    WHERE m.experiment_id = $experiment_id AND m.agent_id IN ('agent_a', 'agent_b')
+    GROUP BY ALL
+)
 """
+TEXT_TABLE = "pidgin_metrics_text"
 
 # Each message tokenised once, with the lists and counts several measures share.
 _TOKENS_SQL = f"""
@@ -122,9 +127,8 @@ CREATE OR REPLACE TEMP TABLE pidgin_metrics_tokens AS
 WITH tokenised AS (
     SELECT *,
         regexp_extract_all(lower(text), {_TOKEN}) AS w,
-        list_filter(
-            list_transform(regexp_split_to_array(text, '[.!?]+'), lambda s: {_strip("s")}),
-            lambda s: s <> '') AS sentences,
+        list_filter(regexp_split_to_array(text, '[.!?]+'), lambda s: {_not_blank("s")})
+            AS sentences,
         length(text) AS chars
     FROM pidgin_metrics_text
 ),
@@ -148,7 +152,7 @@ FROM phrases
 
 _MESSAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE pidgin_metrics_message AS
-SELECT conversation_id, turn_number, agent, hist,
+SELECT conversation_id, turn_number, agent, message_index, hist,
     map_keys(bigram_hist) AS grams2,
     map_keys(trigram_hist) AS grams3,
     {", ".join(_ngrams(n) for n in _NGRAM_SIZES if n > 3)},
@@ -156,7 +160,7 @@ SELECT conversation_id, turn_number, agent, hist,
     n AS word_count,
     cardinality(hist) AS vocabulary_size,
     len(sentences) AS sentence_count,
-    len(list_filter(string_split({_strip("text")}, e'\\n\\n'), lambda p: {_strip("p")} <> ''))
+    len(list_filter(string_split(text, e'\\n\\n'), lambda p: {_not_blank("p")}))
         AS paragraph_count,
     n / greatest(len(sentences), 1) AS avg_sentence_length,
     coalesce(list_sum(list_transform(sentences,
@@ -260,7 +264,7 @@ CREATE OR REPLACE TEMP TABLE pidgin_metrics_pairs AS
 WITH first_shared AS (
     SELECT conversation_id, greatest(min(turn_number) FILTER (WHERE agent = 'agent_a'),
         min(turn_number) FILTER (WHERE agent = 'agent_b')) AS turn_number, count(*) AS words
-    FROM (SELECT DISTINCT conversation_id, agent, word, turn_number FROM pidgin_metrics_words)
+    FROM pidgin_metrics_words  -- already one row per word of each message
     GROUP BY conversation_id, word
     HAVING count(DISTINCT agent) = 2
 ),
@@ -286,12 +290,15 @@ norms AS (
         sqrt(sum(weight * weight ORDER BY word) FILTER (WHERE agent = 'agent_b')) AS norm_b
     FROM weighted GROUP BY ALL
 ),
+products AS (  -- words both replies of a turn use: one group each, no self-join
+    SELECT conversation_id, turn_number, word,
+        any_value(weight) FILTER (WHERE agent = 'agent_a')
+        * any_value(weight) FILTER (WHERE agent = 'agent_b') AS product
+    FROM weighted GROUP BY ALL HAVING count(*) = 2
+),
 dots AS (
-    SELECT a.conversation_id, a.turn_number, sum(a.weight * b.weight ORDER BY a.word) AS dot
-    FROM weighted AS a JOIN weighted AS b
-        ON a.conversation_id = b.conversation_id AND a.turn_number = b.turn_number
-        AND a.word = b.word AND a.agent = 'agent_a' AND b.agent = 'agent_b'
-    GROUP BY ALL
+    SELECT conversation_id, turn_number, sum(product ORDER BY word) AS dot
+    FROM products GROUP BY ALL
 )
 SELECT t.conversation_id, t.turn_number,
     sum(coalesce(s.words, 0)) OVER (PARTITION BY t.conversation_id ORDER BY t.turn_number
@@ -304,17 +311,17 @@ LEFT JOIN dots AS d USING (conversation_id, turn_number)
 """
 
 
-def _mimicry(source: str, target: str) -> str:
-    """How many of ``source``'s 2- to 6-word phrases ``target`` repeats; longer ones weigh more."""
-    longest = "least(6, a.word_count, b.word_count)"
+def _mimicry(source: str) -> str:
+    """How many of ``source``'s 2- to 6-word phrases the other reply repeats; longer weigh more.
+
+    ``common{n}`` is the number of distinct n-word phrases the two replies share, the same
+    seen from either side, so it is counted once per turn for both directions.
+    """
     terms = " + ".join(
-        f"CASE WHEN {longest} >= {n} THEN {n - 1} * "
-        f"len(list_intersect({source}.grams{n}, {target}.grams{n})) / len({source}.grams{n}) "
-        "ELSE 0 END"
+        f"CASE WHEN longest >= {n} THEN {n - 1} * common{n} / len({source}_grams{n}) ELSE 0 END"
         for n in _NGRAM_SIZES
     )
-    weights = f"({longest} * ({longest} - 1) / 2)"
-    return f"CASE WHEN {longest} < 2 THEN 0.0 ELSE ({terms}) / {weights} END"
+    return f"CASE WHEN longest < 2 THEN 0.0 ELSE ({terms}) / (longest * (longest - 1) / 2) END"
 
 
 _PER_AGENT = (  # noqa: SIM905
@@ -330,9 +337,10 @@ _ALIASES = {"character_count": "message_length", "unique_words": "vocabulary_siz
 _HISTORY = ("turn_repetition", "new_words", "cumulative_vocabulary")
 
 
-def _agent_columns(prefix: str, alias: str, history: str) -> str:
+def _agent_columns(prefix: str, alias: str, history: str, compression: str) -> str:
     columns = [f"{alias}.{_ALIASES.get(name, name)} AS {prefix}_{name}" for name in _PER_AGENT]
     columns += [f"{history}.{name} AS {prefix}_{name}" for name in _HISTORY]
+    columns.append(f"{compression}.compression_ratio AS {prefix}_compression_ratio")
     return ",\n    ".join(columns)
 
 
@@ -352,38 +360,54 @@ def _join_agents(table: str, alias_a: str, alias_b: str) -> str:
 _JOIN_AGENTS = _join_agents("pidgin_metrics_message", "a", "b")
 
 # What compares the two replies of a turn, computed once per turn (an alias that a later
-# expression uses would be computed again for it).
+# expression uses would be computed again for it, hence the inner query).
+_COMMON = ",\n        ".join(
+    f"len(list_intersect(a.grams{n}, b.grams{n})) AS common{n}" for n in _NGRAM_SIZES
+)
+_GRAMS = ", ".join(f"a.grams{n} AS a_grams{n}, b.grams{n} AS b_grams{n}" for n in _NGRAM_SIZES)
 _SCORES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE pidgin_metrics_scores AS
-SELECT t.conversation_id, t.turn_number, shared,
-    CASE WHEN a.vocabulary_size = 0 OR b.vocabulary_size = 0 THEN 0.0 ELSE
-        len(shared) / (a.vocabulary_size + b.vocabulary_size - len(shared)) END
+SELECT conversation_id, turn_number, shared,
+    CASE WHEN a_vocabulary_size = 0 OR b_vocabulary_size = 0 THEN 0.0 ELSE
+        len(shared) / (a_vocabulary_size + b_vocabulary_size - len(shared)) END
         AS vocabulary_overlap,
-    CASE WHEN a.message_length = 0 AND b.message_length = 0 THEN 1.0 ELSE
-        least(a.message_length, b.message_length)
-        / greatest(a.message_length, b.message_length) END AS length_convergence,
-    0.5 * (1 - abs(a.sentence_count - b.sentence_count)
-            / greatest(a.sentence_count, b.sentence_count, 1))
-    + 0.5 * (1 - abs(a.avg_sentence_words - b.avg_sentence_words)
-            / greatest(a.avg_sentence_words, b.avg_sentence_words, 1))
+    CASE WHEN a_message_length = 0 AND b_message_length = 0 THEN 1.0 ELSE
+        least(a_message_length, b_message_length)
+        / greatest(a_message_length, b_message_length) END AS length_convergence,
+    0.5 * (1 - abs(a_sentence_count - b_sentence_count)
+            / greatest(a_sentence_count, b_sentence_count, 1))
+    + 0.5 * (1 - abs(a_avg_sentence_words - b_avg_sentence_words)
+            / greatest(a_avg_sentence_words, b_avg_sentence_words, 1))
         AS structural_similarity,
-    {_mimicry("a", "b")} AS mimicry_score_a_to_b,
-    {_mimicry("b", "a")} AS mimicry_score_b_to_a,
-    CASE WHEN a.word_count = 0 OR b.word_count = 0 THEN 0.0 ELSE
+    {_mimicry("a")} AS mimicry_score_a_to_b,
+    {_mimicry("b")} AS mimicry_score_b_to_a,
+    CASE WHEN a_word_count = 0 OR b_word_count = 0 THEN 0.0 ELSE
         2 * coalesce(list_sum(list_transform(shared,
-            lambda k: least(map_extract_value(a.hist, k), map_extract_value(b.hist, k)))), 0)
-        / (a.word_count + b.word_count) END AS phrase_alignment
-FROM (SELECT DISTINCT conversation_id, turn_number FROM pidgin_metrics_message) AS t
-{_JOIN_AGENTS}
-CROSS JOIN LATERAL (SELECT {_SHARED} AS shared)
+            lambda k: least(map_extract_value(a_hist, k), map_extract_value(b_hist, k)))), 0)
+        / (a_word_count + b_word_count) END AS phrase_alignment
+FROM (
+    SELECT t.conversation_id, t.turn_number, {_SHARED} AS shared,
+        least(6, a.word_count, b.word_count) AS longest,
+        {_COMMON},
+        {_GRAMS},
+        a.vocabulary_size AS a_vocabulary_size, b.vocabulary_size AS b_vocabulary_size,
+        a.message_length AS a_message_length, b.message_length AS b_message_length,
+        a.sentence_count AS a_sentence_count, b.sentence_count AS b_sentence_count,
+        a.avg_sentence_words AS a_avg_sentence_words,
+        b.avg_sentence_words AS b_avg_sentence_words,
+        a.word_count AS a_word_count, b.word_count AS b_word_count,
+        a.hist AS a_hist, b.hist AS b_hist
+    FROM (SELECT DISTINCT conversation_id, turn_number FROM pidgin_metrics_message) AS t
+    {_JOIN_AGENTS}
+)
 """
 
 _INSERT_SQL = f"""
 INSERT INTO turn_metrics BY NAME
 SELECT
     $experiment_id AS experiment_id, t.conversation_id, t.turn_number, t.turn,
-    {_agent_columns("a", "a", "ha")},
-    {_agent_columns("b", "b", "hb")},
+    {_agent_columns("a", "a", "ha", "ca")},
+    {_agent_columns("b", "b", "hb", "cb")},
     s.vocabulary_overlap, s.length_convergence, s.structural_similarity,
     s.mimicry_score_a_to_b, s.mimicry_score_b_to_a,
     (s.mimicry_score_a_to_b + s.mimicry_score_b_to_a) / 2 AS mutual_mimicry,
@@ -400,6 +424,8 @@ SELECT
 FROM turns AS t
 {_JOIN_AGENTS}
 {_join_agents("pidgin_metrics_history", "ha", "hb")}
+LEFT JOIN {COMPRESSION_TABLE} AS ca ON ca.message_index = a.message_index
+LEFT JOIN {COMPRESSION_TABLE} AS cb ON cb.message_index = b.message_index
 LEFT JOIN pidgin_metrics_pairs AS p
     ON p.conversation_id = t.conversation_id AND p.turn_number = t.turn_number
 LEFT JOIN pidgin_metrics_scores AS s
@@ -421,5 +447,5 @@ STEPS = (
 
 DROP_SQL = tuple(
     f"DROP TABLE IF EXISTS pidgin_metrics_{name}"
-    for name in ("text", "tokens", "message", "words", "history", "pairs", "scores")
+    for name in ("text", "tokens", "message", "words", "history", "pairs", "scores", "compression")
 )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ._costs import COSTS_MIGRATION, COSTS_VERSION
 from ._errors import LoadError
-from ._schema_metrics import METRICS_MIGRATION
+from ._schema_metrics import COMPRESSION_MIGRATION, METRICS_MIGRATION
 
 if TYPE_CHECKING:
     import duckdb
@@ -283,6 +283,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (4, _V4_LOADS),
     (5, METRICS_MIGRATION),
     (7, _V7_BRANCHES),  # 6 is another branch's, renumbered at merge
+    (8, COMPRESSION_MIGRATION),
 )
 """``(version, SQL)`` pairs, applied in order to bring a database up to ``SCHEMA_VERSION``."""
 

@@ -7,7 +7,7 @@ The definitions are in ``docs/metrics.md``.
 
 from __future__ import annotations
 
-__all__ = ["METRICS_MIGRATION"]
+__all__ = ["COMPRESSION_MIGRATION", "METRICS_MIGRATION"]
 
 METRICS_MIGRATION = """
 CREATE TABLE turn_metrics (
@@ -181,3 +181,9 @@ FROM experiments AS e
 LEFT JOIN conversations AS c USING (experiment_id)
 GROUP BY ALL;
 """
+
+COMPRESSION_MIGRATION = """
+ALTER TABLE turn_metrics ADD COLUMN a_compression_ratio DOUBLE;
+ALTER TABLE turn_metrics ADD COLUMN b_compression_ratio DOUBLE;
+"""
+"""pidgin-ai's ``compression_ratio`` (migration 8); ``--recompute-metrics`` fills it in."""

@@ -1,14 +1,18 @@
 """What the three SDK adapters share: one client per endpoint, the message shapes, the call.
 
-One SDK client per (provider, base URL, key), shared by every conversation of the process:
-the clients are thread-safe and keep a pool of connections, so 256 conversations reuse a
-few hundred keep-alive connections instead of opening one per request. The SDKs' own
+A few SDK clients per (provider, base URL, key), shared by the conversations of the
+process: the clients are thread-safe and keep a pool of keep-alive connections, so 256
+conversations reuse their connections instead of opening one per request. Each thread
+sticks to one of ``CLIENT_SHARDS`` clients: a client's pool looks through all its
+connections on every request, under a lock, and with 256 in one pool that search was the
+largest CPU cost of a request after the SDK's own parsing. The SDKs' own
 retries are switched off (``max_retries=0``): every attempt is ours, so every attempt is
 an event.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,8 +25,19 @@ from ._settings import Secret, provider_key, provider_url, request_timeout
 __all__ = ["ProviderModel", "merged_turns", "system_text"]
 
 _SDK_PACKAGES = frozenset({"anthropic", "openai", "google", "httpx", "httpx2", "httpcore", "h11"})
-_clients: dict[tuple[str, str | None, str | None, float], Any] = {}
+CLIENT_SHARDS = 16
+_clients: dict[tuple[str, str | None, str | None, float, int], Any] = {}
 _clients_guard = threading.Lock()
+_thread_shard = threading.local()
+_next_shard = itertools.count()
+
+
+def _shard() -> int:
+    """This thread's client shard, handed out in turn so threads spread evenly."""
+    shard: int | None = getattr(_thread_shard, "value", None)
+    if shard is None:
+        shard = _thread_shard.value = next(_next_shard) % CLIENT_SHARDS
+    return shard
 
 
 def system_text(messages: Sequence[ChatMessage]) -> str | None:
@@ -83,7 +98,7 @@ class ProviderModel:
         key = provider_key(self.provider)
         url = provider_url(self.provider)
         timeout = request_timeout()
-        slot = (self.provider.name, url, None if key is None else key.reveal(), timeout)
+        slot = (self.provider.name, url, None if key is None else key.reveal(), timeout, _shard())
         with _clients_guard:
             client = _clients.get(slot)
             if client is None:
