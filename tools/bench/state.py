@@ -41,6 +41,8 @@ NO_CHANGE_LIMIT = 0.002
 MB = 1_000_000
 WARM_UP_APPEND = 250_000
 LIVE_CONVERSATIONS = 10
+CHUNK_REFRESHES = 50
+CHUNK_TEXT = "a streamed reply grows by half a second of words. "
 
 
 def json_every_line(directory: Path) -> int:
@@ -170,6 +172,8 @@ def ours_live_append(scratch: str, sizes: list[int], reps: int) -> dict[str, Any
             start = time.perf_counter()
             builder.experiment(exp.directory)
             out["fixed"].append(time.perf_counter() - start)
+        out["chunk"] = _chunk_refreshes(builder, exp.directory, conversations[0], CHUNK_REFRESHES)
+        out["streamed"] = [float(_streamed(builder.experiment(exp.directory), conversations[0].id))]
         for size in sizes:
             for key in ("ours", "json", "appended", "read"):
                 out[f"{key}@{size}"] = []
@@ -188,6 +192,33 @@ def ours_live_append(scratch: str, sizes: list[int], reps: int) -> dict[str, Any
             conv.end()
     shutil.rmtree(root)
     return out
+
+
+def _chunk_refreshes(builder: Any, directory: Path, conversation: Any, count: int) -> list[float]:
+    """A reply streaming: one ``MessageChunkEvent`` appended, then the refresh timed."""
+    import pidgin_events as pe
+
+    times = []
+    for index in range(count):
+        conversation.emit(
+            pe.MessageChunkEvent(
+                conversation_id=conversation.id,
+                agent_id="agent_a",
+                chunk=CHUNK_TEXT,
+                chunk_index=index,
+                elapsed_ms=500 * index,
+            )
+        )
+        start = time.perf_counter()
+        builder.experiment(directory)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _streamed(state: Any, conversation_id: str) -> int:
+    """Characters of the reply the snapshot shows streaming (0 where state keeps none)."""
+    streaming = getattr(state.conversations[conversation_id], "streaming", None) or {}
+    return len(streaming.get("agent_a", ""))
 
 
 def _time_json(data: bytes) -> float:
@@ -461,6 +492,25 @@ def run(ws: Workspace) -> SectionResult:
             )
         )
     result.rows.append(_proportional(per_size, small, large, live.measure("fixed", "s")))
+    streamed = live.samples.get("streamed", [])
+    expected = CHUNK_REFRESHES * len(CHUNK_TEXT)
+    result.rows.append(
+        compare(
+            NAME,
+            f"refresh after one MessageChunkEvent appended, running experiment of "
+            f"{LIVE_CONVERSATIONS} conversations",
+            live.measure("chunk", "s"),
+            "no-change refresh of the same",
+            live.measure("fixed", "s"),
+            how="within",
+            note=live.error("ours")
+            or (
+                f"the reply streaming after {CHUNK_REFRESHES} chunks: "
+                f"{median(streamed) if streamed else 0:,.0f} characters in the snapshot "
+                f"({expected:,} written)"
+            ),
+        )
+    )
     result.notes.append(
         "Cold rebuild: a new builder in a warm process over files in the page cache. A refresh "
         "keeps one builder: it should read exactly the appended bytes. Appends to the running "

@@ -350,6 +350,45 @@ def pty_process() -> Iterator[Callable[..., PtyProcess]]:
         process.kill()
 
 
+# --- headless Chromium (Debian's chromium) ------------------------------------------------
+
+ChromiumRender = Callable[[Path, Path], tuple[str, list[str]]]
+
+
+def render_in_chromium(page: Path, profile: Path) -> tuple[str, list[str]]:
+    """The DOM of ``page`` after its scripts ran, and the console messages Chromium logged."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("chromium is not installed (apt-get install chromium)")
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return done.stdout, console
+
+
+@pytest.fixture
+def chromium() -> ChromiumRender:
+    """``chromium(page, profile_dir)``: ``(dom, console_lines)`` of a page in headless Chromium."""
+    return render_in_chromium
+
+
 # --- fake model providers (tools/fake_providers) ------------------------------------------
 
 TOOLS = Path(__file__).resolve().parents[3] / "tools"

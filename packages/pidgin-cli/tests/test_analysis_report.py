@@ -1,16 +1,12 @@
 """``pidgin report``: a self-contained HTML file whose charts render in headless Chromium.
 
-Chromium is Debian's ``chromium`` package (the serve branch's ``tools/ci/install-browser.sh``
-installs it). Without it these tests skip, except under ``CI=true``, where a missing
-browser fails rather than passing silently.
+Chromium is Debian's ``chromium`` package (``tools/ci/install-browser.sh`` installs it),
+driven by the ``chromium`` fixture of ``conftest.py``; a missing browser fails the test.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,40 +17,6 @@ pytest.importorskip("plotly")
 CONVERSATIONS = 3
 SERIES_AROUND_THE_CURVES = 3  # the mean, and the two edges of its band
 MOVED = 6  # pidgin_cli._report.MOVED_METRICS
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (apt-get install chromium)")
-        pytest.skip("chromium is not installed")
-    return found
-
-
-def _render(page: Path, profile: Path) -> tuple[str, list[str]]:
-    """The DOM after the page's scripts ran, and the console messages Chromium logged."""
-    done = subprocess.run(
-        [
-            _chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            f"--user-data-dir={profile}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=20000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
-    return done.stdout, console
 
 
 def _errors(console: list[str]) -> list[str]:
@@ -69,10 +31,10 @@ def _traces(dom: str, start: str, end: str | None) -> dict[str, int]:
     return {kind: kinds.count(kind) for kind in set(kinds)}
 
 
-def test_the_detector_sees_a_javascript_error(tmp_path: Path) -> None:
+def test_the_detector_sees_a_javascript_error(tmp_path: Path, chromium: Any) -> None:
     page = tmp_path / "broken.html"
     page.write_text("<html><body><script>notDefinedAnywhere();</script></body></html>")
-    _, console = _render(page, tmp_path / "profile")
+    _, console = chromium(page, tmp_path / "profile")
     assert any("notDefinedAnywhere" in line for line in _errors(console))
 
 
@@ -81,7 +43,7 @@ TURNS = 5
 
 
 def test_report_renders_every_series_offline(
-    output_root: Path, run_cli: Any, make_experiment: Any, tmp_path: Path
+    output_root: Path, run_cli: Any, make_experiment: Any, tmp_path: Path, chromium: Any
 ) -> None:
     experiment = make_experiment(
         "reported",
@@ -102,7 +64,7 @@ def test_report_renders_every_series_offline(
     conversations = sorted(p.name.split("_events")[0] for p in experiment.directory.glob("conv_*"))
     assert len(conversations) == CONVERSATIONS
 
-    dom, console = _render(target, tmp_path / "profile")
+    dom, console = chromium(target, tmp_path / "profile")
     assert _errors(console) == []
     assert _traces(dom, "convergence", "metrics") == {
         "scatter": CONVERSATIONS + SERIES_AROUND_THE_CURVES

@@ -29,6 +29,8 @@ from ._runner import PID_FILE, RUNNER_LOG, ExperimentSpec
 if TYPE_CHECKING:
     from pidgin_state import ExperimentState, StateBuilder
 
+    from ._commands_watch import View
+
 __all__ = [
     "RUNNER_LOG",
     "Ended",
@@ -270,8 +272,8 @@ def signal_runner(directory: Path, signum: int = signal.SIGTERM) -> int | None:
 # --- following a run --------------------------------------------------------------------
 
 
-def attach(root: Path, experiment_id: str) -> int:
-    """Follow the experiment live with ``pidgin experiment attach``'s display."""
+def attach(root: Path, experiment_id: str, view: View = "progress") -> int:
+    """Follow the experiment live with ``pidgin experiment attach``'s display (``view``)."""
     from ._commands_watch import attach_experiment
 
-    return attach_experiment(root, experiment_id)
+    return attach_experiment(root, experiment_id, view)

@@ -96,8 +96,9 @@ def branch_command(
 
     from ._background import LaunchError, launch_experiment
     from ._branch import BranchError, find_conversation
-    from ._commands_run import _check_model, _experiment_name, follow_and_report
+    from ._commands_run import _check_model, _experiment_name
     from ._resume import plan_from_config
+    from ._run_follow import follow_and_report
     from ._runner import ExperimentSpec
 
     root = resolve_output_root(ctx, output).absolute()

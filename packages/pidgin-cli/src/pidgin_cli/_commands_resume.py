@@ -45,8 +45,8 @@ def resume_command(
     from pidgin_events import is_running
 
     from ._background import LaunchError, launch_experiment, runner_pid
-    from ._commands_run import follow_and_report
     from ._resume import ResumeError, spec_for_resume, survey
+    from ._run_follow import follow_and_report
 
     root = resolve_output_root(ctx, output)
     directory = resolve_run(root, experiment, kinds=("experiment",))

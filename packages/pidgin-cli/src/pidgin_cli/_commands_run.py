@@ -1,15 +1,14 @@
-"""``pidgin run`` and ``pidgin experiment stop``, and the options runs and chats share.
+"""``pidgin run``, and the options runs and chats share.
 
 ``run`` starts an experiment in a background process that outlives the terminal and then
-follows it (``-q``/``--detach`` return at once); ``stop`` ends a running experiment
-cleanly, its conversations in flight recorded as ``interrupted``. ``pidgin chat``
-(``_commands_chat``) takes the same conversation options.
+follows it (``-q``/``--detach`` return at once; ``_run_follow``). ``pidgin chat``
+(``_commands_chat``) takes the same conversation options; ``pidgin experiment stop`` is
+``_commands_stop``.
 """
 
 from __future__ import annotations
 
 import random
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,22 +20,21 @@ from ._output import (
     fail,
     output_option,
     resolve_output_root,
-    safe_text,
+    tail_option,
 )
-from ._resolve import complete_run_id, resolve_run
 from ._run_options import parallel_options, provider_options
 from ._spec import like_option, spec_argument
 
 if TYPE_CHECKING:
+    from ._commands_watch import View
     from ._conductor import ConvergenceAction, ConversationPlan
 
-__all__ = ["run_command", "stop_command"]
+__all__ = ["run_command"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_TURNS = 20
 """pidgin-ai's default number of turns."""
-STOP_TIMEOUT = 10.0
 
 _ADJECTIVES = (
     "curious", "wandering", "seeking", "pondering", "observing", "dancing", "flowing",
@@ -221,6 +219,7 @@ def _experiment_name(root: Path, name: str | None) -> str:
 @parallel_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only the experiment id and return.")
 @click.option("--detach", is_flag=True, help="Return once started instead of following it.")
+@tail_option
 @like_option
 @provider_options
 @output_option
@@ -245,6 +244,7 @@ def run_command(
     workers: int | None,
     quiet: bool,
     detach: bool,
+    tail: bool,
     max_cost: float | None,
     context_policy: str,
     base_url: str | None,
@@ -255,8 +255,10 @@ def run_command(
     """Run an experiment: REPETITIONS conversations between two models.
 
     It runs in a background process that keeps going when the terminal closes; this
-    command then follows it live (Ctrl-C stops following, not the experiment). Every event
-    goes to JSONL under OUTPUT/experiments/ID/; when it ends it is loaded into DuckDB.
+    command then follows it live (Ctrl-C stops following, not the experiment): one
+    conversation as a chat (names, turns, convergence, replies as they stream), several
+    as progress and convergence, or with --tail the raw events. Every event goes to JSONL
+    under OUTPUT/experiments/ID/; when it ends it is loaded into DuckDB.
 
     SPEC.yaml, if given, sets the options (its keys: 'pidgin spec schema'); options given
     here override it, and its grid may make it several experiments. --like reruns one.
@@ -332,130 +334,12 @@ def run_command(
         f"{plural(turns, 'turn')} each, seed {spec.seed}\n"
         f"  directory  {launched.directory}\n"
         f"  follow     {command_hint('experiment', 'attach', spec.name, root=root)}\n"
-        f"  stop       {command_hint('experiment', 'stop', spec.name, root=root)}"
+        f"  stop       {command_hint('experiment', 'stop', spec.name, root=root)}",
+        err=tail,  # with --tail, stdout carries the events only
     )
     if detach:
         return
-    ctx.exit(follow_and_report(root, launched.experiment_id))
+    from ._run_follow import follow_and_report
 
-
-def follow_and_report(root: Path, experiment_id: str) -> int:
-    """Follow the experiment to its end, then report its automatic load; the exit status."""
-    from pidgin_events import EXPERIMENTS_DIR
-
-    from ._background import attach, completion, database_load
-    from ._load_wait import wait_for_load
-
-    directory = root / EXPERIMENTS_DIR / experiment_id
-    code = attach(root, experiment_id)
-    complete = completion(directory)
-    if complete is None:
-        return code  # detached: it is still running
-    status = command_hint("experiment", "status", experiment_id, root=root)
-    try:
-        finished = wait_for_load(directory)
-    except KeyboardInterrupt:
-        click.echo(f"Not waiting for the database load; '{status}' will tell.")
-        return code
-    load = database_load(directory)
-    if not finished:
-        click.echo(f"The database load is still running; '{status}' will tell.")
-    elif load is not None and load.status == "loaded":
-        click.echo(f"Loaded into DuckDB: {safe_text(load.db_path)}")
-    else:
-        reason = load.error if load is not None else "see runner.log"
-        load_one = command_hint("load-db", experiment_id, root=root)
-        load_all = command_hint("load-db", "--all", root=root)
-        click.echo(
-            f"Not loaded into DuckDB: {safe_text(reason)}\n"
-            f"  The experiment itself is {safe_text(complete.status)}; load it later with "
-            f"'{safe_text(load_one)}' or '{safe_text(load_all)}'."
-        )
-    return code
-
-
-# --- pidgin experiment stop -------------------------------------------------------------
-
-
-@click.command("stop", short_help="Stop a running experiment cleanly.")
-@click.argument("experiment", metavar="ID", shell_complete=complete_run_id)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0.1, 3600),
-    default=STOP_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for the experiment to record its end.",
-)
-@output_option
-@click.pass_context
-def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Path | None) -> None:
-    """Stop a running experiment: conversations in flight end as interrupted.
-
-    Conversations not started yet are never started, and the experiment is recorded as
-    interrupted (it is still loaded into DuckDB afterwards). ID is the id, the name or a
-    unique prefix. Exit status 1 if it is not running or did not stop in time.
-
-    \b
-    Example:
-      pidgin experiment stop curious-echo
-    """
-    from pidgin_events import is_running
-
-    from ._background import completion, runner_pid, signal_runner, wait_until_ended
-
-    root = resolve_output_root(ctx, output)
-    directory = _experiment_to_stop(root, experiment)
-    experiment_id = directory.name
-    running = is_running(directory)
-    if running is False:
-        ended = completion(directory)
-        if ended is not None:
-            raise fail(
-                f"experiment {experiment_id} is not running: it already ended ({ended.status})."
-            )
-        raise fail(
-            f"experiment {experiment_id} is not running: its writer stopped without completing "
-            "it (killed?), so it counts as interrupted."
-        )
-    pid = signal_runner(directory, signal.SIGTERM)
-    if pid is None:
-        known = runner_pid(directory)
-        raise fail(
-            f"experiment {experiment_id} is not written by a runner that pidgin started"
-            + ("" if known is None else f" (runner.pid says {known}, which is not it)")
-            + "; stop the process writing it."
-        )
-    shown = safe_text(experiment_id)
-    click.echo(f"Stopping {shown} (runner pid {pid})...")
-    complete = wait_until_ended(directory, timeout)
-    if complete is None:
-        raise fail(
-            f"sent SIGTERM to runner {pid}, but {experiment_id} has not recorded its end "
-            f"within {timeout:g} s. It ends at its conversations' next step; check again "
-            f"with '{command_hint('experiment', 'status', experiment_id, root=root)}'."
-        )
-    click.echo(
-        f"Stopped {shown}: {safe_text(complete.status)} ({complete.completed_conversations} "
-        f"completed, {complete.interrupted_conversations} interrupted, "
-        f"{complete.failed_conversations} failed)."
-    )
-
-
-def _experiment_to_stop(root: Path, text: str) -> Path:
-    """The experiment ``text`` names; a chat is refused with how chats stop (Ctrl-C)."""
-    try:
-        return resolve_run(root, text, kinds=("experiment",))
-    except click.UsageError:
-        raise
-    except click.ClickException:
-        try:
-            chat = resolve_run(root, text, kinds=("chat",))
-        except click.ClickException:
-            chat = None
-        if chat is None:
-            raise
-    raise fail(
-        f"{chat.name} is a chat, not an experiment: a chat runs in the foreground of the "
-        "'pidgin chat' that started it, and stops with Ctrl-C in that terminal "
-        "(it is recorded as interrupted)."
-    )
+    view: View = "tail" if tail else "chat" if spec.conversations == 1 else "progress"
+    ctx.exit(follow_and_report(root, launched.experiment_id, view))

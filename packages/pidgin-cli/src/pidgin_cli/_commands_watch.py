@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -20,12 +20,14 @@ from pidgin_events import EXPERIMENTS_DIR, FINISHED_STATUSES, RUN_STATUSES, run_
 
 from ._output import (
     JSON_SCHEMA_VERSION,
+    conversation_option,
     echo_json,
     fail,
     json_option,
     make_console,
     output_option,
     resolve_output_root,
+    tail_option,
     use_rich,
 )
 from ._resolve import complete_run_id, resolve_run
@@ -35,7 +37,10 @@ if TYPE_CHECKING:
 
     from ._render_attach import AttachDisplay
 
+View = Literal["progress", "chat", "tail"]
+
 __all__ = [
+    "View",
     "attach_command",
     "attach_experiment",
     "list_command",
@@ -172,35 +177,60 @@ def status_command(ctx: click.Context, run_id: str, as_json: bool, output: Path 
 
 @click.command("attach")
 @click.argument("run_id", metavar="ID", shell_complete=complete_run_id)
+@conversation_option("Follow this conversation (id or unique prefix) as a chat, reply by reply.")
+@tail_option
 @output_option
 @click.pass_context
-def attach_command(ctx: click.Context, run_id: str, output: Path | None) -> None:
+def attach_command(
+    ctx: click.Context, run_id: str, conversation: str | None, tail: bool, output: Path | None
+) -> None:
     """Follow a running experiment live until it ends; Ctrl-C detaches, it keeps running.
 
     Shows a progress bar and the convergence of every conversation, refreshed twice a
-    second. Exit status: 0 when the experiment completed (or you detached), 1 when it
-    failed or was interrupted.
+    second; with --conversation, that conversation as a chat (names, turns, convergence,
+    the reply growing while it streams) until it ends; with --tail, the raw events as
+    they are appended. Exit status: 0 when the experiment (or the conversation followed)
+    completed or you detached, 1 when it failed or was interrupted.
 
     \b
-    Example:
+    Examples:
       pidgin experiment attach greetings
+      pidgin experiment attach greetings --conversation conv_0c1d2e3f4a5b
+      pidgin experiment attach greetings --tail | jq -c 'select(.event_type == "TurnCompleteEvent")'
     """
     root = resolve_output_root(ctx, output)
     directory = resolve_run(root, run_id)
+    view: View = "tail" if tail else "chat" if conversation is not None else "progress"
     # The directory exists, so it has to be a run now; no grace for one still being made.
-    ctx.exit(_attach(directory, grace=0.0))
+    ctx.exit(_attach(directory, grace=0.0, view=view, conversation=conversation))
 
 
-def attach_experiment(root: Path, experiment_id: str) -> int:
+def attach_experiment(root: Path, experiment_id: str, view: View = "progress") -> int:
     """Follow ``<root>/experiments/<experiment_id>`` live; the exit status for the caller.
 
     For ``pidgin run``: it may call this right after starting the background runner,
-    before the directory exists; attach waits a few seconds for it to appear.
+    before the directory exists; attach waits a few seconds for it to appear. ``view``:
+    ``progress`` (every conversation's progress), ``chat`` (its first conversation as a
+    chat) or ``tail`` (the raw events).
     """
     from pidgin_events import validate_id
 
     directory = root / EXPERIMENTS_DIR / validate_id(experiment_id, "experiment id")
-    return _attach(directory)
+    return _attach(directory, view=view)
+
+
+def _display(view: View, directory: Path, conversation: str | None) -> AttachDisplay:
+    from ._render_attach import LiveDisplay, PlainFollower
+
+    if view == "tail":
+        from ._tail import TailDisplay
+
+        return TailDisplay(directory, conversation)
+    if view == "chat":
+        from ._render_chat import ChatDisplay
+
+        return ChatDisplay(conversation, rich=use_rich())
+    return LiveDisplay() if use_rich() else PlainFollower()
 
 
 def _attach(
@@ -209,14 +239,16 @@ def _attach(
     builder: StateBuilder | None = None,
     *,
     grace: float = START_GRACE,
+    view: View = "progress",
+    conversation: str | None = None,
 ) -> int:
     from pidgin_state import StateBuilder
 
-    from ._render_attach import LiveDisplay, PlainFollower, detach_message
+    from ._render_attach import detach_message
 
     if builder is None:
         builder = StateBuilder()  # one for the whole session: each refresh reads what is new
-    display: AttachDisplay = LiveDisplay() if use_rich() else PlainFollower()
+    display = _display(view, directory, conversation)
     started = time.monotonic()
     state: ExperimentState | None = None
     try:
@@ -224,7 +256,7 @@ def _attach(
             state = _poll(builder, directory, started, grace)
             if state is not None:
                 display.update(state)
-                if _ended(state, started, grace):
+                if display.done is not None or _ended(state, started, grace):
                     break
             time.sleep(interval)
     except KeyboardInterrupt:
@@ -236,7 +268,8 @@ def _attach(
         raise
     display.close()
     display.summary(state)
-    return 0 if state.status == "completed" else 1
+    outcome = display.done if display.done is not None else state.status
+    return 0 if outcome == "completed" else 1
 
 
 def _poll(

@@ -114,7 +114,7 @@ def demo_command(
     from pidgin_events import new_id, plural
 
     from ._background import LaunchError, launch_experiment
-    from ._commands_run import follow_and_report
+    from ._run_follow import follow_and_report
     from ._runner import ExperimentSpec
 
     root = resolve_output_root(ctx, output).absolute()

@@ -7,6 +7,7 @@ that waits for a database another process holds is told at once (the runner logs
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -23,12 +24,13 @@ LOAD_NOTICE = 0.5
 """After this many seconds without the load's end, ``run`` says what it is waiting for."""
 
 
-def wait_for_load(directory: Path) -> bool:
+def wait_for_load(directory: Path, say: Callable[[str], None] = click.echo) -> bool:
     """Wait for the runner's automatic load to end, saying at once what it waits for.
 
     The runner logs a wait for a database another process holds the moment it begins
     (``LOCK_WAIT_LOG``); that line is repeated here as soon as it appears. A load still
     going after ``LOAD_NOTICE`` seconds without such a line is said to be running.
+    ``say`` prints it (``pidgin run --tail`` keeps standard output for the events).
     """
 
     def loaded() -> bool:  # the runner's post-processing (its load) recorded as complete
@@ -42,12 +44,12 @@ def wait_for_load(directory: Path) -> bool:
         if not said_lock:
             reason = lock_wait(directory)  # read after the event: a wait it ended is still told
             if reason is not None:
-                click.echo(safe_text(f"Waiting for the automatic load into DuckDB: {reason}."))
+                say(safe_text(f"Waiting for the automatic load into DuckDB: {reason}."))
                 said_lock = True
         if finished or time.monotonic() >= deadline:
             return finished
         if not (said_running or said_lock) and time.monotonic() >= notice:
-            click.echo("Waiting for the automatic load into DuckDB (Ctrl-C stops waiting here).")
+            say("Waiting for the automatic load into DuckDB (Ctrl-C stops waiting here).")
             said_running = True
         time.sleep(0.1)
 

@@ -44,6 +44,14 @@ ROOT_COMMANDS = {
         "pidgin_cli._commands_analysis:export_command",
         "Export loaded experiments as Hive-partitioned Parquet or CSV.",
     ),
+    "transcript": LazyCommand(
+        "pidgin_cli._commands_transcript:transcript_command",
+        "Print what was said, as Markdown, one HTML file or JSON.",
+    ),
+    "stop": LazyCommand(
+        "pidgin_cli._commands_stop:stop_command",
+        "Stop a running experiment cleanly (as 'experiment stop').",
+    ),
     "report": LazyCommand(
         "pidgin_cli._commands_report:report_command",
         "Write a self-contained HTML report of an experiment.",
@@ -61,13 +69,20 @@ ROOT_COMMANDS = {
         "Load experiments into DuckDB (automatic after a run).",
         hidden=True,
     ),
+    "import": LazyCommand(  # pidgin-ai's name for it
+        "pidgin_cli._commands_load:load_db_command",
+        "Load experiments into DuckDB (as 'load-db').",
+        hidden=True,
+    ),
 }
 
 EXPERIMENT_COMMANDS = {
     "list": LazyCommand(f"{_WATCH}:list_command", "List experiments, newest first."),
     "status": LazyCommand(f"{_WATCH}:status_command", "Show one experiment in detail."),
     "attach": LazyCommand(f"{_WATCH}:attach_command", "Follow a running experiment live."),
-    "stop": LazyCommand(f"{_RUN}:stop_command", "Stop a running experiment cleanly."),
+    "stop": LazyCommand(
+        "pidgin_cli._commands_stop:stop_command", "Stop a running experiment cleanly."
+    ),
     "resume": LazyCommand(
         "pidgin_cli._commands_resume:resume_command",
         "Go on with a stopped, killed or crashed experiment.",

@@ -25,6 +25,7 @@ __all__ = [
     "JSON_SCHEMA_VERSION",
     "OUTPUT_META_KEY",
     "command_hint",
+    "conversation_option",
     "echo_json",
     "fail",
     "json_option",
@@ -36,6 +37,7 @@ __all__ = [
     "resolve_output_root",
     "rich_text",
     "safe_text",
+    "tail_option",
     "use_rich",
 ]
 
@@ -68,6 +70,22 @@ def json_option(function: F) -> F:
     """``--json``: a documented, stable JSON document on stdout instead of a table."""
     return click.option(
         "--json", "as_json", is_flag=True, help="Print a JSON document (see the README)."
+    )(function)
+
+
+def conversation_option(help_text: str) -> Callable[[F], F]:
+    """``-c/--conversation C``: one conversation of the run, by id or unique prefix."""
+    return click.option(
+        "-c", "--conversation", metavar="CONVERSATION", default=None, help=help_text
+    )
+
+
+def tail_option(function: F) -> F:
+    """``--tail``: the raw events, printed as they are appended (pidgin-ai's ``--tail``)."""
+    return click.option(
+        "--tail",
+        is_flag=True,
+        help="Print the raw event lines as they are appended, instead of the live view.",
     )(function)
 
 

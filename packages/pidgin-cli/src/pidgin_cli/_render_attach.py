@@ -42,6 +42,10 @@ __all__ = [
 
 
 class AttachDisplay(Protocol):
+    @property
+    def done(self) -> str | None:
+        """The status of what the display follows, once it ended before the run did."""
+
     def update(self, state: ExperimentState) -> None: ...
     def close(self) -> None: ...
     def summary(self, state: ExperimentState) -> None: ...
@@ -83,6 +87,8 @@ def _clock() -> str:
 class PlainFollower:
     """Attach for pipes and logs: one line whenever a conversation moves, no escapes."""
 
+    done: str | None = None
+
     def __init__(self) -> None:
         self._seen: dict[str, tuple[str, int, int]] = {}
         self._header = False
@@ -123,6 +129,8 @@ class PlainFollower:
 
 class LiveDisplay:
     """Attach on a terminal: a rich ``Live`` redrawn from each new snapshot."""
+
+    done: str | None = None
 
     def __init__(self) -> None:
         from rich.live import Live

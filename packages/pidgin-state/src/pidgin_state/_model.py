@@ -10,7 +10,7 @@ the time as an argument (or use now), so a cached snapshot never goes stale by i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,10 @@ class ConversationState:
     """``total_turns`` as the end event wrote it (pidgin-ai 1.x wrote one too many)."""
     convergence_warnings: tuple[ConvergenceWarning, ...] = ()
     """The ``ConvergenceWarningEvent``s of the conversation, in log order."""
+    streaming: dict[str, str] = field(default_factory=dict)
+    """Per agent id, the text of its reply while it streams (from ``MessageChunkEvent``s);
+    an agent is absent once its ``MessageCompleteEvent`` is written, and every agent once
+    the attempt fails, the turn is discarded or the conversation ends."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """What state keeps from each log: aggregates only, never events or lines.
 
 A conversation costs a few counters, its per-agent tokens, its last few errors and its
-convergence trajectory (one float per turn), whatever the size of its log.
+convergence trajectory (one float per turn), whatever the size of its log; and, while a
+reply streams, that reply's text so far (its ``MessageChunkEvent`` pieces, dropped when the
+message completes, its attempt fails, its turn is discarded or the conversation ends).
 Handlers receive the decoded JSON object of one line and check the fields they use;
 a wrong type raises ``FieldError`` and the line is reported, not counted.
 """
@@ -28,7 +30,6 @@ MAX_ERRORS_KEPT = 5
 # Types a conversation log may hold whose lines state never decodes.
 _CONVERSATION_SKIP = (
     b"MessageRequestEvent",
-    b"MessageChunkEvent",
     b"SystemPromptEvent",
     b"ThinkingCompleteEvent",
     b"RateLimitPaceEvent",
@@ -134,6 +135,8 @@ class ConversationLog:
         self.last_seq: int | None = None
         self.warnings: list[tuple[int, float, float]] = []
         """(0-based turn, score, threshold) of each ``ConvergenceWarningEvent``."""
+        self.streaming: dict[str, list[str]] = {}
+        """Per agent, the pieces of the reply still streaming (empty when none is)."""
         self.open_turn_messages: list[tuple[str, int, int, int, float | None]] = []
         """(agent, prompt, completion, total tokens, cost) of the messages of the turn in
         progress: a ``TurnDiscardedEvent`` takes them back out of the counts."""
@@ -188,6 +191,7 @@ class ConversationLog:
         self.end_ts = timestamp
         self.end_total_turns = total_turns
         self.paused = False
+        self.streaming.clear()
 
     def _turn_start(self, line: int) -> None:
         self.turns_started += 1
@@ -207,6 +211,7 @@ class ConversationLog:
                 self.costs[agent] -= cost
             self.messages -= 1
         self.open_turn_messages.clear()
+        self.streaming.clear()  # the half-written reply of that turn will not be its reply
         if turn not in self.turns_done and self.turns_started > len(self.turns_done):
             self.turns_started -= 1  # begun, never done, run again: counted once
         self.turn_open = False
@@ -272,6 +277,8 @@ class ConversationLog:
             self.costs[agent] = self.costs.get(agent, 0.0) + cost  # type: ignore[arg-type,index]
         self.messages += 1
         self.last_message_ts = timestamp
+        if self.streaming:
+            self.streaming.pop(agent, None)  # type: ignore[arg-type]
         if self.turn_open:
             self.open_turn_messages.append((agent, prompt, completion, total, cost))  # type: ignore[arg-type]
 
@@ -286,6 +293,9 @@ class ConversationLog:
         self._own(data, line)
         self.error_count += 1
         self.errors.append(ErrorRecord(event_type, error_type, message, timestamp, line))
+        agent = data.get("agent_id")
+        if type(agent) is str:
+            self.streaming.pop(agent, None)  # that attempt's text will not be the reply
 
     def _convergence_warning(self, data: dict[str, Any], line: int) -> None:
         turn = _int(data, "turn_number", required=True)
@@ -296,6 +306,19 @@ class ConversationLog:
         assert turn is not None
         self._own(data, line)
         self.warnings.append((turn, score, threshold))
+
+    def _chunk(self, data: dict[str, Any], line: int) -> None:
+        agent = _str(data, "agent_id", required=True)
+        chunk = _str(data, "chunk", required=True)
+        index = _int(data, "chunk_index")
+        self._own(data, line)
+        assert agent is not None
+        assert chunk is not None
+        pieces = self.streaming.get(agent)
+        if pieces is None or index == 0:  # a retried attempt starts again at index 0
+            self.streaming[agent] = [chunk]
+        else:
+            pieces.append(chunk)
 
     def _paused(self, data: dict[str, Any], line: int) -> None:
         self._own(data, line)
@@ -434,6 +457,7 @@ ConversationLog.handlers = _table(
     ("ConversationResumedEvent", ConversationLog._resumed),
     ("TurnDiscardedEvent", ConversationLog._turn_discarded),
     ("ConvergenceWarningEvent", ConversationLog._convergence_warning),
+    ("MessageChunkEvent", ConversationLog._chunk),
     *((name, ConversationLog._error) for name in sorted(ERROR_EVENT_TYPES)),
 )
 # Lines whose presence is all that matters: a turn began.

@@ -89,6 +89,7 @@ def conversation_snapshot(
             ConvergenceWarning(turn + 1, score, threshold)
             for turn, score, threshold in sink.warnings
         ),
+        streaming={agent: "".join(pieces) for agent, pieces in sink.streaming.items()},
     )
     cursor.snapshot = (key, snapshot)
     return snapshot

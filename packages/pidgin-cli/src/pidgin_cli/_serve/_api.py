@@ -47,8 +47,8 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
+    from .._transcript import Transcript
     from ._catalog import Catalog
-    from ._transcript import Transcript
 
 __all__ = ["SCHEMA", "execute"]
 

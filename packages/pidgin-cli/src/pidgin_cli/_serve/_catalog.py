@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._transcript import Transcript, TranscriptReader
 from ._pages import conversation_url
-from ._transcript import Transcript, TranscriptReader
 
 if TYPE_CHECKING:
     from pidgin_load import ReadTarget

@@ -21,9 +21,9 @@ from . import _svg
 if TYPE_CHECKING:
     from pidgin_state import ConversationState, ExperimentState
 
+    from .._transcript import ChatMessage, Transcript
     from ._catalog import SearchHit
     from ._history import HistoryRow
-    from ._transcript import ChatMessage, Transcript
 
 __all__ = [
     "PAGE_SIZE",

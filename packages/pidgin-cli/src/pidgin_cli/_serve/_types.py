@@ -17,8 +17,8 @@ from . import _history
 from ._catalog import SearchHit
 
 if TYPE_CHECKING:
+    from .._transcript import ChatMessage, Transcript
     from ._catalog import Catalog
-    from ._transcript import ChatMessage, Transcript
 
 __all__ = [
     "MAX_ALIASES",

@@ -48,7 +48,7 @@ UNSUPPORTED_PIDGIN_AI: Mapping[str, str] = {
     "convergence_profile": "Pidgin has one convergence measure",
     "meditation": "use agent_b: silent:none",
     "show_system_prompts": "every system prompt is in the log as a SystemPromptEvent",
-    "tail": "use 'pidgin experiment attach'",
+    "tail": "use 'pidgin run SPEC --tail' or 'pidgin experiment attach ID --tail'",
 }
 """pidgin-ai keys without a Pidgin option, and what to do instead."""
 
@@ -62,7 +62,7 @@ PIDGIN_AI_KEYS = frozenset({
 """Every key pidgin-ai 1.1 reads from a spec: one without an option here gets a clear
 word rather than 'unknown key'."""
 
-COMMAND_ONLY = frozenset({"quiet", "detach", "like", "help"})
+COMMAND_ONLY = frozenset({"quiet", "detach", "tail", "like", "help"})
 """Options that say how the command behaves, not what runs: never spec keys."""
 
 GRID_KEY = "grid"

@@ -1,10 +1,13 @@
-"""A conversation's transcript (messages, thinking, per-turn convergence) from its log.
+"""A conversation's transcript (messages, thinking, prompts, per-turn convergence) from its log.
 
 The StateBuilder summarises a run; a reader of one conversation wants the words. A
 ``TranscriptReader`` follows one conversation log like the StateBuilder does: each
-``refresh`` reads only the bytes appended since the previous one, so a page or an event
-stream that polls a running conversation costs what was written since, not the whole log.
-Turn numbers are shown from 1 (logs number them from 0).
+``refresh`` reads only the bytes appended since the previous one, so a page, an event
+stream or ``pidgin run``'s chat view that polls a running conversation costs what was
+written since, not the whole log. ``pidgin serve`` and ``pidgin transcript`` share it.
+Turn numbers are shown from 1 (logs number them from 0). The prompts a model was given
+(``SystemPromptEvent``, and injections mid-conversation: ``PromptInjectionEvent``) are
+kept apart from what the agents said, with the log line that orders them among messages.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import orjson
 
 from pidgin_events import LogReader, parse_timestamp
 
-__all__ = ["ChatMessage", "Transcript", "TranscriptReader", "TurnInfo"]
+__all__ = ["ChatMessage", "PromptInfo", "Transcript", "TranscriptReader", "TurnInfo"]
 
 
 @dataclass(slots=True)
@@ -43,6 +46,26 @@ class ChatMessage:
     """Line of the log the message was read from."""
     thinking: str | None = None
     thinking_tokens: int | None = None
+    cost_usd: float | None = None
+    """At the catalogue's prices, as the runner recorded it; None for models without prices."""
+    discarded: bool = False
+    """Its turn was discarded (a half-done turn before a resume): not part of the conversation."""
+
+
+@dataclass(slots=True)
+class PromptInfo:
+    """A prompt a model was given: its system prompt, or one injected at a turn."""
+
+    kind: str
+    """``system`` or ``injection``."""
+    agent_id: str | None
+    """The agent it was given to (None: both)."""
+    turn: int
+    """1-based turn it was given before (0: at the start)."""
+    content: str
+    line: int
+    role: str | None = None
+    """For an injection: the role it was sent as (``system``, ``user``), when recorded."""
 
 
 @dataclass(slots=True)
@@ -65,6 +88,7 @@ class Transcript:
     initial_prompt: str | None = None
     max_turns: int | None = None
     messages: list[ChatMessage] = field(default_factory=list)
+    prompts: list[PromptInfo] = field(default_factory=list)
     turns: dict[int, TurnInfo] = field(default_factory=dict)
     ended: bool = False
     end_status: str | None = None
@@ -162,10 +186,23 @@ class TranscriptReader:
                 duration_ms=_int(event.get("duration_ms") or 0),
                 line=line,
             )
+            cost = event.get("cost_usd")
+            if isinstance(cost, int | float) and not isinstance(cost, bool):
+                chat.cost_usd = float(cost)
             thinking = self._pending.pop((number, agent_id), None)
             if thinking is not None:
                 chat.thinking, chat.thinking_tokens = thinking
             t.messages.append(chat)
+        elif kind == "SystemPromptEvent":
+            self._prompt("system", event, line)
+        elif kind == "PromptInjectionEvent":
+            self._prompt("injection", event, line)
+        elif kind == "TurnDiscardedEvent":
+            number = _int(event["turn_number"]) + 1
+            for message in t.messages:
+                if message.turn == number:
+                    message.discarded = True
+            t.turns.pop(number, None)
         elif kind == "ThinkingCompleteEvent":
             self._thinking(event)
         elif kind == "TurnCompleteEvent":
@@ -197,6 +234,25 @@ class TranscriptReader:
             if model:
                 t.agent_models[agent_id] = model
 
+    def _prompt(self, kind: str, event: dict[str, Any], line: int) -> None:
+        t = self.transcript
+        # PromptInjectionEvent is younger than this reader: its text is read from the
+        # first field of these that holds one, so that a renamed field still shows.
+        content = next(
+            (event[k] for k in ("prompt", "content", "text") if isinstance(event.get(k), str)),
+            None,
+        )
+        if content is None:
+            raise TypeError(f"{kind} prompt without text")
+        agent_id = _text(event.get("agent_id"))
+        given = event.get("turn_number")
+        turn = _int(given) + 1 if given is not None else (0 if kind == "system" else self._turn)
+        role = _text(event.get("role"))
+        t.prompts.append(PromptInfo(kind, agent_id, turn, content, line, role))
+        display = _text(event.get("agent_display_name"))
+        if display and agent_id:
+            t.agent_names[agent_id] = display
+
     def _thinking(self, event: dict[str, Any]) -> None:
         """Attach thinking to the agent's message of that turn (it may come first)."""
         number = _int(event["turn_number"]) + 1
@@ -220,6 +276,9 @@ _SHOWN = (
     b"ThinkingCompleteEvent",
     b"TurnCompleteEvent",
     b"ConversationEndEvent",
+    b"SystemPromptEvent",
+    b"PromptInjectionEvent",
+    b"TurnDiscardedEvent",
 )
 """Event types the transcript shows: other lines (requests carrying whole histories in
 pidgin-ai logs, chunks, rate limits) are skipped without being parsed."""
