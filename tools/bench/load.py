@@ -42,8 +42,9 @@ def bare_read_json(directory: Path, db: Path) -> int:
     return int(row[0]) if row else 0
 
 
-def load_ours(directory: Path, db: Path) -> Any:
-    summary = importlib.import_module("pidgin_load").load_experiment(directory, db, force=True)
+def load_ours(directory: Path, db: Path, *, metrics: bool = True) -> Any:
+    load = importlib.import_module("pidgin_load").load_experiment
+    summary = load(directory, db, force=True, metrics=metrics)
     if summary.failed:
         raise RuntimeError(f"pidgin_load failed on {directory}: {summary.failed[0]}")
     return summary

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 NAME = "memory"
 BOUND = 2.0
+LOAD_TARGET = 1.5
+"""A load of any size within this factor of the bare ``read_json`` (issue 14)."""
+MEDIUM = (180, 10)
+"""Conversations and turns of the ~40 MB size (10 KB messages), between the two others."""
 
 
 def _rss_mib() -> float:
@@ -59,14 +63,14 @@ def json_memory(directory: str) -> dict[str, Any]:
     return {"rss": [_rss_mib()], "seconds": [time.perf_counter() - start], "lines": lines}
 
 
-def load_memory(directory: str, scratch: str) -> dict[str, Any]:
+def load_memory(directory: str, scratch: str, metrics: bool = True) -> dict[str, Any]:
     """Child: load a linked copy of the experiment into a new database."""
     import duckdb  # noqa: F401  (as in the load section: imported before timing)
 
     work = link_copy(Path(directory), Path(scratch) / f"memory-{time.monotonic_ns()}")
     db = work.with_suffix(".duckdb")
     start = time.perf_counter()
-    summary = load_ours(work, db)
+    summary = load_ours(work, db, metrics=metrics)
     elapsed = time.perf_counter() - start
     size = db.stat().st_size
     db.unlink()
@@ -172,18 +176,23 @@ def run(ws: Workspace) -> SectionResult:
             how="faster",
         )
     )
-    ws.log(f"  loader on {big_label} and {little_label}")
-    load = interleave(
-        rounds,
-        [
-            ("large", child("load_memory", large, scratch=scratch)),
-            ("small", child("load_memory", small, scratch=scratch)),
-            ("bare", child("bare_memory", large, scratch=scratch)),
-            ("bare_small", child("bare_memory", small, scratch=scratch)),
-            ("floor", ws.ours_task("memory", "floor", modules=["pidgin_load", "duckdb"])),
-        ],
-        ws.log,
+    medium = _medium_logs(ws)
+    medium_label = _label(_bytes(medium))
+    sizes = (
+        ("medium", medium, medium_label),
+        ("small", small, little_label),
+        ("large", large, big_label),
     )
+    ws.log(f"  loader on {medium_label}, {little_label} and {big_label}")
+    contenders: list[tuple[str, Any]] = []
+    for key, directory, _ in sizes:
+        contenders += [
+            (key, child("load_memory", directory, scratch=scratch)),
+            (f"{key}_nometrics", child("load_memory", directory, scratch=scratch, metrics=False)),
+            (f"bare_{key}", child("bare_memory", directory, scratch=scratch)),
+        ]
+    contenders.append(("floor", ws.ours_task("memory", "floor", modules=["pidgin_load", "duckdb"])))
+    load = interleave(rounds, contenders, ws.log)
     per_load = _split(load)
     result.rows.append(
         compare(
@@ -198,8 +207,8 @@ def run(ws: Workspace) -> SectionResult:
             note=load.error("large", "small"),
         )
     )
-    for key, label in (("large", big_label), ("small", little_label)):
-        bare = "bare" if key == "large" else "bare_small"
+    for key, _, label in sizes:
+        bare = f"bare_{key}"
         result.rows.append(
             compare(
                 NAME,
@@ -211,8 +220,6 @@ def run(ws: Workspace) -> SectionResult:
                 note=load.error(bare),
             )
         )
-    for key, label in (("large", big_label), ("small", little_label)):
-        bare = "bare" if key == "large" else "bare_small"
         result.rows.append(
             compare(
                 NAME,
@@ -221,6 +228,20 @@ def run(ws: Workspace) -> SectionResult:
                 "bare CREATE TABLE AS read_json",
                 per_load[bare]["seconds"],
                 how="within",
+                threshold=LOAD_TARGET,
+                target=f"<= {LOAD_TARGET:g}x",
+                note=load.error(key, bare),
+            )
+        )
+        result.rows.append(
+            compare(
+                NAME,
+                f"load time without metrics, {label}",
+                per_load[f"{key}_nometrics"]["seconds"],
+                "bare CREATE TABLE AS read_json",
+                per_load[bare]["seconds"],
+                how="within",
+                note=load.error(f"{key}_nometrics", bare),
             )
         )
     db_size = load.by_contender.get("large", {}).get("db_bytes")
@@ -252,6 +273,15 @@ def _split(rounds: Any) -> dict[str, dict[str, Measure | None]]:
             "rss": Measure.of(series.get("rss"), "MiB"),
             "seconds": Measure.of(series.get("seconds"), "s"),
         }
-    for name in ("large", "small", "json", "bare", "bare_small", "floor"):
+    names = ["large", "small", "medium", "json", "floor"]
+    names += [f"{prefix}{key}" for key in ("large", "small", "medium") for prefix in ("bare_", "")]
+    names += [f"{key}_nometrics" for key in ("large", "small", "medium")]
+    for name in names:
         out.setdefault(name, {"rss": None, "seconds": None})
     return out
+
+
+def _medium_logs(ws: Workspace) -> Path:
+    """About 40 MB of 10 KB-message logs (quick mode: a few hundred kB of 1 KB ones)."""
+    conversations, turns, message = (8, 10, 1000) if ws.quick else (*MEDIUM, 10_000)
+    return ws.synthetic(f"big-{conversations}x{turns}", conversations, turns, message, seed=9)

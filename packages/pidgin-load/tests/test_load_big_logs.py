@@ -215,3 +215,44 @@ def test_running_out_of_memory_names_the_limit_and_writes_nothing(
 
     assert set(counts(db, "exp_oom").values()) == {0}
     assert not (exp.directory / pe.LOADED_MARKER).exists()
+
+
+def test_long_text_is_stored_zstd_compressed_and_reads_back_whole(tmp_path: Path) -> None:
+    """Long payloads and messages are written with zstd, not analysed for dictionaries.
+
+    DuckDB's own choice for columns of long strings (dictionary and FSST analysis) was most
+    of the time of a load of big logs; the loader's connection asks for zstd instead.
+    """
+    texts = [
+        f"turn {turn}: " + " ".join(f"word{i * turn % 997}" for i in range(900))
+        for turn in range(30)
+    ]
+    with (
+        pe.Experiment.create(tmp_path, name="long", experiment_id="exp_zstd") as exp,
+        exp.conversation(agent_a="local:test", agent_b="local:test") as conv,
+    ):
+        for text in texts:
+            conv.turn_start()
+            conv.message("agent_a", text)
+            conv.turn_complete(0.5)
+    db = tmp_path / "db.duckdb"
+
+    assert pl.load_experiment(exp.directory, db).ok
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute(
+            "SELECT content FROM messages WHERE experiment_id = 'exp_zstd' ORDER BY turn"
+        ).fetchall()
+        compression = {
+            table: {
+                row[0]
+                for row in con.execute(
+                    "SELECT DISTINCT compression FROM pragma_storage_info(?) "
+                    "WHERE column_name = ? AND segment_type NOT IN ('VALIDITY')",
+                    [table, column],
+                ).fetchall()
+            }
+            for table, column in (("events", "payload"), ("messages", "content"))
+        }
+    assert [row[0] for row in stored] == texts
+    assert compression == {"events": {"ZSTD"}, "messages": {"ZSTD"}}

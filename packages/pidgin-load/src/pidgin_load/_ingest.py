@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,13 +152,18 @@ def ingest_run(
     result = IngestResult()
     bad: list[BadLine] = []
     read: list[tuple[list[Source], int]] = []
-    with scratch_directory() as scratch:
-        sources = []
-        for index, log in enumerate(run.logs):
-            sources.extend(sources_of(log, readable_path(log, scratch, index)))
-        for batch in batches(sources):
-            with files_to_read(batch, scratch, clean_utf8=clean_utf8, bad=bad) as paths:
-                read.append((batch, _insert_events(con, run.experiment_id, batch, paths)))
+    # The StateBuilder (the conversations' statuses) reads the logs in Python meanwhile:
+    # DuckDB lets go of the interpreter while it reads them too.
+    with ThreadPoolExecutor(1, thread_name_prefix="pidgin-load-state") as pool:
+        state = pool.submit(run.state)
+        with scratch_directory() as scratch:
+            sources = []
+            for index, log in enumerate(run.logs):
+                sources.extend(sources_of(log, readable_path(log, scratch, index)))
+            for batch in batches(sources):
+                with files_to_read(batch, scratch, clean_utf8=clean_utf8, bad=bad) as paths:
+                    read.append((batch, _insert_events(con, run.experiment_id, batch, paths)))
+        state.result()  # its error, if any, is the load's
     events = sum(rows for _, rows in read)
     _mark_misplaced_and_repeated(con, run, params)
     bad_in_sql = _count(con, sql_events.BAD_LINES_SQL, params)
