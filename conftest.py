@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -28,6 +31,32 @@ collect_ignore_glob = (
 """The DuckLake tests need DuckDB pinned to its extensions' version, so they run in hatch's
 ``lake`` environment (which sets ``$PIDGIN_REQUIRE_LAKE_TESTS``), called by ``hatch run test``
 after the rest of the suite; every other environment leaves the folder out."""
+
+
+def _tools_module(name: str) -> ModuleType:
+    """A stdlib-only module of ``tools/`` (not a package), imported once by its path."""
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parent / "tools" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def pgcluster() -> ModuleType:
+    """``tools/pgcluster.py``: a throwaway PostgreSQL server (the lake tests start one)."""
+    return _tools_module("pgcluster")
+
+
+@pytest.fixture(scope="session")
+def free_port(pgcluster: ModuleType) -> Callable[[], int]:
+    """``free_port()``: a port of 127.0.0.1 nothing listens on (to serve on, or to find closed)."""
+    probe: Callable[[], int] = pgcluster.free_port
+    return probe
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +233,7 @@ class World:
     experiment_id: str
     conversation_id: str
     chat: str
+    free_port: Callable[[], int]
 
     def pidgin(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -264,11 +265,11 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+def world(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]) -> World:
     directory = tmp_path_factory.mktemp("examples")
     (directory / "tmp").mkdir()
     env = _env(home=directory)
-    draft = World(directory, env, "", "", "")
+    draft = World(directory, env, "", "", "", free_port)
     quiet = draft.pidgin("run", "-a", "local:drift", "-b", "local:drift", "-t", "3", "-r", "2",
                          "-n", "greetings", "-q")  # fmt: skip
     experiment_id = quiet.stdout.strip()
@@ -286,6 +287,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         experiment_id=experiment_id,
         conversation_id=conversation.name.removesuffix("_events.jsonl"),
         chat=chat.name,
+        free_port=free_port,
     )
 
 
@@ -297,18 +299,14 @@ def _substitute(command: str, world: World) -> str:
     for name, real in NAMES.items():
         command = re.sub(rf"(?<=\s){re.escape(name)}(?=\s|$)", real, command)
     command = command.replace("/tmp/", f"{world.directory}/tmp/")
-    return _on_a_free_port(command)
+    return _on_a_free_port(command, world.free_port)
 
 
-def _on_a_free_port(command: str) -> str:
+def _on_a_free_port(command: str, free_port: Callable[[], int]) -> str:
     """A served example listens on a port nobody holds: parallel workers serve at once."""
     if not command.startswith("pidgin serve") or "--print-schema" in command:
         return command
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = re.sub(r"\s--port\s+\d+", "", command)
     return re.sub(r"^pidgin serve", f"pidgin serve --port {port}", command)
 

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["PostgresCluster", "PostgresUnavailable", "find_bindir"]
+__all__ = ["PostgresCluster", "PostgresUnavailable", "find_bindir", "free_port"]
 
 SUPERUSER = "pidgin"
 
@@ -62,7 +62,8 @@ def find_bindir() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now (tests also use it as a closed one)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -123,7 +124,7 @@ class PostgresCluster:
             "--no-sync",
         )
         for _attempt in range(5):  # a free port can be taken before the server binds it
-            self.port = _free_port()
+            self.port = free_port()
             options = (
                 f"-p {self.port} -h {self.host} -k {self._dir} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"

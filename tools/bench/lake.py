@@ -181,6 +181,7 @@ def run(ws: Workspace) -> SectionResult:
         local_db = rounds.extras.get("1 loader, file", {}).get("db")
         if lakes and local_db:
             result.rows.append(_query_row(lakes[-1], Path(local_db), count, ws))
+            result.rows.append(_command_row(lakes[-1], Path(local_db), count, ws, env))
         result.notes.append(
             f"{LOADERS} loaders share this machine's cores with PostgreSQL; on separate "
             "machines each would have its own. Catalog on 127.0.0.1, data files on local disk."
@@ -207,12 +208,41 @@ def _query_row(target: str, local_db: Path, count: int, ws: Workspace) -> Any:
     finally:
         lake.close()
         local.close()
-    ws.log(f"  dashboard: lake {median(times['lake']):.4f} s, file {median(times['file']):.4f} s")
-    return compare(
-        NAME,
+    return _lake_against_file(
+        times,
         f"query experiment_dashboard ({count} experiments), open connection",
-        Measure.of(times["lake"], "s"),
         "the same view in the local DuckDB file",
-        Measure.of(times["file"], "s"),
-        how="within",
+        ws,
     )
+
+
+def _command_row(target: str, local_db: Path, count: int, ws: Workspace, env: Any) -> Any:
+    """``pidgin query --target``, as a user runs it: a process that attaches, reads, prints."""
+    reps = 3 if ws.quick else 7
+    times: dict[str, list[float]] = {"lake": [], "file": []}
+    for _ in range(reps):
+        for name, where in (("lake", target), ("file", str(local_db))):
+            command = [sys.executable, "-m", "pidgin_cli", "query", _DASHBOARD]
+            command += ["--target", where, "--format", "json"]
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            times[name].append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise ChildError(f"pidgin query --target {where}: {done.stderr.strip()}")
+            if len(json.loads(done.stdout)) != count:
+                raise ChildError(f"pidgin query --target {where}: not {count} rows")
+    return _lake_against_file(
+        times,
+        f"pidgin query --target LAKE experiment_dashboard ({count} experiments), whole command",
+        "pidgin query --target FILE (the local DuckDB file)",
+        ws,
+    )
+
+
+def _lake_against_file(
+    times: dict[str, list[float]], figure: str, baseline: str, ws: Workspace
+) -> Any:
+    lake, file = median(times["lake"]), median(times["file"])
+    ws.log(f"  {figure}: lake {lake:.4f} s, file {file:.4f} s")
+    lake_measure, file_measure = Measure.of(times["lake"], "s"), Measure.of(times["file"], "s")
+    return compare(NAME, figure, lake_measure, baseline, file_measure, how="within")

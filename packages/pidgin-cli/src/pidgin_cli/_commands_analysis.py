@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ._output import echo_json, fail, output_option, plain_table, resolve_output_root, safe_text
+from ._query_target import TARGET_HELP, open_target
 from ._resolve import complete_run_id, resolve_run
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ _FORMATS = ("table", "csv", "json", "parquet")
     help="Write to this file instead of stdout (required for parquet).",
 )
 @click.option("--no-chats", is_flag=True, help="Experiments only.")
+@click.option("--target", "read_from", metavar="TARGET", default=None, help=TARGET_HELP)
 @output_option
 @click.pass_context
 def query_command(
@@ -53,6 +55,7 @@ def query_command(
     fmt: str,
     target: Path | None,
     no_chats: bool,
+    read_from: str | None,
     output: Path | None,
 ) -> None:
     """Run SQL over every run under the output root, running ones included.
@@ -61,11 +64,16 @@ def query_command(
     turns, messages, turn_metrics, convergence_trends, ...), read straight from the JSONL
     logs into memory: the database is never opened, and no run waits for the query.
 
+    With --target, the SQL runs over the loaded runs of a DuckLake (every machine's) or
+    of a DuckDB file instead, read-only; $PIDGIN_LOAD_TARGET does not change the default.
+
     \b
     Examples:
       pidgin query "SELECT experiment_id, status, conversations FROM experiments"
       pidgin query "SELECT turn_number, avg(convergence_score) FROM turns GROUP BY 1 ORDER BY 1"
       pidgin query "SELECT * FROM turn_metrics" --format parquet --to metrics.parquet
+      pidgin query "FROM experiment_dashboard" --target ducklake:postgres:"dbname=pidgin host=db"
+      pidgin query "FROM loads" --target pidgin_output/experiments/experiments.duckdb
     """
     import duckdb
 
@@ -73,19 +81,27 @@ def query_command(
 
     if fmt == "parquet" and target is None:
         raise click.UsageError("--format parquet needs --to FILE")
-    root = resolve_output_root(ctx, output)
-    live = live_database(root, include_chats=not no_chats, metrics=needs_metrics(sql), for_sql=sql)
-    for note in live.skipped:
-        click.echo(f"warning: skipped {safe_text(note)}", err=True)
+    if read_from is not None:
+        if no_chats:
+            raise click.UsageError("--no-chats is for the live logs; with --target use WHERE")
+        con = open_target(read_from)
+    else:
+        root = resolve_output_root(ctx, output)
+        live = live_database(
+            root, include_chats=not no_chats, metrics=needs_metrics(sql), for_sql=sql
+        )
+        for note in live.skipped:
+            click.echo(f"warning: skipped {safe_text(note)}", err=True)
+        con = live.connection
     try:
-        relation = live.connection.sql(sql)
+        relation = con.sql(sql)
         if relation is None:
             raise fail("the statement returned no rows to show (only queries are useful here)")
         _write(relation, fmt, target)
     except duckdb.Error as exc:
         raise fail(f"query failed: {safe_text(str(exc), multiline=True)}") from None
     finally:
-        live.connection.close()
+        con.close()
 
 
 def _write(relation: duckdb.DuckDBPyRelation, fmt: str, target: Path | None) -> None:

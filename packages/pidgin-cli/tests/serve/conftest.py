@@ -149,13 +149,13 @@ def writer(tmp_path: Path) -> Iterator[Callable[..., Writer]]:
 class Server:
     """``pidgin serve`` in a subprocess; ``url`` is where it listens."""
 
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pidgin_cli", "-o", str(root), "serve", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=_env(root),
+            env={**_env(root), **(env or {})},
         )
         assert self.process.stdout is not None
         self.stderr: str | None = None

@@ -24,6 +24,7 @@ from ._live import LiveDatabase, live_database, needs_metrics, query_live
 from ._loader import LockWait, Progress, load_all, load_experiment
 from ._markers import record_load_failure
 from ._paths import CHATS_DB_ENV, chats_db, default_db_path, experiments_db
+from ._read import ReadTarget, connect_read_only, read_target, target_label
 from ._recompute import recompute_all_metrics, recompute_metrics
 from ._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from ._summary import LoadSummary, RunOutcome
@@ -56,9 +57,11 @@ __all__ = [
     "LoadSummary",
     "LockWait",
     "Progress",
+    "ReadTarget",
     "RunOutcome",
     "chats_db",
     "connect_lake",
+    "connect_read_only",
     "default_db_path",
     "default_target",
     "empty_root_message",
@@ -70,9 +73,11 @@ __all__ = [
     "load_experiment",
     "needs_metrics",
     "query_live",
+    "read_target",
     "recompute_all_metrics",
     "recompute_metrics",
     "record_load_failure",
+    "target_label",
 ]
 
 

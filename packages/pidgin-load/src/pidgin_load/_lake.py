@@ -42,7 +42,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,7 @@ __all__ = [
     "COMMIT_ATTEMPTS",
     "LAKE_PAUSE_ENV",
     "LakeDatabase",
+    "attach_lake",
     "connect_lake",
     "lake_sql",
 ]
@@ -71,6 +72,7 @@ LAKE_PAUSE_ENV = "PIDGIN_LOAD_TEST_PAUSE_BEFORE_LAKE_COMMIT"
 COMMIT_ATTEMPTS = 6
 """Loads of one experiment tried when commits keep conflicting, before it is reported."""
 _FIRST_PAUSE = 0.2
+_FIRST_LOCK_PAUSE = 0.02
 _CATALOG_LOCK_TIMEOUT = 120.0  # attaching and migrating take milliseconds; this is a hang
 _PUBLISH_LOCK_TIMEOUT = 300.0
 """At least this long to wait for the lake's publish lock: other loaders hold it in turn."""
@@ -127,11 +129,18 @@ def _is_conflict(exc: BaseException) -> bool:
 class LakeDatabase:
     """The lake, attached on first need and kept for every run loaded into it."""
 
-    def __init__(self, target: LakeTarget, lock_timeout: float, memory_limit: str) -> None:
+    def __init__(
+        self,
+        target: LakeTarget,
+        lock_timeout: float,
+        memory_limit: str,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self.target = target
         self.path = target.label  # what markers, events and summaries name
         self._lock_timeout = lock_timeout
         self._memory_limit = memory_limit
+        self._on_wait = on_wait
         self._con: duckdb.DuckDBPyConnection | None = None
         self._spill: Path | None = None
 
@@ -147,7 +156,8 @@ class LakeDatabase:
             except duckdb.Error as exc:
                 self.close()
                 raise LoadError(
-                    f"cannot open the lake {self.path}: {str(exc).splitlines()[0]}; "
+                    f"cannot open the lake {self.path}: "
+                    f"{self.target.scrub(str(exc).splitlines()[0])}; "
                     "nothing was loaded, and runs stay pending until a later load "
                     "(`pidgin-load --all ROOT` or `pidgin load-db --all`) reaches it"
                 ) from exc
@@ -183,7 +193,10 @@ class LakeDatabase:
 
     @contextlib.contextmanager
     def _advisory_lock(self, name: str, timeout: float) -> Iterator[None]:
-        """Hold PostgreSQL's advisory lock ``name`` for the block (other loaders wait)."""
+        """Hold PostgreSQL's advisory lock ``name`` for the block (other loaders wait).
+
+        ``on_wait`` is told once, as the wait begins, like a wait for a local file.
+        """
         import duckdb
 
         assert self._con is not None
@@ -195,7 +208,7 @@ class LakeDatabase:
                 f"'SELECT pg_try_advisory_xact_lock({_lock_key(name)})::text AS got')"
             )
             started = time.monotonic()
-            pause = 0.02
+            pause = _FIRST_LOCK_PAUSE
             while True:
                 row = cursor.execute(sql).fetchone()
                 if row is not None and row[0] == "true":
@@ -204,6 +217,11 @@ class LakeDatabase:
                 if waited >= timeout:
                     raise DatabaseLockedError(
                         self.path, f"another loader holds the lock on {name}", waited
+                    )
+                if self._on_wait is not None and pause == _FIRST_LOCK_PAUSE:
+                    self._on_wait(
+                        f"lake {self.path}: another loader holds its {name} lock; "
+                        f"waiting up to {timeout:g} s for it"
                     )
                 time.sleep(min(pause, max(0.0, timeout - waited)) * random.uniform(0.5, 1.0))
                 pause = min(pause * 2, 0.2)
@@ -300,13 +318,23 @@ def connect_lake(
     ``target`` as for loading, else ``$PIDGIN_LOAD_TARGET``. The same tables and views as
     a local database answer there: ``con.sql("FROM experiment_dashboard")``.
     """
-    import duckdb
-
     from ._target import lake_target
 
     lake = lake_target(target, data_path)
     if lake is None:
         raise LoadError(f"no lake named: pass a target or set ${TARGET_ENV}")
+    return attach_lake(lake, read_only=read_only)
+
+
+def attach_lake(lake: LakeTarget, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """``connect_lake`` for a parsed target. Read-only takes no lock: loaders never wait on it.
+
+    The advisory locks are the loaders' among themselves, and PostgreSQL's MVCC lets a
+    reader's catalog queries run beside a loader's commit; each read sees the snapshot
+    committed when its transaction began.
+    """
+    import duckdb
+
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -321,7 +349,8 @@ def connect_lake(
         con.execute(f"USE {CATALOG_ALIAS}")
     except duckdb.Error as exc:
         con.close()
-        raise LoadError(f"cannot open the lake {lake.label}: {str(exc).splitlines()[0]}") from exc
+        first = lake.scrub(str(exc).splitlines()[0])
+        raise LoadError(f"cannot open the lake {lake.label}: {first}") from exc
     except BaseException:
         con.close()
         raise

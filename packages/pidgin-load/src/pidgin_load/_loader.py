@@ -48,7 +48,8 @@ Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: called after each run is handled."""
 LockWait = Callable[[str], None]
 """``on_lock_wait(message)``: called once when a database is held by another process and
-the load starts waiting for it (the message names the file and the longest wait)."""
+the load starts waiting for it (the message names the file or the lake, and the longest
+wait); for a lake, once per wait for its publish (or catalog) lock."""
 
 
 class _Database:
@@ -107,7 +108,7 @@ def _open_target(
     db: Target, lock_timeout: float, on_lock_wait: LockWait | None
 ) -> _Database | LakeDatabase:
     if isinstance(db, LakeTarget):
-        return LakeDatabase(db, lock_timeout, memory_limit_from_env())
+        return LakeDatabase(db, lock_timeout, memory_limit_from_env(), on_lock_wait)
     return _Database(db, lock_timeout, on_lock_wait)
 
 

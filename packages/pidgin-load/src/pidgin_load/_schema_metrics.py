@@ -182,8 +182,19 @@ LEFT JOIN conversations AS c USING (experiment_id)
 GROUP BY ALL;
 """
 
-COMPRESSION_MIGRATION = """
+_CONVERSATION_TURNS = METRICS_MIGRATION[
+    METRICS_MIGRATION.index("CREATE VIEW conversation_turns") : METRICS_MIGRATION.index(
+        "CREATE VIEW convergence_trends"
+    )
+].replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
+
+COMPRESSION_MIGRATION = (
+    """
 ALTER TABLE turn_metrics ADD COLUMN a_compression_ratio DOUBLE;
 ALTER TABLE turn_metrics ADD COLUMN b_compression_ratio DOUBLE;
+-- conversation_turns selects m.*: defined again (as in migration 5), so that a DuckDB
+-- file and a DuckLake show the same columns
 """
+    + _CONVERSATION_TURNS
+)
 """pidgin-ai's ``compression_ratio`` (migration 8); ``--recompute-metrics`` fills it in."""

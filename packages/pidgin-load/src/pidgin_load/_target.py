@@ -48,8 +48,14 @@ class LakeTarget:
     @property
     def label(self) -> str:
         """The target as markers record it: the connection string without its password."""
-        hidden = _URI_PASSWORD.sub(r"\1***@", _PASSWORD.sub(r"\1***", self.catalog))
-        return LAKE_PREFIX + hidden
+        return LAKE_PREFIX + self._hidden()
+
+    def _hidden(self) -> str:
+        return _URI_PASSWORD.sub(r"\1***@", _PASSWORD.sub(r"\1***", self.catalog))
+
+    def scrub(self, message: str) -> str:
+        """An error message (PostgreSQL's may quote the connection string) without the password."""
+        return message.replace(self.catalog, self._hidden())
 
 
 def _parse(spec: str, data_path: str | None, source: str) -> LakeTarget:

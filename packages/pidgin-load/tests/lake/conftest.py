@@ -9,14 +9,15 @@ error, never a skip.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import duckdb
@@ -29,22 +30,12 @@ REPO = Path(__file__).resolve().parents[4]
 REQUIRE_ENV = "PIDGIN_REQUIRE_LAKE_TESTS"
 
 
-def _pgcluster() -> Any:
-    spec = importlib.util.spec_from_file_location("pgcluster", REPO / "tools" / "pgcluster.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("pgcluster", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _unavailable(why: str) -> None:
     pytest.fail(f"lake tests required (${REQUIRE_ENV}) but {why}")
 
 
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Any]:
+def pg_cluster(pgcluster: ModuleType) -> Iterator[Any]:
     for extension, package in LAKE_EXTENSIONS:
         try:
             found = extension_file(extension, package, duckdb.__version__)
@@ -55,7 +46,6 @@ def pg_cluster() -> Iterator[Any]:
             why = f"{package} is not installed (pip install 'pidgin-load[lake]')"
         if found is None:
             _unavailable(why)
-    pgcluster = _pgcluster()
     try:
         cluster = pgcluster.PostgresCluster()
     except pgcluster.PostgresUnavailable as exc:
@@ -107,6 +97,20 @@ class Lake:
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    @staticmethod
+    def wait_for(process: Any, text: str, timeout: float = 300) -> None:
+        """Read a loader's stderr until a line holds ``text`` (its pause, for instance)."""
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            seen += line
+            if text in line:
+                return
+        raise AssertionError(f"never saw {text!r}; stderr so far: {seen}")
 
 
 def table_counts(con: duckdb.DuckDBPyConnection, experiment_id: str) -> dict[str, int]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,6 @@ def _experiment(root: Path) -> Path:
     return directory
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_finished_run_loads_into_the_lake_named_by_the_environment(
     lake: Any, tmp_path: Path
 ) -> None:
@@ -57,10 +51,10 @@ def test_a_finished_run_loads_into_the_lake_named_by_the_environment(
 
 
 def test_an_unreachable_catalog_never_fails_the_run_and_load_db_retries(
-    lake: Any, tmp_path: Path
+    lake: Any, tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     root = tmp_path / "out"
-    nowhere = f"{pl.LAKE_PREFIX}dbname=lake host=127.0.0.1 port={_closed_port()} user=pidgin"
+    nowhere = f"{pl.LAKE_PREFIX}dbname=lake host=127.0.0.1 port={free_port()} user=pidgin"
     args = ("run", "-a", "local:test", "-b", "silent:none", "-r", "1", "-t", "2", "-o", str(root))
     result = _pidgin(*args, env=lake.env(**{pl.TARGET_ENV: nowhere}))
     assert result.returncode == 0, result.stderr

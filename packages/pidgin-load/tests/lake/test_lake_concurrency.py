@@ -131,19 +131,6 @@ def _lake_or_nothing(lake: Any) -> dict[str, dict[str, int]]:
     return _per_experiment(con)
 
 
-def _wait_for(process: Any, text: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    seen = ""
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        seen += line
-        if text in line:
-            return
-    raise AssertionError(f"never saw {text!r}; stderr so far: {seen}")
-
-
 def test_loader_killed_inside_its_lake_transaction_leaves_nothing_and_a_retry_completes(
     lake: Any, write_experiment: Any, tmp_path: Path
 ) -> None:
@@ -156,7 +143,7 @@ def test_loader_killed_inside_its_lake_transaction_leaves_nothing_and_a_retry_co
 
     victim = lake.loader(root, env=lake.env(**{pl.LAKE_PAUSE_ENV: "600"}))
     try:
-        _wait_for(victim, "before the lake commit")  # its rows are written, not committed
+        lake.wait_for(victim, "before the lake commit")  # its rows are written, not committed
         os.kill(victim.pid, signal.SIGKILL)
     finally:
         victim.kill()

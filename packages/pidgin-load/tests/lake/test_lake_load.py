@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,31 @@ def _rows(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[Any, ...]
     return sorted(rows, key=repr)
 
 
-def _snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
+def _views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The views the migrations created (whichever exist: a new migration's too)."""
+    rows = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+        "AND database_name = current_database() AND schema_name = 'main' ORDER BY 1"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """{table or view: [(column, type)]} of the default catalog's main schema."""
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in rows:
+        columns.setdefault(str(table), []).append((str(column), str(kind)))
+    return columns
+
+
+def _snapshot(con: duckdb.DuckDBPyConnection, views: list[str]) -> dict[str, list[tuple[Any, ...]]]:
     try:
-        relations = (*pl.TABLES, "experiment_dashboard", "convergence_by_turn")
-        return {relation: _rows(con, relation) for relation in relations}
+        return {relation: _rows(con, relation) for relation in (*pl.TABLES, *views)}
     finally:
         con.close()
 
@@ -56,9 +78,12 @@ def test_lake_holds_exactly_what_the_local_database_holds(
     assert into_lake.ok, into_lake.failed
     assert len(into_lake.loaded) == len(first.loaded)
     assert into_lake.rows == first.rows
-    expected = _snapshot(duckdb.connect(str(local), read_only=True))
-    assert all(expected[table] for table in ("experiments", "events", "loads"))
-    assert _snapshot(lake.connect()) == expected
+    views = _views(duckdb.connect(str(local), read_only=True))
+    assert {"experiment_dashboard", "convergence_by_turn", "convergence_trends"} <= set(views)
+    expected = _snapshot(duckdb.connect(str(local), read_only=True), views)
+    assert all(expected[table] for table in ("experiments", "events", "loads", "turn_metrics"))
+    assert all(expected[view] for view in ("conversation_turns", "convergence_trends"))
+    assert _snapshot(lake.connect(), views) == expected
     # the data went where it was told to go
     assert any(lake.data_path.rglob("*.parquet"))
 
@@ -132,14 +157,11 @@ def test_environment_names_the_lake_for_automatic_loads(
 
 
 def test_unreachable_catalog_fails_the_load_and_a_later_load_retries(
-    lake: Any, write_experiment: Any, tmp_path: Path
+    lake: Any, write_experiment: Any, tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     root = tmp_path / "out"
     run = write_experiment(root)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    nowhere = f"{pl.LAKE_PREFIX}dbname=lake host=127.0.0.1 port={closed_port} user=pidgin"
+    nowhere = f"{pl.LAKE_PREFIX}dbname=lake host=127.0.0.1 port={free_port()} user=pidgin"
     with pytest.raises(pl.LoadError, match="cannot open the lake") as caught:
         pl.load_experiment(run, target=nowhere, data_path=str(lake.data_path))
     pl.record_load_failure(run, caught.value, nowhere)  # what the runner does
@@ -214,3 +236,22 @@ def test_cli_refuses_contradictory_targets(
     assert result.returncode == 2
     assert message in result.stderr
     assert not (run / pe.LOADED_MARKER).exists()
+
+
+def test_every_migration_is_applied_to_the_lake_with_the_local_columns(
+    lake: Any, write_experiment: Any, tmp_path: Path
+) -> None:
+    """Whatever MIGRATIONS holds (a new one too) reaches the lake with no lake-specific code."""
+    run = write_experiment(tmp_path / "out")
+    shutil.copytree(run, tmp_path / "copy" / run.name)
+    pl.load_experiment(run, target=lake.target, data_path=str(lake.data_path))
+    local = tmp_path / "local.duckdb"
+    pl.load_experiment(tmp_path / "copy" / run.name, local)
+    applied = lake.query("SELECT version FROM schema_version ORDER BY version")
+    assert [row[0] for row in applied] == [number for number, _ in pl.MIGRATIONS]
+    with duckdb.connect(str(local), read_only=True) as con:
+        expected_views = _views(con)
+        expected_columns = _columns(con)
+    with lake.connect() as con:
+        assert _views(con) == expected_views
+        assert _columns(con) == expected_columns

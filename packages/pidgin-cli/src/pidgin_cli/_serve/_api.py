@@ -213,7 +213,7 @@ class Experiment:
 def _db_path(info: Info, state: ExperimentState) -> Any:
     from pidgin_load import default_db_path
 
-    return default_db_path(state.directory)
+    return info.context.catalog.history or default_db_path(state.directory)
 
 
 def _experiment(state: ExperimentState) -> Experiment:
@@ -324,13 +324,15 @@ class Query:
         return hits
 
     @strawberry.field(
-        description="Finished runs loaded into DuckDB, newest first (read-only; a database"
-        " locked by a load in progress is an error, not a wait)."
+        description="Finished runs loaded into DuckDB (or the lake of `pidgin serve --target`),"
+        " newest first (read-only; a database locked by a load in progress, or a lake that"
+        " cannot be reached, is an error, not a wait)."
     )
     def history(self, info: Info, first: int = 50, offset: int = 0) -> list[_history.HistoryRow]:
         from pidgin_load import experiments_db
 
-        db = experiments_db(info.context.catalog.root)
+        catalog = info.context.catalog
+        db = catalog.history or experiments_db(catalog.root)
         rows: list[_history.HistoryRow] = read_db(
             lambda: _history.history(db, first=first_count(first), offset=max(0, offset))
         )

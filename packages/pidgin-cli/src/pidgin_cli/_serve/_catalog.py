@@ -25,6 +25,7 @@ from .._transcript import Transcript, TranscriptReader
 from ._pages import conversation_url
 
 if TYPE_CHECKING:
+    from pidgin_load import ReadTarget
     from pidgin_state import ConversationState, ExperimentState
 
 __all__ = ["Catalog", "SearchHit"]
@@ -50,11 +51,18 @@ class Catalog:
     """Live state of every run under ``root``, refreshed incrementally from the logs."""
 
     def __init__(
-        self, root: Path, *, scan_interval: float = 1.0, transcript_cache: int = 64
+        self,
+        root: Path,
+        *,
+        scan_interval: float = 1.0,
+        transcript_cache: int = 64,
+        history: ReadTarget | None = None,
     ) -> None:
         from pidgin_state import StateBuilder
 
         self.root = root
+        self.history = history
+        """Where finished runs are read (``_history``): None for each run's local database."""
         self.scan_interval = scan_interval
         self._scan_builder = StateBuilder()
         self._scan_lock = threading.Lock()

@@ -1,24 +1,28 @@
-"""Finished runs' history and aggregates, from DuckDB: opened read-only, briefly, never waited on.
+"""Finished runs' history and aggregates, from DuckDB or a DuckLake: read-only, never waited on.
 
-The database is written by loads after runs complete. A read-only connection takes a
-shared lock that would make a load wait, so each query opens the database, reads, and
-closes it at once. If a load holds it, DuckDB refuses to open it: that is reported to
-the client as "locked" right away instead of waiting (the loader owns the lock; a viewer
-must never slow it down). Nothing live is read from here: the views over running runs
-come from the logs (``_catalog``).
+The database is written by loads after runs complete. A read-only connection to a local
+file takes a shared lock that would make a load wait, so each query opens the database,
+reads, and closes it at once. If a load holds it, DuckDB refuses to open it: that is
+reported to the client as "locked" right away instead of waiting (the loader owns the
+lock; a viewer must never slow it down). A lake (``pidgin serve --target``) is attached
+read-only per query too: it takes no lock, and an unreachable catalog is an error for
+that query only. Nothing live is read from here: the views over running runs come from
+the logs (``_catalog``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import duckdb
+
+    from pidgin_load import ReadTarget
 
 __all__ = ["DatabaseUnavailableError", "HistoryRow", "TurnAggregate", "history", "turn_aggregates"]
 
@@ -55,50 +59,61 @@ class TurnAggregate:
 
 
 @contextmanager
-def _read_only(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
-    """A read-only connection, or None when there is no database yet."""
-    if not db_path.is_file():
+def _read_only(source: ReadTarget) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only connection, or None when there is no local database yet."""
+    if isinstance(source, Path) and not source.is_file():
         yield None
         return
     import duckdb
 
+    from pidgin_load import LoadError, connect_read_only, target_label
+
     try:
-        con = duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "lock" in first.lower():
-            raise DatabaseUnavailableError(
-                f"database {db_path.name} is locked by a load in progress; try again shortly"
-            ) from None
-        raise DatabaseUnavailableError(f"cannot read database {db_path.name}: {first}") from None
+        con = connect_read_only(source)
+    except LoadError as exc:
+        raise DatabaseUnavailableError(str(exc)) from None
     try:
-        con.execute("SET TimeZone = 'UTC'")
         yield con
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DatabaseUnavailableError(f"cannot read database {db_path.name}: {first}") from None
+        if isinstance(source, Path):
+            where = source.name
+        else:  # PostgreSQL's errors may quote the connection string
+            where, first = target_label(source), source.scrub(first)
+        raise DatabaseUnavailableError(f"cannot read database {where}: {first}") from None
     finally:
         con.close()
 
 
-def history(db_path: Path, *, first: int, offset: int = 0) -> list[HistoryRow]:
+def history(source: ReadTarget, *, first: int, offset: int = 0) -> list[HistoryRow]:
     """Loaded runs, newest first, from the ``experiment_dashboard`` view."""
-    with _read_only(db_path) as con:
+    with _read_only(source) as con:
         if con is None:
             return []
+        # Times as naive UTC, made aware here: DuckDB before 2.0 needs pytz for TIMESTAMPTZ
+        # values (the lake extra pins DuckDB 1.5), and UTC needs no time zone database.
         rows: list[tuple[Any, ...]] = con.execute(
-            "SELECT experiment_id, name, kind, status, started_at, completed_at, conversations,"
-            " completed, failed, turns, mean_final_convergence, total_tokens, duration_seconds"
+            "SELECT experiment_id, name, kind, status, timezone('UTC', started_at),"
+            " timezone('UTC', completed_at), conversations, completed, failed, turns,"
+            " mean_final_convergence, total_tokens, duration_seconds"
             " FROM experiment_dashboard ORDER BY started_at DESC NULLS LAST, experiment_id"
             " LIMIT ? OFFSET ?",
             [first, offset],
         ).fetchall()
-    return [HistoryRow(*row) for row in rows]
+    return [_aware(HistoryRow(*row)) for row in rows]
 
 
-def turn_aggregates(db_path: Path, experiment_id: str) -> list[TurnAggregate]:
+def _aware(row: HistoryRow) -> HistoryRow:
+    return replace(row, started_at=_utc(row.started_at), completed_at=_utc(row.completed_at))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def turn_aggregates(source: ReadTarget, experiment_id: str) -> list[TurnAggregate]:
     """Convergence by turn over an experiment's loaded conversations (``convergence_by_turn``)."""
-    with _read_only(db_path) as con:
+    with _read_only(source) as con:
         if con is None:
             return []
         rows = con.execute(

@@ -23,7 +23,7 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from . import _pages
+from . import _history, _pages
 from ._api import execute
 from ._types import sanitized_message
 
@@ -246,6 +246,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._html(200, html)
             case ["experiments", run_id, "conversations", conversation_id, "events"]:
                 return self._stream(run_id, conversation_id, query)
+            case ["history"]:
+                return self._history(max(1, _int(query.get("page"), 1)))
             case ["search"]:
                 words = (query.get("q") or [""])[0]
                 run = (query.get("experiment") or [""])[0] or None
@@ -262,6 +264,28 @@ class Handler(BaseHTTPRequestHandler):
             case ["favicon.ico"]:
                 return self._send(204, b"", "image/x-icon")
         return self._html(404, _pages.not_found_page("no such page"))
+
+    def _history(self, page: int) -> None:
+        """Loaded runs; a database or lake that cannot be read now is a 503 that says why."""
+        from pidgin_load import experiments_db, target_label
+
+        catalog = self.server.catalog
+        local = experiments_db(catalog.root)
+        source = catalog.history or local
+        label = local.name if catalog.history is None else target_label(catalog.history)
+        size = _pages.PAGE_SIZE
+        try:
+            rows = _history.history(source, first=size + 1, offset=(page - 1) * size)
+        except _history.DatabaseUnavailableError as exc:
+            html = _pages.history_page(
+                [], source=label, known=(), page=page, more=False, error=str(exc)
+            )
+            return self._html(HTTPStatus.SERVICE_UNAVAILABLE, html)
+        known = {state.id for state in catalog.runs()}
+        html = _pages.history_page(
+            rows[:size], source=label, known=known, page=page, more=len(rows) > size
+        )
+        return self._html(200, html)
 
     # --- GraphQL -------------------------------------------------------------------------
 

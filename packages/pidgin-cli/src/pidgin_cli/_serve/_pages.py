@@ -8,7 +8,7 @@ ids, percent-encoded). Live updates are done by ``static/app.js`` (no inline scr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from .._transcript import ChatMessage, Transcript
     from ._catalog import SearchHit
+    from ._history import HistoryRow
 
 __all__ = [
     "PAGE_SIZE",
@@ -31,6 +32,7 @@ __all__ = [
     "experiment_page",
     "experiment_url",
     "experiments_page",
+    "history_page",
     "not_found_page",
     "search_page",
     "text",
@@ -70,7 +72,7 @@ def _layout(title: str, body: str, *, live: bool = False, search: str = "") -> s
         f"<title>{text(title)} · pidgin</title>"
         '<link rel="stylesheet" href="/static/app.css">'
         '<script src="/static/app.js" defer></script></head><body>'
-        '<header><a class="home" href="/">pidgin</a>'
+        '<header><a class="home" href="/">pidgin</a> <a href="/history">history</a>'
         '<form class="search" action="/search" method="get" role="search">'
         f'<input type="search" name="q" value="{text(search)}" placeholder="Search messages"'
         ' aria-label="Search messages"><button type="submit">Search</button></form></header>'
@@ -270,6 +272,54 @@ def search_page(query: str, run_id: str | None, hits: Sequence[SearchHit], limit
         summary = f"<p>{len(hits)} messages{more} contain “{text(query)}”{scope}.</p>"
     body = f'<h1>Search</h1>{summary}<ol id="results">{"".join(items)}</ol>'
     return _layout(f"Search {query}", body, search=query)
+
+
+def history_page(
+    rows: Sequence[HistoryRow],
+    *,
+    source: str,
+    known: Container[str],
+    page: int,
+    more: bool,
+    error: str | None = None,
+) -> str:
+    """Finished runs as loaded (``experiment_dashboard``), from a database or a lake.
+
+    A lake holds other machines' runs too: only runs under this output root link to a page.
+    """
+    items = []
+    for row in rows:
+        name = text(row.name or row.experiment_id)
+        if row.experiment_id in known:
+            name = f'<a href="{experiment_url(row.experiment_id)}">{name}</a>'
+        items.append(
+            f'<tr data-id="{text(row.experiment_id)}"><td>{name}'
+            f'<div class="sub">{text(row.experiment_id)}</div></td>'
+            f"<td>{text(row.kind)}</td><td>{_status(row.status or 'unknown')}</td>"
+            f"<td>{row.completed}/{row.conversations}</td><td>{row.turns}</td>"
+            f"<td>{format_score(row.mean_final_convergence)}</td>"
+            f"<td>{format_tokens(row.total_tokens)}</td>"
+            f"<td>{_when(row.started_at)}</td>"
+            f"<td>{format_duration(row.duration_seconds)}</td></tr>"
+        )
+    nav = []
+    if page > 1:
+        nav.append(f'<a rel="prev" href="/history?page={page - 1}">newer</a>')
+    nav.append(f"<span>page {page}</span>")
+    if more:
+        nav.append(f'<a rel="next" href="/history?page={page + 1}">older</a>')
+    empty = "Nothing loaded yet." if error is None else "Not available now."
+    body = (
+        f'<h1>History</h1><p class="meta">Finished runs as loaded, from <code>{text(source)}'
+        "</code> (read-only).</p>"
+        + (f'<p class="error" id="history-error">{text(error)}</p>' if error else "")
+        + '<table id="history"><thead><tr><th>name</th><th>kind</th><th>status</th>'
+        "<th>completed</th><th>turns</th><th>final convergence</th><th>tokens</th>"
+        "<th>started</th><th>duration</th></tr></thead><tbody>"
+        + ("".join(items) or f'<tr><td colspan="9">{empty}</td></tr>')
+        + f'</tbody></table><nav class="pages">{" ".join(nav)}</nav>'
+    )
+    return _layout("History", body)
 
 
 def not_found_page(what: str) -> str:
