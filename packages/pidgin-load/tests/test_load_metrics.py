@@ -267,14 +267,15 @@ def test_conversations_measured_in_batches_give_the_same_rows(tmp_path: Path) ->
     """Big replies are measured a few conversations at a time; the rows must not change."""
     from pidgin_load._metrics import compute_turn_metrics, conversation_batches
 
-    words = "we could agree the river keeps its shape while water moves on and on".split()
+    words = ["we", "could", "agree", "the", "river", "keeps", "its", "shape", "while", "water"]
     with pe.Experiment.create(tmp_path / "out", name="batches", total_conversations=4) as exp:
         for c in range(4):
             with exp.conversation(agent_a="local:a", agent_b="local:b", max_turns=3) as conv:
                 for turn in range(3):
                     conv.turn_start()
                     for agent, shift in (("agent_a", 1), ("agent_b", 2)):
-                        text = " ".join(words[(c + turn * shift + i) % len(words)] for i in range(9))
+                        start = c + turn * shift
+                        text = " ".join(words[(start + i) % len(words)] for i in range(9))
                         conv.message(agent, text + "?", prompt_tokens=5, completion_tokens=9)
                     conv.turn_complete(convergence_score=0.5)
     db = tmp_path / "batches.duckdb"
