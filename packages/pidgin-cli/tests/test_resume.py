@@ -237,3 +237,42 @@ def test_help_has_an_example(argv: tuple[str, ...], run_cli: RunCli) -> None:
     assert shown.returncode == 0
     assert "pidgin experiment resume night" in shown.stdout
     assert "--retry-failed" in shown.stdout
+
+
+def test_resume_starts_a_grid_cells_conversation_that_never_started(
+    run_cli: RunCli, output_root: Path, tmp_path: Path
+) -> None:
+    """A conversations grid killed before its last cell began: resume starts that cell's
+    conversation with the cell's own plan and seed, as the uninterrupted run did."""
+    spec = tmp_path / "grid.yaml"
+    spec.write_text(
+        "name: cells\nagent_a: local:drift\nagent_b: local:drift\nseed: 5\nrepetitions: 1\n"
+        "grid_mode: conversations\ngrid:\n  turns: [2, 3]\n  temperature: [0.2, 1.3]\n"
+    )
+    done = run_cli("run", str(spec), timeout=120)
+    assert done.returncode == 0, done.stderr
+    directory = _directory(output_root, "cells")
+    logs = _conversations(directory)
+    last = logs[max(logs)]  # the last cell: 3 turns at temperature 1.3
+    expected = _said(replay(last))
+    assert replay(last).turns_completed == 3
+    last.unlink()
+    _cut_before_the_end(directory / "experiment.jsonl")
+
+    resumed = run_cli("experiment", "resume", "cells", timeout=120)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "1 not started yet" in resumed.stdout
+    _wait(lambda: _ended(directory))
+    again = _conversations(directory)
+    assert sorted(again) == sorted(logs)
+    state = replay(again[max(again)])
+    assert state.start["config"]["temperature_a"] == 1.3
+    assert _said(state) == expected
+    assert StateBuilder().experiment(directory).status == "completed"
+
+
+def _cut_before_the_end(log: Path) -> None:
+    """Leave an experiment log as a runner killed before it recorded the end leaves it."""
+    lines = log.read_bytes().splitlines(keepends=True)
+    ends = [i for i, line in enumerate(lines) if b'"ExperimentCompleteEvent"' in line]
+    log.write_bytes(b"".join(lines[: ends[0]]))

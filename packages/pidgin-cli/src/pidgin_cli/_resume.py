@@ -116,6 +116,7 @@ def spec_for_resume(root: Path, directory: Path, *, retry_failed: bool) -> Exper
         provider_limits=dict(config.get("provider_limits") or {}),
         resume=True,
         retry_failed=retry_failed,
+        cell_plans=list(config.get("cell_plans") or []),
         **{key: config.get(key) for key in optional},
     )
 
@@ -143,8 +144,8 @@ class ResumePlan:
     never_started: list[int] = field(default_factory=list)
     """Indices of conversations that have no log."""
     not_startable: int = 0
-    """Conversations of a grid's cells that never started: their cell's plan is not in the
-    recorded config, so resume does not start them (run the cell again instead)."""
+    """Conversations of a grid's cells that never started in a run recorded before the
+    cells' plans were (``cell_plans`` in the start event): resume cannot start them."""
 
 
 def survey(directory: Path, spec: ExperimentSpec) -> ResumePlan:
@@ -175,9 +176,9 @@ def survey(directory: Path, spec: ExperimentSpec) -> ResumePlan:
         found.resume.append((path, state))
     planned = _start_event(directory)["total_conversations"] or spec.repetitions
     missing = [index for index in range(planned) if index not in started]
-    if planned == spec.repetitions:
+    if planned == spec.conversations:  # a grid's cells' plans are in its start event
         found.never_started = missing
-    else:  # a grid of cells in one experiment (``grid_mode: conversations``)
+    else:  # a grid run by a pidgin that did not record its cells' plans
         found.not_startable = len(missing)
     return found
 
@@ -213,7 +214,7 @@ def resume_experiment(
         if found.not_startable:
             log(
                 f"{plural(found.not_startable, 'conversation')} of grid cells never started "
-                "and are not started now: their cells' plans are not recorded"
+                "and are not started now: this run did not record its cells' plans"
             )
         for problem in found.unreadable:
             log(f"not resumed, its log cannot be replayed: {problem}")
@@ -295,7 +296,7 @@ def _run(
             return None
         plan = spec.plan(index)
         conversation = experiment.conversation(**plan.start_arguments())
-        log(f"conversation {conversation.id} ({index + 1}/{spec.repetitions}) started")
+        log(f"conversation {conversation.id} ({index + 1}/{spec.conversations}) started")
         return run_logged(conversation, plan, stop, settings, log)
 
     jobs = [partial(go_on, path, state) for path, state in found.resume]

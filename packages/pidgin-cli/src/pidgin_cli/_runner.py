@@ -187,6 +187,7 @@ class ExperimentSpec:
             **({"prompting": self.prompting} if self.prompting is not None else {}),
             **self._provider_config(),
             **self.record,
+            **({"cell_plans": self.cell_plans} if self.cell_plans else {}),
             **({"branched_from": self.branch["source"]} if self.branch else {}),
         }
 
