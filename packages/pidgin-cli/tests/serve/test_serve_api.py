@@ -573,3 +573,46 @@ def test_cost_is_summed_from_the_messages_for_runs_and_conversations(
     status, _, page = request(server.url)
     assert status == 200
     assert f"${sum(costs):.4f}" in page
+
+
+def test_messages_of_a_discarded_turn_are_not_shown(
+    output_root: Path, serve: Callable[..., Server]
+) -> None:
+    """A turn half done when a run was killed is discarded by the resume and run again:
+    its message stays in the log but is no part of the conversation serve shows."""
+    import pidgin_events as pe
+
+    with (
+        pe.Experiment.create(output_root, name="resumed", total_conversations=1) as exp,
+        exp.conversation(agent_a="local:a", agent_b="local:b", max_turns=2) as conv,
+    ):
+        conv.turn_start()
+        conv.message("agent_a", "first from a", prompt_tokens=1, completion_tokens=3)
+        conv.message("agent_b", "first from b", prompt_tokens=1, completion_tokens=3)
+        conv.turn_complete(convergence_score=0.5)
+        conv.turn_start()
+        conv.message("agent_a", "half said", prompt_tokens=1, completion_tokens=2)
+        conv.emit(
+            pe.TurnDiscardedEvent(conversation_id=conv.id, turn_number=1, messages_discarded=1)
+        )
+        conv.turn_start()
+        conv.message("agent_a", "said again", prompt_tokens=1, completion_tokens=2)
+        conv.message("agent_b", "answered", prompt_tokens=1, completion_tokens=1)
+        conv.turn_complete(convergence_score=0.6)
+    server = serve(output_root)
+    query = """query ($id: String!) { experiment(id: $id) { conversations {
+        messages { content } turns { number messages { content } } } } }"""
+    _, body = server.graphql(query, {"id": exp.id})
+    (conversation,) = body["data"]["experiment"]["conversations"]
+    said = ["first from a", "first from b", "said again", "answered"]
+    assert [m["content"] for m in conversation["messages"]] == said
+    assert [[m["content"] for m in t["messages"]] for t in conversation["turns"]] == [
+        said[:2],
+        said[2:],
+    ]
+    search = "query ($t: String!) { search(text: $t) { content } }"
+    assert server.graphql(search, {"t": "half said"})[1]["data"]["search"] == []
+    status, _, html = server.get(f"/experiments/{exp.id}/conversations/{conv.id}")
+    assert status == 200
+    assert "said again" in html
+    assert "half said" not in html

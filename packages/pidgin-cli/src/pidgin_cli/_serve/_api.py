@@ -95,10 +95,13 @@ class Conversation:
             id="agent_b", name=transcript.name_of("agent_b"), model=self.state.agent_b_model
         )
 
-    @strawberry.field(description="Messages in log order, from index `after`.")
+    @strawberry.field(
+        description="Messages in log order, from index `after` (those of discarded turns left out)."
+    )
     def messages(self, info: Info, first: int = 100, after: int = 0) -> list[Message]:
         transcript = self._transcript(info)
-        chosen = transcript.messages[max(0, after) : max(0, after) + first_count(first)]
+        said = [m for m in transcript.messages if not m.discarded]
+        chosen = said[max(0, after) : max(0, after) + first_count(first)]
         info.context.charge(len(chosen))
         return [message_of(m, transcript) for m in chosen]
 
@@ -110,7 +113,7 @@ class Conversation:
         ]
         by_turn: dict[int, list[Message]] = {n: [] for n in numbers}
         for m in transcript.messages:
-            if m.turn in by_turn:
+            if m.turn in by_turn and not m.discarded:
                 by_turn[m.turn].append(message_of(m, transcript))
         info.context.charge(len(numbers) + sum(len(v) for v in by_turn.values()))
         return [

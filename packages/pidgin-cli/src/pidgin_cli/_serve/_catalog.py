@@ -184,7 +184,7 @@ class Catalog:
                 transcript = TranscriptReader(conversation.id, conversation.log_path).refresh()
                 page = conversation_url(state.id, conversation.id)
                 for message in transcript.messages:
-                    if wanted in message.content.casefold():
+                    if not message.discarded and wanted in message.content.casefold():
                         hits.append(
                             SearchHit(
                                 experiment_id=state.id,

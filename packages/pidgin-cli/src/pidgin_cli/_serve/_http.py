@@ -364,6 +364,8 @@ class Handler(BaseHTTPRequestHandler):
                 if transcript.version != version:
                     version = transcript.version
                     for message in transcript.messages[after:]:
+                        if message.discarded:  # a half-done turn that a resume runs again
+                            continue
                         chunks.append(
                             _event("message", _message_json(message, transcript), message.index + 1)
                         )

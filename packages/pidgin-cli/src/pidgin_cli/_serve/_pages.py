@@ -218,6 +218,8 @@ def conversation_page(
     parts = []
     current = -1
     for message in transcript.messages:
+        if message.discarded:  # a half-done turn that a resume ran again
+            continue
         if message.turn != current:
             current = message.turn
             info = transcript.turns.get(current)
