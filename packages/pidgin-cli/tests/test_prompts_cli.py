@@ -88,6 +88,12 @@ def test_names_thinking_and_awareness_reach_events_displays_and_database(
     assert f"{names['agent_a']} (local:drift) / {names['agent_b']} (local:drift)" in table.stdout
     attach = run_cli("experiment", "attach", "named")
     assert f"agents {names['agent_a']} (local:drift) / {names['agent_b']}" in attach.stdout
+    transcript = run_cli("transcript", "named", "--format", "json")
+    assert transcript.returncode == 0, transcript.stderr
+    agents = json.loads(transcript.stdout)["conversations"][0]["agents"]
+    assert {agent: agents[agent]["chosen_name"] for agent in names} == names
+    markdown = run_cli("transcript", "named", "--format", "md").stdout
+    assert f"Agent A · {names['agent_a']} (local:drift)" in markdown
 
     with duckdb.connect(str(output_root / "experiments" / "experiments.duckdb")) as con:
         assert con.execute(

@@ -84,6 +84,8 @@ class Transcript:
     conversation_id: str
     log_path: Path
     agent_names: dict[str, str] = field(default_factory=dict)
+    chosen_names: dict[str, str] = field(default_factory=dict)
+    """Names the agents chose for themselves (``--choose-names``): shown before any other."""
     agent_models: dict[str, str] = field(default_factory=dict)
     initial_prompt: str | None = None
     max_turns: int | None = None
@@ -99,8 +101,13 @@ class Transcript:
     """Bumped by every refresh that changed anything: streams wait for it to move."""
 
     def name_of(self, agent_id: str) -> str:
-        """The display name of an agent, else its model, else its id."""
-        return self.agent_names.get(agent_id) or self.agent_models.get(agent_id) or agent_id
+        """The name the agent chose, else its display name, else its model, else its id."""
+        return (
+            self.chosen_names.get(agent_id)
+            or self.agent_names.get(agent_id)
+            or self.agent_models.get(agent_id)
+            or agent_id
+        )
 
     def convergence(self) -> list[float | None]:
         """Convergence of each completed turn, in turn order."""
@@ -205,6 +212,10 @@ class TranscriptReader:
             t.turns.pop(number, None)
         elif kind == "ThinkingCompleteEvent":
             self._thinking(event)
+        elif kind == "AgentNameChosenEvent":
+            chosen, agent_id = _text(event.get("chosen_name")), _text(event.get("agent_id"))
+            if chosen and agent_id:
+                t.chosen_names[agent_id] = chosen
         elif kind == "TurnCompleteEvent":
             number = _int(event["turn_number"]) + 1
             info = t.turns.setdefault(number, TurnInfo(number))
@@ -279,6 +290,7 @@ _SHOWN = (
     b"SystemPromptEvent",
     b"PromptInjectionEvent",
     b"TurnDiscardedEvent",
+    b"AgentNameChosenEvent",
 )
 """Event types the transcript shows: other lines (requests carrying whole histories in
 pidgin-ai logs, chunks, rate limits) are skipped without being parsed."""

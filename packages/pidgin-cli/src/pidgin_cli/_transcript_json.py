@@ -40,6 +40,7 @@ def _conversation(view: ConversationView) -> dict[str, Any]:
         tokens = state.tokens.get(agent)
         agents[agent] = {
             "name": t.agent_names.get(agent),
+            "chosen_name": t.chosen_names.get(agent),
             "model": t.agent_models.get(agent),
             "prompt_tokens": tokens.prompt if tokens else 0,
             "completion_tokens": tokens.completion if tokens else 0,

@@ -90,7 +90,7 @@ def agent_label(transcript: Transcript, agent_id: str | None) -> str:
         return "both agents"
     letter = _LETTER.get(agent_id)
     head = f"Agent {letter}" if letter else agent_id
-    name = transcript.agent_names.get(agent_id)
+    name = transcript.chosen_names.get(agent_id) or transcript.agent_names.get(agent_id)
     model = transcript.agent_models.get(agent_id)
     if name and model and name != model:
         return f"{head} · {name} ({model})"
