@@ -213,9 +213,9 @@ class TranscriptReader:
         elif kind == "ThinkingCompleteEvent":
             self._thinking(event)
         elif kind == "AgentNameChosenEvent":
-            chosen, agent_id = _text(event.get("chosen_name")), _text(event.get("agent_id"))
-            if chosen and agent_id:
-                t.chosen_names[agent_id] = chosen
+            chosen, chooser = _text(event.get("chosen_name")), _text(event.get("agent_id"))
+            if chosen and chooser:
+                t.chosen_names[chooser] = chosen
         elif kind == "TurnCompleteEvent":
             number = _int(event["turn_number"]) + 1
             info = t.turns.setdefault(number, TurnInfo(number))

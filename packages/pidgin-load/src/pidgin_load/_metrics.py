@@ -7,6 +7,7 @@ already there (the logs need not exist any more).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ._compression import fill_compression_ratios
@@ -86,7 +87,7 @@ def _compute_batch(
     return int(row[0]) if row else 0
 
 
-def _params_of(sql: str, params: dict[str, object]) -> dict[str, object] | None:
+def _params_of(sql: str, params: Mapping[str, object]) -> dict[str, object] | None:
     """The parameters a statement names (DuckDB refuses unused ones)."""
     used = {name: value for name, value in params.items() if f"${name}" in sql}
     return used or None
