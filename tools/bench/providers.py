@@ -309,6 +309,8 @@ def _scale(
                 floor,
                 how="within",
                 target="close to 1x: the runner waits on nothing but CPU",
+                note="not judged: it says how much of the wall time is other than CPU work "
+                f"(other processes on a shared machine, waits); load average {_load()}",
             ),
         ]
     return rows
