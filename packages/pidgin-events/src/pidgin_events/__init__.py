@@ -6,6 +6,7 @@ with ``LogReader`` or ``read_events``. Everything here depends on orjson only.
 
 from __future__ import annotations
 
+from ._chat import Chat
 from ._codec import (
     EVENT_TYPES,
     EventDecodeError,
@@ -84,7 +85,7 @@ from ._reader import (
     open_log,
     read_events,
 )
-from ._recorder import Chat, Conversation, Experiment
+from ._recorder import Conversation, Experiment
 from ._time import parse_timestamp, utc_now
 from ._writer import EventWriteError, EventWriter, FsyncPolicy
 

@@ -29,7 +29,7 @@ from ._events import (
 )
 from ._fileio import make_private_dir
 from ._ids import new_id, validate_id
-from ._layout import CHATS_DIR, EXPERIMENT_LOG, EXPERIMENTS_DIR, conversation_log_path, output_root
+from ._layout import EXPERIMENT_LOG, EXPERIMENTS_DIR, conversation_log_path, output_root
 from ._liveness import RunLock
 from ._time import utc_now
 from ._writer import EventWriter, FsyncPolicy
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any
 
-__all__ = ["Chat", "Conversation", "Experiment"]
+__all__ = ["Conversation", "Experiment"]
 
 _INTERRUPTS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
@@ -488,44 +488,3 @@ class Experiment:
             self.complete("interrupted", reason=type(exc).__name__)
         else:
             self.complete("failed", reason="exception", error=f"{type(exc).__name__}: {exc}")
-
-
-class Chat:
-    """A single conversation outside any experiment, under ``<root>/chats/<stamp>_<id>/``."""
-
-    @staticmethod
-    def create(
-        root: str | os.PathLike[str] | None = None,
-        *,
-        agent_a: str | Mapping[str, Any],
-        agent_b: str | Mapping[str, Any],
-        max_turns: int | None = None,
-        initial_prompt: str | None = None,
-        config: Mapping[str, Any] | None = None,
-        conversation_id: str | None = None,
-        fsync: FsyncPolicy = "close",
-    ) -> Conversation:
-        conversation_id = validate_id(
-            new_id("conv") if conversation_id is None else conversation_id, "conversation id"
-        )
-        stamp = utc_now().strftime("%Y%m%d_%H%M%S")
-        short = conversation_id.removeprefix("conv_")
-        directory = output_root(root) / CHATS_DIR / f"{stamp}_{short}"
-        make_private_dir(directory.parent)
-        os.mkdir(directory, 0o700)
-        lock = RunLock(directory)
-        try:
-            return Conversation(
-                directory,
-                conversation_id=conversation_id,
-                agent_a=agent_a,
-                agent_b=agent_b,
-                max_turns=max_turns,
-                initial_prompt=initial_prompt,
-                config=config,
-                fsync=fsync,
-                lock=lock,
-            )
-        except BaseException:
-            lock.release()
-            raise
