@@ -223,7 +223,8 @@ en AS (
 tu AS (
     SELECT conversation_id, count(*) AS turns,
         max_by(convergence_score, turn_number) AS final_convergence,
-        avg(convergence_score) AS mean_convergence
+        -- in turn order: a float sum depends on its order, and a reload must not change it
+        avg(convergence_score ORDER BY turn_number) AS mean_convergence
     FROM turns WHERE experiment_id = $experiment_id GROUP BY ALL
 ),
 me AS (

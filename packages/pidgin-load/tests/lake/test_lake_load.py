@@ -27,7 +27,18 @@ def _rows(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[Any, ...]
     columns = f"* EXCLUDE ({', '.join(exclude)})" if exclude else "*"
     # as text: equal values print equally, and timestamps need no pytz
     rows = con.execute(f"SELECT COLUMNS({columns})::VARCHAR FROM {relation}").fetchall()
-    return sorted(rows, key=repr)
+    return sorted((tuple(_number(value) for value in row) for row in rows), key=repr)
+
+
+def _number(value: Any) -> Any:
+    """A float to 12 significant digits: the lake and the file may add a view's floats in
+    another order (0.25 against 0.25000000000000006); any other value as it is."""
+    if isinstance(value, str) and ("." in value or "e" in value):
+        try:
+            return f"{float(value):.12g}"
+        except ValueError:
+            return value
+    return value
 
 
 def _views(con: duckdb.DuckDBPyConnection) -> list[str]:
