@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import partial
@@ -38,10 +37,10 @@ from ._runner import (
     RUNNER_LOG,
     ExperimentSpec,
     RunSummary,
-    _outcome,
     _print_log,
     _write_private,
 )
+from ._settle import settle
 
 if TYPE_CHECKING:
     from pidgin_events import Experiment
@@ -195,7 +194,8 @@ def resume_experiment(
         directory, experiment_id=spec.experiment_id, name=spec.name, finished=found.untouched
     )
     summary = RunSummary(experiment.id, status="failed")
-    try:
+
+    def run() -> list[str]:
         resumed = tuple(state.conversation_id or path.name for path, state in found.resume)
         experiment.emit(
             ExperimentResumedEvent(
@@ -222,21 +222,9 @@ def resume_experiment(
         statuses = [result.status for result in summary.results]
         for status, count in found.untouched.items():
             statuses += [status] * count
-        summary.status, summary.reason = _outcome(statuses, stop)
-    except BaseException as exc:
-        summary.status, summary.reason = "failed", "exception"
-        summary.error = f"{type(exc).__name__}: {exc}"
-        log(f"the resumed run failed: {summary.error}\n{traceback.format_exc()}")
-        experiment.complete("failed", reason="exception", error=summary.error)
-        if not isinstance(exc, Exception):
-            raise
-        return summary
-    experiment.complete(summary.status, reason=summary.reason)
-    log(
-        f"completed {experiment.id}: {summary.status}"
-        + (f" ({summary.reason})" if summary.reason else "")
-    )
-    return summary
+        return statuses
+
+    return settle(experiment, summary, stop, log, run, what="resumed run")
 
 
 def _take_over_files(directory: Path, spec: ExperimentSpec) -> None:

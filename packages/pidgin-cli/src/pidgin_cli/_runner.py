@@ -27,7 +27,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
@@ -44,6 +43,7 @@ from ._conductor import (
 from ._pool import Log, run_logged, run_pool
 from ._prompting import Prompting
 from ._requests import ContextPolicy, RequestSettings
+from ._settle import settle
 
 if TYPE_CHECKING:
     from pidgin_events import Experiment
@@ -266,7 +266,8 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
         experiment_id=spec.experiment_id,
     )
     summary = RunSummary(experiment.id, status="failed")
-    try:
+
+    def run() -> list[str] | None:
         _write_private(experiment.directory / PID_FILE, f"{os.getpid()}\n")
         if spec.launch_log:
             # The open descriptors follow the file; the launcher reads it by descriptor.
@@ -284,24 +285,11 @@ def run_experiment(spec: ExperimentSpec, stop: StopRequest, *, log: Log = _print
             summary.error = "; ".join(problems)
             log(f"not starting any conversation: {summary.error}")
             experiment.complete("failed", reason="provider_check", error=summary.error)
-            return summary
+            return None
         summary.results = _run_conversations(experiment, spec, stop, log)
-        statuses = [result.status for result in summary.results]
-        summary.status, summary.reason = _outcome(statuses, stop)
-    except BaseException as exc:
-        summary.status, summary.reason = "failed", "exception"
-        summary.error = f"{type(exc).__name__}: {exc}"
-        log(f"the run failed: {summary.error}\n{traceback.format_exc()}")
-        experiment.complete("failed", reason="exception", error=summary.error)
-        if not isinstance(exc, Exception):
-            raise
-        return summary
-    experiment.complete(summary.status, reason=summary.reason)
-    log(
-        f"completed {experiment.id}: {summary.status}"
-        + (f" ({summary.reason})" if summary.reason else "")
-    )
-    return summary
+        return [result.status for result in summary.results]
+
+    return settle(experiment, summary, stop, log, run, what="run")
 
 
 def _preflight(spec: ExperimentSpec, log: Log) -> list[str]:
@@ -349,15 +337,6 @@ def _run_conversations(
 
     jobs = [partial(one, index) for index in range(spec.conversations)]
     return run_pool(jobs, spec.max_parallel, stop)
-
-
-def _outcome(statuses: list[str], stop: StopRequest) -> tuple[str, str | None]:
-    """The experiment's status: interrupted if stopped, failed if nothing but failures."""
-    if stop.is_set():
-        return "interrupted", stop.reason
-    if statuses and "completed" not in statuses and "failed" in statuses:
-        return "failed", "all_conversations_failed"
-    return "completed", None
 
 
 def _write_private(path: Path, text: str) -> None:
