@@ -303,3 +303,39 @@ def test_crashed_experiment_loads_as_interrupted(tmp_path: Path, query: Any) -> 
     assert query(
         db, "SELECT status, conversations, interrupted_conversations FROM experiments"
     ) == [("interrupted", 1, 1)]
+
+
+def test_messages_of_a_discarded_turn_stay_events_but_are_no_messages(
+    tmp_path: Path, query: Any
+) -> None:
+    """A turn left half done and run again on resume counts once, with its second messages."""
+    exp = pe.Experiment.create(tmp_path, name="resumed", experiment_id="exp_discard")
+    conv = exp.conversation(agent_a="local:test", agent_b="local:echo")
+    conv.turn_start()
+    conv.message("agent_a", "a, turn 1")
+    conv.message("agent_b", "b, turn 1")
+    conv.turn_complete(0.1)
+    conv.turn_start()
+    conv.message("agent_a", "a, turn 2, left half done")
+    exp._open.discard(conv.id)  # its process died here
+    again = exp.resume_conversation(conv.id, turns_completed=1)
+    again.emit(pe.TurnDiscardedEvent(conversation_id=conv.id, turn_number=1, messages_discarded=1))
+    again.turn_start()
+    again.message("agent_a", "a, turn 2")
+    again.message("agent_b", "b, turn 2")
+    again.turn_complete(0.2)
+    db = tmp_path / "db.duckdb"
+
+    assert pl.load_experiment(exp.directory, db, allow_running=True).ok
+
+    assert query(
+        db, "SELECT turn, agent_id, model, content FROM messages ORDER BY line_number"
+    ) == [
+        (1, "agent_a", "local:test", "a, turn 1"),
+        (1, "agent_b", "local:echo", "b, turn 1"),
+        (2, "agent_a", "local:test", "a, turn 2"),
+        (2, "agent_b", "local:echo", "b, turn 2"),
+    ]
+    assert query(db, "SELECT count(*) FROM events WHERE event_type = 'MessageCompleteEvent'") == [
+        (5,)
+    ]

@@ -66,6 +66,16 @@ said AS (
         FROM events
         WHERE experiment_id = $experiment_id AND event_type = 'MessageCompleteEvent' {{in_slice}}
     )
+),
+-- A message of a turn discarded later in its log (left half done, run again on resume)
+-- stays in events but is no message of the conversation: the last discard of each turn
+-- of each log, few or none, joined (a correlated NOT EXISTS cost 6 s per 100,000 messages).
+discards AS (
+    SELECT source_file,
+        TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number,
+        max(line_number) AS last_line
+    FROM events WHERE experiment_id = $experiment_id AND event_type = 'TurnDiscardedEvent'
+    GROUP BY ALL
 )
 SELECT
     $experiment_id AS experiment_id, said.conversation_id,
@@ -79,15 +89,8 @@ SELECT
     m.cache_write_tokens AS cache_write_tokens, m.duration_ms AS duration_ms,
     said.timestamp, said.seq, said.source_file, said.line_number
 FROM said LEFT JOIN starts USING (conversation_id)
--- A message of a turn discarded later in its log (left half done, run again on resume)
--- stays in events but is no message of the conversation.
-WHERE NOT EXISTS (
-    SELECT 1 FROM events AS d
-    WHERE d.experiment_id = $experiment_id AND d.event_type = 'TurnDiscardedEvent'
-        AND d.source_file = said.source_file AND d.line_number > said.line_number
-        AND TRY_CAST(json_extract_string(d.payload, '$.turn_number') AS INTEGER)
-            = m.turn_number
-)
+LEFT JOIN discards AS d ON d.source_file = said.source_file AND d.turn_number = m.turn_number
+WHERE d.last_line IS NULL OR said.line_number > d.last_line
 """
 
 UNNUMBERED_MESSAGES_SQL = """
