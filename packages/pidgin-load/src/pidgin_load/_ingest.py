@@ -231,6 +231,7 @@ def _fill_tables(
     skip: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Fill the normalised tables but ``experiments`` from the events; rows per table."""
+    con.execute(sql_tables.OUTLINE_TABLE_SQL, params)
     rows = {"messages": _count_sliced(con, sql_tables.MESSAGES_SQL, params, parts)}
     if _count(con, sql_tables.UNNUMBERED_MESSAGES_SQL, params):
         con.execute(sql_tables.MESSAGE_TURNS_SQL, params)
@@ -253,4 +254,5 @@ def _fill_tables(
     if "token_usage" not in skip:
         rows["token_usage"] = _count(con, sql_tables.TOKEN_USAGE_SQL, params)
     rows["thinking"] = _count(con, THINKING_SQL, params)
+    con.execute(sql_tables.DROP_OUTLINE_SQL)
     return rows

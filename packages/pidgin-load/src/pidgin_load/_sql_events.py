@@ -47,8 +47,8 @@ raw_lines AS (
     FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text($paths))
 ),
 parsed AS (
-    SELECT path, line_number, line,
-        CASE WHEN json_valid(line) THEN from_json(line, '{_ENVELOPE}') END AS p
+    -- NULL for a line that is not JSON: parsed once (a json_valid guard parsed it twice)
+    SELECT path, line_number, line, try(from_json(line, '{_ENVELOPE}')) AS p
     FROM raw_lines
     -- blank lines are not events (a short line is trimmed to find out; long ones never are)
     WHERE CASE WHEN strlen(line) > 16 THEN true ELSE trim(line, e' \\t\\r\\f') <> '' END

@@ -1,7 +1,8 @@
 """The statements that fill the normalised tables from the ``events`` rows of one run.
 
 Each reads only the events it needs and parses only the payload fields it keeps
-(pidgin-ai's history-laden ``MessageRequestEvent`` payloads are never parsed again). The
+(pidgin-ai's history-laden ``MessageRequestEvent`` payloads are never parsed again); the
+few events that outline the conversations are copied once (``OUTLINE_TABLE_SQL``). The
 statements marked ``{in_slice}`` parse payloads of every row they select, so they are run
 slice by slice (``_slices``) when a run's logs have long lines.
 
@@ -13,17 +14,33 @@ from __future__ import annotations
 
 __all__ = [
     "CONVERSATIONS_SQL",
+    "DROP_OUTLINE_SQL",
     "DROP_TURN_ENDS_SQL",
     "ERRORS_SQL",
     "EXPERIMENT_SQL",
     "MESSAGES_SQL",
     "MESSAGE_TURNS_SQL",
+    "OUTLINE_TABLE_SQL",
     "TOKEN_USAGE_SQL",
     "TURNS_SQL",
     "TURN_ENDS_SQL",
     "TURN_ENDS_TABLE_SQL",
     "UNNUMBERED_MESSAGES_SQL",
 ]
+
+# The few events that give each conversation its shape, copied once from ``events`` with
+# their payloads for the statements below. Each scan of ``events`` for them decompresses
+# nearly every payload (each vector of rows holds one or two), about a second per GB.
+OUTLINE_TABLE_SQL = """
+CREATE OR REPLACE TEMP TABLE pidgin_load_outline AS
+SELECT conversation_id, event_type, timestamp, source_file, line_number, payload
+FROM events
+WHERE experiment_id = $experiment_id AND event_type IN (
+    'ConversationStartEvent', 'ConversationEndEvent', 'ConversationBranchedEvent',
+    'TurnStartEvent', 'TurnDiscardedEvent')
+"""
+
+DROP_OUTLINE_SQL = "DROP TABLE pidgin_load_outline"
 
 _AGENT = '{"model": "VARCHAR", "display_name": "VARCHAR", "temperature": "DOUBLE"}'
 
@@ -41,9 +58,8 @@ starts AS (
                 "agent_a_display_name": "VARCHAR", "agent_b_display_name": "VARCHAR",
                 "temperature_a": "DOUBLE", "temperature_b": "DOUBLE", "max_turns": "INTEGER",
                 "initial_prompt": "VARCHAR", "config": "JSON"}}') AS p
-        FROM events
-        WHERE experiment_id = $experiment_id AND event_type = 'ConversationStartEvent'
-            AND conversation_id IS NOT NULL
+        FROM pidgin_load_outline
+        WHERE event_type = 'ConversationStartEvent' AND conversation_id IS NOT NULL
     )
     QUALIFY row_number() OVER (
         PARTITION BY conversation_id ORDER BY source_file, line_number) = 1
@@ -74,7 +90,7 @@ discards AS (
     SELECT source_file,
         TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number,
         max(line_number) AS last_line
-    FROM events WHERE experiment_id = $experiment_id AND event_type = 'TurnDiscardedEvent'
+    FROM pidgin_load_outline WHERE event_type = 'TurnDiscardedEvent'
     GROUP BY ALL
 )
 SELECT
@@ -110,7 +126,7 @@ FROM (
     ASOF JOIN (
         SELECT source_file, line_number,
             TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number
-        FROM events WHERE experiment_id = $experiment_id AND event_type = 'TurnStartEvent'
+        FROM pidgin_load_outline WHERE event_type = 'TurnStartEvent'
     ) AS t
         ON m.source_file = t.source_file AND m.line_number >= t.line_number
 ) AS found
@@ -159,7 +175,7 @@ started AS (
     SELECT conversation_id,
         TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number,
         min(timestamp) AS started_at
-    FROM events WHERE experiment_id = $experiment_id AND event_type = 'TurnStartEvent'
+    FROM pidgin_load_outline WHERE event_type = 'TurnStartEvent'
     GROUP BY ALL
 ),
 said AS (
@@ -199,8 +215,9 @@ FROM (
         "error_code": "VARCHAR", "retryable": "BOOLEAN", "retry_count": "INTEGER",
         "turn_number": "INTEGER"}') AS p
     FROM events
-    WHERE experiment_id = $experiment_id AND list_contains($error_types::VARCHAR[], event_type)
-        {in_slice}
+    -- a join, not list_contains: with no error events, no payload is even read
+    WHERE experiment_id = $experiment_id
+        AND event_type IN (SELECT unnest($error_types::VARCHAR[])) {in_slice}
 )
 """
 
@@ -217,9 +234,8 @@ en AS (
     SELECT conversation_id, timestamp,
         from_json(payload, '{{"status": "VARCHAR", "reason": "VARCHAR", "error": "VARCHAR",
             "total_turns": "INTEGER", "duration_ms": "BIGINT"}}') AS p
-    FROM events
-    WHERE experiment_id = $experiment_id AND event_type = 'ConversationEndEvent'
-        AND conversation_id IS NOT NULL
+    FROM pidgin_load_outline
+    WHERE event_type = 'ConversationEndEvent' AND conversation_id IS NOT NULL
     QUALIFY row_number() OVER (
         PARTITION BY conversation_id ORDER BY source_file DESC, line_number DESC) = 1
 ),
@@ -245,9 +261,8 @@ br AS (
     SELECT conversation_id,
         from_json(payload, '{{"source_conversation_id": "VARCHAR",
             "branch_point": "INTEGER"}}') AS p
-    FROM events
-    WHERE experiment_id = $experiment_id AND event_type = 'ConversationBranchedEvent'
-        AND conversation_id IS NOT NULL
+    FROM pidgin_load_outline
+    WHERE event_type = 'ConversationBranchedEvent' AND conversation_id IS NOT NULL
     QUALIFY row_number() OVER (
         PARTITION BY conversation_id ORDER BY source_file, line_number) = 1
 ),
