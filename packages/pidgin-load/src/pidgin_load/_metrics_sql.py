@@ -134,7 +134,7 @@ SELECT conversation_id, turn_number, agent, message_index, compression_ratio,
     w, len(w) AS n, chars,
     {_histogram(_phrases(2), "UBIGINT")} AS bigram_hist,
     {_histogram(_phrases(3), "UBIGINT")} AS trigram_hist,
-    {", ".join(f"list_distinct({_phrases(n)}) AS grams{n}" for n in _NGRAM_SIZES if n > 3)},
+    {", ".join(f"{_phrases(n)} AS grams{n}" for n in _NGRAM_SIZES if n > 3)},
     CASE WHEN len(w) < 2 THEN 0.0 ELSE
         len(list_filter(range(2, len(w) + 1), lambda i: h[i] = h[i - 1])) / (len(w) - 1) END
         AS self_repetition,
@@ -201,9 +201,11 @@ GROUP BY ALL
 _MESSAGE_SQL = """
 CREATE OR REPLACE TEMP TABLE pidgin_metrics_message AS
 SELECT t.conversation_id, t.turn_number, t.agent, t.message_index, compression_ratio,
-    map_keys(bigram_hist) AS grams2,
-    map_keys(trigram_hist) AS grams3,
-    grams4, grams5, grams6,
+    map_keys(bigram_hist) AS grams2, cardinality(bigram_hist) AS distinct2,
+    map_keys(trigram_hist) AS grams3, cardinality(trigram_hist) AS distinct3,
+    grams4, list_unique(grams4) AS distinct4,
+    grams5, list_unique(grams5) AS distinct5,
+    grams6, list_unique(grams6) AS distinct6,
     chars AS message_length,
     n AS word_count,
     coalesce(vocabulary_size, 0) AS vocabulary_size,
@@ -353,7 +355,7 @@ def _mimicry(source: str) -> str:
     seen from either side, so it is counted once per turn for both directions.
     """
     terms = " + ".join(
-        f"CASE WHEN longest >= {n} THEN {n - 1} * common{n} / len({source}_grams{n}) ELSE 0 END"
+        f"CASE WHEN longest >= {n} THEN {n - 1} * common{n} / {source}_distinct{n} ELSE 0 END"
         for n in _NGRAM_SIZES
     )
     return f"CASE WHEN longest < 2 THEN 0.0 ELSE ({terms}) / (longest * (longest - 1) / 2) END"
@@ -393,10 +395,15 @@ _JOIN_AGENTS = _join_agents("pidgin_metrics_message", "a", "b")
 
 # What compares the two replies of a turn, computed once per turn (an alias that a later
 # expression uses would be computed again for it, hence the inner query).
+# Phrases both replies use, as |A| + |B| - |A or B| (counting the distinct values of one
+# list is much cheaper than intersecting two).
 _COMMON = ",\n        ".join(
-    f"len(list_intersect(a.grams{n}, b.grams{n})) AS common{n}" for n in _NGRAM_SIZES
+    f"a.distinct{n} + b.distinct{n} - list_unique(a.grams{n} || b.grams{n}) AS common{n}"
+    for n in _NGRAM_SIZES
 )
-_GRAMS = ", ".join(f"a.grams{n} AS a_grams{n}, b.grams{n} AS b_grams{n}" for n in _NGRAM_SIZES)
+_GRAMS = ", ".join(
+    f"a.distinct{n} AS a_distinct{n}, b.distinct{n} AS b_distinct{n}" for n in _NGRAM_SIZES
+)
 _SCORES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE pidgin_metrics_scores AS
 SELECT conversation_id, turn_number, shared,
