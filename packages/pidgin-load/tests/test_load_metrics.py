@@ -264,7 +264,8 @@ def test_recompute_fills_compression_in_a_database_from_before_migration_8(tmp_p
 
 
 def test_conversations_measured_in_batches_give_the_same_rows(tmp_path: Path) -> None:
-    """Big replies are measured a few conversations at a time; the rows must not change."""
+    """Conversations are measured in batches, side by side (one per DuckDB thread); the
+    rows must not depend on how they were grouped or how many ran at once."""
     from pidgin_load._metrics import compute_turn_metrics, conversation_batches
 
     words = ["we", "could", "agree", "the", "river", "keeps", "its", "shape", "while", "water"]
@@ -285,12 +286,20 @@ def test_conversations_measured_in_batches_give_the_same_rows(tmp_path: Path) ->
         experiment_id = exp.id
         assert len(conversation_batches(con, experiment_id)) == 1
         assert [len(b) for b in conversation_batches(con, experiment_id, 1)] == [1, 1, 1, 1]
+        assert [len(b) for b in conversation_batches(con, experiment_id, at_least=2)] == [2, 2]
+        con.execute("SET threads = 1")
         assert compute_turn_metrics(con, experiment_id, batch_text_bytes=1) == 12
+        assert _rows_by_turn(db, con) == whole
+        con.execute("SET threads = 4")  # four batches at once, each on its own connection
+        assert compute_turn_metrics(con, experiment_id, batch_text_bytes=1) == 12
+        assert con.execute("SELECT current_setting('threads')").fetchone() == (4,)
     assert _rows_by_turn(db) == whole
 
 
-def _rows_by_turn(db: Path) -> list[dict[str, Any]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        cursor = con.execute("SELECT * FROM turn_metrics ORDER BY conversation_id, turn_number")
-        names = [column[0] for column in cursor.description or []]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def _rows_by_turn(db: Path, con: duckdb.DuckDBPyConnection | None = None) -> list[dict[str, Any]]:
+    if con is None:
+        with duckdb.connect(str(db), read_only=True) as own:
+            return _rows_by_turn(db, own)
+    cursor = con.execute("SELECT * FROM turn_metrics ORDER BY conversation_id, turn_number")
+    names = [column[0] for column in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
