@@ -118,6 +118,47 @@ def test_per_message_counts_by_hand(loaded: tuple[Path, Path, list[dict[str, Any
     assert second["b_message_hash"] == digest[0]
 
 
+TRICKY = "Hello Bob. Alice met 'Carol' and x'Dan. O'Neil A B Cd! -> 2 ≈ 3"
+
+
+def test_names_sentences_and_symbols_by_hand(tmp_path: Path) -> None:
+    """Each of these is counted by one regex over the whole reply, not per sentence or
+    per character: the counts must be what the definitions say sentence by sentence."""
+    with (
+        pe.Experiment.create(tmp_path / "out", name="tricky", total_conversations=1) as exp,
+        exp.conversation(agent_a="local:a", agent_b="local:b", max_turns=2) as conv,
+    ):
+        for a, b in ((TRICKY, "One two. Three four five."), ("", "x")):
+            conv.turn_start()
+            conv.message("agent_a", a)
+            conv.message("agent_b", b)
+            conv.turn_complete()
+    db = tmp_path / "tricky.duckdb"
+    assert pl.load_experiment(exp.directory, db).ok
+    row, empty = _rows(db)
+    # sentences: "Hello Bob" | " Alice met 'Carol' and x'Dan" | " O'Neil A B Cd" | " -> 2 ≈ 3";
+    # after each one's first word: Bob, Carol (x'Dan starts with x), Cd (A and B are short)
+    assert row["a_proper_noun_count"] == 3
+    assert row["a_sentence_count"] == 4
+    # whitespace-separated pieces per sentence: A 2 + 5 + 4 + 4 over 4, B 2 + 3 over 2
+    assert row["structural_similarity"] == pytest.approx(
+        0.5 * (1 - 2 / 4) + 0.5 * (1 - (15 / 4 - 5 / 2) / (15 / 4))
+    )
+    # neither letter nor whitespace: . ' ' ' . ' ! - > 2 ≈ 3
+    symbols = sum(1 for c in TRICKY if not c.isalpha() and not c.isspace())
+    assert symbols == 12
+    assert row["a_symbol_density"] == pytest.approx(symbols / len(TRICKY))
+    assert row["a_punctuation_diversity"] == len(set(".'!->≈"))
+    assert row["a_special_char_count"] == 3  # -, >, ≈ from the symbol set
+    assert row["a_arrow_count"] == 1
+    assert row["a_number_count"] == 2
+    # an empty reply: every count 0, entropy 0, formality 0.5
+    assert empty["a_word_count"] == empty["a_sentence_count"] == 0
+    assert empty["a_proper_noun_count"] == empty["a_punctuation_diversity"] == 0
+    assert empty["a_symbol_density"] == empty["a_character_entropy"] == 0.0
+    assert empty["a_formality_score"] == 0.5
+
+
 def test_between_agents_by_hand(loaded: tuple[Path, Path, list[dict[str, Any]]]) -> None:
     first, second = loaded[2]
     # shared: i agree we could try; A0 has 10 distinct words, B0 6

@@ -65,9 +65,9 @@ EMOJI_PATTERN = (
     r"\x{1F900}-\x{1F9FF}\x{2600}-\x{27BF}]+"
 )
 
-_WORD_CHAR = r"[\p{L}\p{N}_]"
-_MORE_THAN_ONE = f"(?:{_WORD_CHAR}|'+{_WORD_CHAR})"
-"""What follows a word's first character when the word has more than one."""
+_MORE_THAN_ONE = r"'*[\p{L}\p{N}_]"
+"""What follows a word's first character when the word has more than one (apostrophes
+only inside a word, so they must be followed by a word character)."""
 CAPITALISED_PATTERN = rf"(?:^|[^\p{{L}}\p{{N}}_'])'*\p{{Lu}}{_MORE_THAN_ONE}"
 """A word of more than one character that starts with an uppercase letter. A match starts
 where no word can go on (the start, or a character that is neither a word character nor an
