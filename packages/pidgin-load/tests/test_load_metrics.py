@@ -118,6 +118,47 @@ def test_per_message_counts_by_hand(loaded: tuple[Path, Path, list[dict[str, Any
     assert second["b_message_hash"] == digest[0]
 
 
+TRICKY = "Hello Bob. Alice met 'Carol' and x'Dan. O'Neil A B Cd! -> 2 ≈ 3"
+
+
+def test_names_sentences_and_symbols_by_hand(tmp_path: Path) -> None:
+    """Each of these is counted by one regex over the whole reply, not per sentence or
+    per character: the counts must be what the definitions say sentence by sentence."""
+    with (
+        pe.Experiment.create(tmp_path / "out", name="tricky", total_conversations=1) as exp,
+        exp.conversation(agent_a="local:a", agent_b="local:b", max_turns=2) as conv,
+    ):
+        for a, b in ((TRICKY, "One two. Three four five."), ("", "x")):
+            conv.turn_start()
+            conv.message("agent_a", a)
+            conv.message("agent_b", b)
+            conv.turn_complete()
+    db = tmp_path / "tricky.duckdb"
+    assert pl.load_experiment(exp.directory, db).ok
+    row, empty = _rows(db)
+    # sentences: "Hello Bob" | " Alice met 'Carol' and x'Dan" | " O'Neil A B Cd" | " -> 2 ≈ 3";
+    # after each one's first word: Bob, Carol (x'Dan starts with x), Cd (A and B are short)
+    assert row["a_proper_noun_count"] == 3
+    assert row["a_sentence_count"] == 4
+    # whitespace-separated pieces per sentence: A 2 + 5 + 4 + 4 over 4, B 2 + 3 over 2
+    assert row["structural_similarity"] == pytest.approx(
+        0.5 * (1 - 2 / 4) + 0.5 * (1 - (15 / 4 - 5 / 2) / (15 / 4))
+    )
+    # neither letter nor whitespace: . ' ' ' . ' ! - > 2 ≈ 3
+    symbols = sum(1 for c in TRICKY if not c.isalpha() and not c.isspace())
+    assert symbols == 12
+    assert row["a_symbol_density"] == pytest.approx(symbols / len(TRICKY))
+    assert row["a_punctuation_diversity"] == len(set(".'!->≈"))
+    assert row["a_special_char_count"] == 3  # -, >, ≈ from the symbol set
+    assert row["a_arrow_count"] == 1
+    assert row["a_number_count"] == 2
+    # an empty reply: every count 0, entropy 0, formality 0.5
+    assert empty["a_word_count"] == empty["a_sentence_count"] == 0
+    assert empty["a_proper_noun_count"] == empty["a_punctuation_diversity"] == 0
+    assert empty["a_symbol_density"] == empty["a_character_entropy"] == 0.0
+    assert empty["a_formality_score"] == 0.5
+
+
 def test_between_agents_by_hand(loaded: tuple[Path, Path, list[dict[str, Any]]]) -> None:
     first, second = loaded[2]
     # shared: i agree we could try; A0 has 10 distinct words, B0 6
@@ -264,7 +305,8 @@ def test_recompute_fills_compression_in_a_database_from_before_migration_8(tmp_p
 
 
 def test_conversations_measured_in_batches_give_the_same_rows(tmp_path: Path) -> None:
-    """Big replies are measured a few conversations at a time; the rows must not change."""
+    """Conversations are measured in batches, side by side (one per DuckDB thread); the
+    rows must not depend on how they were grouped or how many ran at once."""
     from pidgin_load._metrics import compute_turn_metrics, conversation_batches
 
     words = ["we", "could", "agree", "the", "river", "keeps", "its", "shape", "while", "water"]
@@ -285,12 +327,20 @@ def test_conversations_measured_in_batches_give_the_same_rows(tmp_path: Path) ->
         experiment_id = exp.id
         assert len(conversation_batches(con, experiment_id)) == 1
         assert [len(b) for b in conversation_batches(con, experiment_id, 1)] == [1, 1, 1, 1]
+        assert [len(b) for b in conversation_batches(con, experiment_id, at_least=2)] == [2, 2]
+        con.execute("SET threads = 1")
         assert compute_turn_metrics(con, experiment_id, batch_text_bytes=1) == 12
+        assert _rows_by_turn(db, con) == whole
+        con.execute("SET threads = 4")  # four batches at once, each on its own connection
+        assert compute_turn_metrics(con, experiment_id, batch_text_bytes=1) == 12
+        assert con.execute("SELECT current_setting('threads')").fetchone() == (4,)
     assert _rows_by_turn(db) == whole
 
 
-def _rows_by_turn(db: Path) -> list[dict[str, Any]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        cursor = con.execute("SELECT * FROM turn_metrics ORDER BY conversation_id, turn_number")
-        names = [column[0] for column in cursor.description or []]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def _rows_by_turn(db: Path, con: duckdb.DuckDBPyConnection | None = None) -> list[dict[str, Any]]:
+    if con is None:
+        with duckdb.connect(str(db), read_only=True) as own:
+            return _rows_by_turn(db, own)
+    cursor = con.execute("SELECT * FROM turn_metrics ORDER BY conversation_id, turn_number")
+    names = [column[0] for column in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
