@@ -29,11 +29,13 @@ __all__ = [
 ]
 
 # The few events that give each conversation its shape, copied once from ``events`` with
-# their payloads for the statements below. Each scan of ``events`` for them decompresses
-# nearly every payload (each vector of rows holds one or two), about a second per GB.
+# their payloads and turn numbers for the statements below. Each scan of ``events`` for
+# them decompresses nearly every payload (each vector of rows holds one or two), about a
+# second per GB.
 OUTLINE_TABLE_SQL = """
 CREATE OR REPLACE TEMP TABLE pidgin_load_outline AS
-SELECT conversation_id, event_type, timestamp, source_file, line_number, payload
+SELECT conversation_id, event_type, timestamp, source_file, line_number, payload,
+    TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number
 FROM events
 WHERE experiment_id = $experiment_id AND event_type IN (
     'ConversationStartEvent', 'ConversationEndEvent', 'ConversationBranchedEvent',
@@ -87,9 +89,7 @@ said AS (
 -- stays in events but is no message of the conversation: the last discard of each turn
 -- of each log, few or none, joined (a correlated NOT EXISTS cost 6 s per 100,000 messages).
 discards AS (
-    SELECT source_file,
-        TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number,
-        max(line_number) AS last_line
+    SELECT source_file, turn_number, max(line_number) AS last_line
     FROM pidgin_load_outline WHERE event_type = 'TurnDiscardedEvent'
     GROUP BY ALL
 )
@@ -124,8 +124,7 @@ FROM (
         WHERE experiment_id = $experiment_id AND turn_number IS NULL
     ) AS m
     ASOF JOIN (
-        SELECT source_file, line_number,
-            TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number
+        SELECT source_file, line_number, turn_number
         FROM pidgin_load_outline WHERE event_type = 'TurnStartEvent'
     ) AS t
         ON m.source_file = t.source_file AND m.line_number >= t.line_number
@@ -172,9 +171,7 @@ WITH last_done AS (
     ) = 1
 ),
 started AS (
-    SELECT conversation_id,
-        TRY_CAST(json_extract_string(payload, '$.turn_number') AS INTEGER) AS turn_number,
-        min(timestamp) AS started_at
+    SELECT conversation_id, turn_number, min(timestamp) AS started_at
     FROM pidgin_load_outline WHERE event_type = 'TurnStartEvent'
     GROUP BY ALL
 ),
