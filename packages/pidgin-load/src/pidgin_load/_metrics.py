@@ -36,6 +36,12 @@ take some 30 times its size, so a whole run of 10 KB replies at once exhausts Du
 memory limit; batches side by side share this budget."""
 
 
+SPLIT_TEXT_BYTES = 128_000
+"""The least reply text worth a batch of its own. A batch costs some 80 ms whatever its
+size (compiling its regexes, planning its statements), so a run is split to use more
+cores only when each part still holds at least this much."""
+
+
 def conversation_batches(
     con: duckdb.DuckDBPyConnection,
     experiment_id: str,
@@ -43,15 +49,17 @@ def conversation_batches(
     at_least: int = 1,
 ) -> list[list[str]]:
     """The run's conversations, in order, in groups of about equal reply text: as few as
-    keep each group within ``budget`` characters, but ``at_least`` groups when there are
-    that many conversations (a conversation bigger than the budget is a group of its own)."""
+    keep each group within ``budget`` characters, but up to ``at_least`` groups when each
+    still holds ``SPLIT_TEXT_BYTES`` (a conversation bigger than the budget is a group of
+    its own)."""
     sizes = con.execute(
         "SELECT conversation_id, sum(length(content)) FROM messages "
         "WHERE experiment_id = $experiment_id GROUP BY ALL ORDER BY conversation_id",
         {"experiment_id": experiment_id},
     ).fetchall()
     total = sum(int(size or 0) for _, size in sizes)
-    groups = min(len(sizes), max(at_least, math.ceil(total / max(budget, 1))))
+    worth = min(at_least, total // SPLIT_TEXT_BYTES)
+    groups = min(len(sizes), max(1, worth, math.ceil(total / max(budget, 1))))
     batches: list[list[str]] = [[] for _ in range(groups)]
     before = 0
     for conversation_id, size in sizes:
