@@ -9,8 +9,9 @@ batches, as many at once as DuckDB has threads. A batch's replies are read on th
 caller's connection (only it sees the transaction's rows), measured on a connection of
 its own, on a thread of its own, and its rows come back through a Parquet file in a
 private scratch directory, to be inserted on the caller's connection. DuckDB scans a
-table smaller than a row group (122,880 rows, so any batch of replies) on one thread
-whatever its settings; batches side by side are what puts the other cores to work.
+table smaller than a row group (122,880 rows for a temporary table, so any batch of
+replies) on one thread whatever its settings; batches side by side are what puts the
+other cores to work.
 """
 
 from __future__ import annotations
