@@ -105,6 +105,29 @@ def test_load_by_ids_into_another_database(
     assert not _db(output_root).exists()
 
 
+def test_no_metrics_loads_without_them_for_recompute_to_fill(
+    run_cli: RunCli, output_root: Path, make_experiment: Any
+) -> None:
+    make_experiment("alpha", experiment_id="exp_alpha")
+    assert run_cli("load-db", "alpha", "--no-metrics").returncode == 0
+    db = _db(output_root)
+
+    def counts() -> tuple[Any, ...] | None:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return con.execute(
+                "SELECT (SELECT count(*) FROM turns), (SELECT count(*) FROM turn_metrics)"
+            ).fetchone()
+
+    turns, metrics = counts() or (0, 0)
+    assert turns > 0
+    assert metrics == 0
+    both = run_cli("load-db", "--all", "--no-metrics", "--recompute-metrics")
+    assert both.returncode == 2
+    assert "not both" in both.stderr
+    assert run_cli("load-db", "--all", "--recompute-metrics").returncode == 0
+    assert counts() == (turns, turns)
+
+
 def test_a_bad_id_loads_nothing(run_cli: RunCli, output_root: Path, make_experiment: Any) -> None:
     make_experiment("alpha", experiment_id="exp_alpha")
     result = run_cli("load-db", "alpha", "exp_nope")

@@ -245,10 +245,14 @@ def test_cli_recompute_metrics(tmp_path: Path, run_cli: Any) -> None:
     root = tmp_path / "out"
     _write(root)
     db = tmp_path / "all.duckdb"
-    done = run_cli("--all", root, "--db", db)
+    done = run_cli("--all", root, "--db", db, "--no-metrics")
     assert done.returncode == 0, done.stderr
-    with duckdb.connect(str(db)) as con:
-        con.execute("DELETE FROM turn_metrics")
+    assert _rows(db) == []
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM turns").fetchone() == (2,)
+    both = run_cli("--all", root, "--db", db, "--no-metrics", "--recompute-metrics")
+    assert both.returncode == 2
+    assert "--no-metrics: not with --recompute-metrics" in both.stderr
     done = run_cli("--all", root, "--db", db, "--recompute-metrics")
     assert done.returncode == 0, done.stderr
     assert "metrics recomputed for 1 runs (2 turns)" in done.stderr

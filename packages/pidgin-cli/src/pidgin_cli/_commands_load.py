@@ -76,6 +76,12 @@ ProgressCallback = Callable[[int, int, str], None]
     help="With --all: exit 0 when the output root holds no run (by default that fails).",
 )
 @click.option(
+    "--no-metrics",
+    is_flag=True,
+    help="Leave turn_metrics empty (most of a load of long replies); fill them in later "
+    "with --all --recompute-metrics.",
+)
+@click.option(
     "--recompute-metrics",
     is_flag=True,
     help="With --all: then compute turn_metrics again for every run in the databases "
@@ -95,6 +101,7 @@ def load_db_command(
     data_path: str | None,
     no_chats: bool,
     allow_empty: bool,
+    no_metrics: bool,
     recompute_metrics: bool,
     as_json: bool,
     output: Path | None,
@@ -109,6 +116,7 @@ def load_db_command(
       pidgin load-db --all --db /tmp/copy.duckdb --json
       pidgin load-db --all --target ducklake:postgres:"dbname=lake host=db" --data-path /shared/lake
       pidgin load-db --all --recompute-metrics
+      pidgin load-db greetings --force --no-metrics
 
     Exit status 0 when every run is loaded (or already was), 1 when any failed or
     --all found no run (unless --allow-empty).
@@ -128,6 +136,8 @@ def load_db_command(
     lake = (target, data_path)
     if recompute_metrics and not load_everything:
         raise click.UsageError("--recompute-metrics goes with --all")
+    if recompute_metrics and no_metrics:
+        raise click.UsageError("give --no-metrics or --recompute-metrics, not both")
     root = resolve_output_root(ctx, output)
     # Every ID is resolved before anything loads: a typo in the third one loads nothing.
     directories = list(dict.fromkeys(resolve_run(root, text) for text in run_ids))
@@ -138,10 +148,23 @@ def load_db_command(
         with _progress(enabled=use_rich(sys.stderr)) as progress:
             if load_everything:
                 summary = _load_all(
-                    root, db_path, force=force, chats=not no_chats, tick=progress, lake=lake
+                    root,
+                    db_path,
+                    force=force,
+                    chats=not no_chats,
+                    tick=progress,
+                    lake=lake,
+                    metrics=not no_metrics,
                 )
             else:
-                summary = _load_some(directories, db_path, force=force, tick=progress, lake=lake)
+                summary = _load_some(
+                    directories,
+                    db_path,
+                    force=force,
+                    tick=progress,
+                    lake=lake,
+                    metrics=not no_metrics,
+                )
     except KeyboardInterrupt:
         click.echo("Interrupted: runs not yet committed were not loaded.", err=True)
         ctx.exit(1)
@@ -186,6 +209,7 @@ def _load_all(
     chats: bool,
     tick: ProgressCallback,
     lake: tuple[str | None, str | None],
+    metrics: bool,
 ) -> LoadSummary:
     from pidgin_load import load_all
 
@@ -198,6 +222,7 @@ def _load_all(
         target=lake[0],
         data_path=lake[1],
         on_lock_wait=_say_waiting,
+        metrics=metrics,
     )
 
 
@@ -208,6 +233,7 @@ def _load_some(
     force: bool,
     tick: ProgressCallback,
     lake: tuple[str | None, str | None],
+    metrics: bool,
 ) -> LoadSummary:
     from pidgin_load import LoadError, LoadSummary, RunOutcome, load_experiment
 
@@ -221,6 +247,7 @@ def _load_some(
                 target=lake[0],
                 data_path=lake[1],
                 on_lock_wait=_say_waiting,
+                metrics=metrics,
             )
         except LoadError as exc:
             where = lake[0] if db_path is None else str(db_path)

@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="leave turn_metrics empty (most of a load of long replies); fill them in "
+        "later with --all ROOT --recompute-metrics",
+    )
+    parser.add_argument(
         "--recompute-metrics",
         action="store_true",
         help="with --all: afterwards compute turn_metrics again for every run in the "
@@ -150,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"argument EXP_DIR: {run}: no such directory")
     if args.recompute_metrics and args.root is None:
         parser.error("--recompute-metrics goes with --all")
+    if args.recompute_metrics and args.no_metrics:
+        parser.error("argument --no-metrics: not with --recompute-metrics")
     if args.lock_timeout is not None and args.lock_timeout < 0:
         parser.error("argument --lock-timeout: must not be negative")
     if args.allow_empty and args.root is None:
@@ -176,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 target=args.target,
                 data_path=args.data_path,
                 on_lock_wait=_say_waiting,
+                metrics=not args.no_metrics,
             )
         else:
             for index, run in enumerate(args.runs, start=1):
@@ -190,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                         target=args.target,
                         data_path=args.data_path,
                         on_lock_wait=_say_waiting,
+                        metrics=not args.no_metrics,
                     )
                 except LoadError as exc:
                     where = args.db if args.target is None else args.target

@@ -348,6 +348,7 @@ def load_all(
     target: str | None = None,
     data_path: str | None = None,
     on_lock_wait: LockWait | None = None,
+    metrics: bool = True,
 ) -> LoadSummary:
     """Load every finished run under an output root that is not loaded, stale or failed.
 
@@ -357,7 +358,8 @@ def load_all(
     being written are skipped (listed in ``skipped``); failures are listed in ``failed``
     rather than raised, so one bad run does not stop the rest. ``progress(done, total,
     label)`` is called after each run, ``on_lock_wait(message)`` as soon as a wait for a
-    database another process holds begins.
+    database another process holds begins. ``metrics=False`` leaves ``turn_metrics`` to
+    ``recompute_all_metrics`` (they cost most of a load of long replies).
     """
     started = time.monotonic()
     root = resolve_output_root(output_root)
@@ -391,7 +393,7 @@ def load_all(
         by_db.setdefault(db, []).append(plan)
     for db, plans in by_db.items():
         database = _open_target(db, timeout, on_lock_wait)
-        _load_into(database, plans, summary, force=force, tick=tick)
+        _load_into(database, plans, summary, force=force, tick=tick, metrics=metrics)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -409,6 +411,7 @@ def _load_into(
     *,
     force: bool,
     tick: Callable[[str], None],
+    metrics: bool = True,
 ) -> None:
     db = str(database.path)  # a file, or a lake's label
     try:
@@ -426,7 +429,7 @@ def _load_into(
                 summary.skipped.append(RunOutcome(str(run.path), run.experiment_id, db, plan.skip))
             else:
                 try:
-                    _load(plan, database, summary, force=force)
+                    _load(plan, database, summary, force=force, metrics=metrics)
                 except LoadError as exc:
                     summary.failed.append(
                         RunOutcome(str(run.path), run.experiment_id, db, str(exc))
