@@ -11,7 +11,14 @@ from __future__ import annotations
 from ._render_text import format_cost, format_score, format_tokens
 from ._serve._pages import text
 from ._transcript import ChatMessage, PromptInfo
-from ._transcript_view import AGENTS, ConversationView, TranscriptDoc, agent_label
+from ._transcript_view import (
+    AGENTS,
+    ConversationView,
+    InitialPrompt,
+    TranscriptDoc,
+    TurnStart,
+    agent_label,
+)
 
 __all__ = ["render_html"]
 
@@ -56,27 +63,24 @@ def render_html(doc: TranscriptDoc) -> str:
 
 
 def _conversation(view: ConversationView) -> list[str]:
-    state, t = view.state, view.transcript
+    state = view.state
     out = ["<section>", f"<h2>Conversation {text(state.id)}</h2>", '<ul class="meta">']
     out += [f"<li>{text(fact)}</li>" for fact in view.facts()]
     out.append("</ul>")
-    initial = []
-    if t.initial_prompt:
-        initial.append(
-            '<div class="prompt"><div class="who">Initial prompt</div>'
-            f'<div class="content">{text(t.initial_prompt, multiline=True)}</div></div>'
-        )
-    turn = 0
-    for item in view.timeline():
-        if isinstance(item, ChatMessage) and item.turn != turn:
-            out += initial  # after the system prompts, before the first message
-            initial = []
-            turn = item.turn
-            score = view.convergence_of(turn)
+    for item in view.layout():
+        if isinstance(item, InitialPrompt):
+            out.append(
+                '<div class="prompt"><div class="who">Initial prompt</div>'
+                f'<div class="content">{text(item.text, multiline=True)}</div></div>'
+            )
+        elif isinstance(item, TurnStart):
+            score = view.convergence_of(item.turn)
             shown = "" if score is None else f" · convergence {format_score(score)}"
-            out.append(f"<h3>Turn {turn}{shown}</h3>")
-        out.append(_prompt(view, item) if isinstance(item, PromptInfo) else _message(view, item))
-    out += initial
+            out.append(f"<h3>Turn {item.turn}{shown}</h3>")
+        elif isinstance(item, PromptInfo):
+            out.append(_prompt(view, item))
+        else:
+            out.append(_message(view, item))
     if state.status == "running":
         out.append('<p class="note">Still running: this shows what was written so far.</p>')
     out.append("</section>")

@@ -15,7 +15,7 @@ import re
 from ._output import safe_text
 from ._render_text import format_cost, format_score, format_tokens
 from ._transcript import ChatMessage, PromptInfo
-from ._transcript_view import ConversationView, TranscriptDoc, agent_label
+from ._transcript_view import ConversationView, InitialPrompt, TranscriptDoc, TurnStart, agent_label
 
 __all__ = ["md_text", "render_markdown"]
 
@@ -54,20 +54,18 @@ def render_markdown(doc: TranscriptDoc) -> str:
 
 
 def _conversation(view: ConversationView) -> list[str]:
-    state, t = view.state, view.transcript
+    state = view.state
     out = [f"## Conversation {md_text(state.id)}", ""]
     out += [f"- {md_text(fact)}" for fact in view.facts()]
-    initial = ["", "**Initial prompt**", "", _quote(t.initial_prompt)] if t.initial_prompt else []
-    turn = 0
-    for item in view.timeline():
-        if isinstance(item, ChatMessage) and item.turn != turn:
-            out += initial  # after the system prompts, before the first message
-            initial = []
-            turn = item.turn
-            out += ["", _turn_heading(view, turn)]
-        shown = _prompt(view, item) if isinstance(item, PromptInfo) else _message(view, item)
-        out += ["", *shown]
-    out += initial
+    for item in view.layout():
+        if isinstance(item, InitialPrompt):
+            out += ["", "**Initial prompt**", "", _quote(item.text)]
+        elif isinstance(item, TurnStart):
+            out += ["", _turn_heading(view, item.turn)]
+        elif isinstance(item, PromptInfo):
+            out += ["", *_prompt(view, item)]
+        else:
+            out += ["", *_message(view, item)]
     if state.status == "running":
         out += ["", "*(still running: this transcript shows what was written so far)*"]
     return out

@@ -9,6 +9,7 @@ that is still writing shows what has been written so far. The renderers
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENTS",
     "ConversationView",
+    "InitialPrompt",
     "TranscriptDoc",
+    "TurnStart",
     "agent_label",
     "build_document",
     "pick_conversation",
@@ -32,6 +35,20 @@ __all__ = [
 
 AGENTS = ("agent_a", "agent_b")
 _LETTER = {"agent_a": "A", "agent_b": "B"}
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """Where a turn's first message begins (``turn`` is 1-based)."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class InitialPrompt:
+    """Where a document shows the conversation's initial prompt, and its text."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +66,23 @@ class ConversationView:
         ]
         shown.sort(key=lambda item: item.line)
         return shown
+
+    def layout(self) -> Iterator[PromptInfo | ChatMessage | TurnStart | InitialPrompt]:
+        """The timeline as a document lays it out: a ``TurnStart`` before each turn's first
+        message, and the ``InitialPrompt`` (when there is one) once, after the system
+        prompts and before the first turn."""
+        initial = self.transcript.initial_prompt
+        turn = 0
+        for item in self.timeline():
+            if isinstance(item, ChatMessage) and item.turn != turn:
+                if initial:
+                    yield InitialPrompt(initial)
+                    initial = None
+                turn = item.turn
+                yield TurnStart(turn)
+            yield item
+        if initial:
+            yield InitialPrompt(initial)
 
     def convergence_of(self, turn: int) -> float | None:
         info = self.transcript.turns.get(turn)
