@@ -330,6 +330,48 @@ def test_a_bad_spec_is_refused_with_its_line_before_anything_runs(
     assert not (output_root / EXPERIMENTS_DIR).exists()
 
 
+@pytest.mark.parametrize("command", [("run",), ("spec", "check")])
+def test_every_problem_of_a_spec_is_listed_in_file_order(
+    tmp_path: Path, output_root: Path, pidgin: Pidgin, command: tuple[str, ...]
+) -> None:
+    """One pass names them all, so a spec with several mistakes is mended in one go."""
+    text = (
+        "agent_a: local:nope\n"  # unknown model: found after the keys, listed first
+        "agent_b: local:drift\n"
+        "max_turn: 5\n"
+        "turns: 3\n"
+        "temperature: hot\n"
+        "turns: 4\n"
+        "grid:\n"
+        "  seed: [1, x]\n"
+        "  colour: [red]\n"
+    )
+    spec = tmp_path / "many.yaml"
+    spec.write_text(text, encoding="utf-8")
+    result = pidgin(*command, str(spec))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = text.splitlines()
+
+    def at(line: int, word: str) -> str:
+        return f"{spec}:{line}:{lines[line - 1].index(word) + 1}: "
+
+    expected = [
+        (at(1, "local:nope"), "'agent_a'"),
+        (at(3, "max_turn"), "did you mean 'max_turns'"),
+        (at(5, "hot"), "'temperature': expected a number"),
+        (at(6, "turns"), "'turns' is given twice"),
+        (at(8, "x"), "'seed', item 2"),
+        (at(9, "colour"), "unknown key 'colour'"),
+    ]
+    assert f"{spec}: {len(expected)} problems" in result.stderr
+    listed = [line for line in result.stderr.splitlines() if line.startswith(f"{spec}:")]
+    assert len(listed) == len(expected), result.stderr
+    for line, (place, words) in zip(listed, expected, strict=True):
+        assert line.startswith(place), (line, place)
+        assert words in line, (line, words)
+    assert not (output_root / EXPERIMENTS_DIR).exists()
+
+
 def test_a_grid_key_given_on_the_command_line_too_is_refused(
     tmp_path: Path, output_root: Path, pidgin: Pidgin
 ) -> None:

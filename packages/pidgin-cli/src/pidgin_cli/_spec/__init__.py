@@ -5,7 +5,6 @@ them a second time.
 """
 
 from ._apply import (
-    check_models,
     command_line_keys,
     conversation_keys,
     current_cell,
@@ -16,9 +15,10 @@ from ._apply import (
     spec_argument,
     spec_in_use,
     spec_option_values,
+    unknown_models,
 )
 from ._keys import GRID_MODES, PIDGIN_AI_ALIASES, SpecKey, spec_keys
-from ._load import Spec, SpecError, load_spec
+from ._load import Spec, SpecCheck, SpecError, load_spec
 from ._record import run_record
 from ._run import run_extras, run_grid
 from ._schema import spec_schema, spec_schema_text
@@ -27,9 +27,9 @@ __all__ = [
     "GRID_MODES",
     "PIDGIN_AI_ALIASES",
     "Spec",
+    "SpecCheck",
     "SpecError",
     "SpecKey",
-    "check_models",
     "command_line_keys",
     "conversation_keys",
     "current_cell",
@@ -47,4 +47,5 @@ __all__ = [
     "spec_option_values",
     "spec_schema",
     "spec_schema_text",
+    "unknown_models",
 ]

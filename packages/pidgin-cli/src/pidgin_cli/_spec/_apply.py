@@ -22,7 +22,6 @@ from ._keys import SpecKey, spec_keys
 from ._load import Spec, SpecError, load_spec
 
 __all__ = [
-    "check_models",
     "command_line_keys",
     "conversation_keys",
     "current_cell",
@@ -33,6 +32,7 @@ __all__ = [
     "spec_argument",
     "spec_in_use",
     "spec_option_values",
+    "unknown_models",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,13 +59,14 @@ def spec_argument(plan_builder: Callable[..., Any]) -> Callable[[F], F]:
         if value is None or ctx.resilient_parsing:
             return
         assert ctx.command is not None
+        keys = spec_keys(ctx.command)
         spec = load_spec(
             value,
-            spec_keys(ctx.command),
+            keys,
             ctx,
             per_conversation=conversation_keys(ctx.command, plan_builder),
+            checks=[lambda spec: unknown_models(spec, keys)],
         )
-        check_models(spec, spec_keys(ctx.command))
         ctx.meta[_SPEC] = spec
         _fill_defaults(ctx)
 
@@ -80,10 +81,12 @@ def spec_argument(plan_builder: Callable[..., Any]) -> Callable[[F], F]:
     )
 
 
-def check_models(spec: Spec, keys: Mapping[str, SpecKey]) -> None:
-    """Every model the spec names is known (options whose metavar is MODEL)."""
+def unknown_models(spec: Spec, keys: Mapping[str, SpecKey]) -> list[SpecError]:
+    """A problem for each model the spec names (options whose metavar is MODEL) that is
+    not known."""
     from .._models import MODELS, UnknownModelError
 
+    problems = []
     for name, key in keys.items():
         if key.option.metavar != "MODEL":
             continue
@@ -95,7 +98,8 @@ def check_models(spec: Spec, keys: Mapping[str, SpecKey]) -> None:
             try:
                 MODELS.resolve(model)
             except UnknownModelError as exc:
-                raise spec.error(name, f"key {name!r}: {exc}", index) from None
+                problems.append(spec.error(name, f"key {name!r}: {exc}", index))
+    return problems
 
 
 def like_option(function: F) -> F:

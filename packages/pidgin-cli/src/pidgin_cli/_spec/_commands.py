@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ._apply import check_models, conversation_keys
+from ._apply import conversation_keys, unknown_models
 from ._keys import GRID_MODES, spec_keys
 from ._load import load_spec
 from ._schema import spec_schema_text
@@ -51,7 +51,7 @@ def schema_command() -> None:
 @click.argument("spec_file", metavar="SPEC.yaml", type=click.Path(path_type=Path))
 @click.pass_context
 def check_command(ctx: click.Context, spec_file: Path) -> None:
-    """Check a spec without running it: exit status 2 and the line of the first problem.
+    """Check a spec without running it: exit status 2 and every problem, each with its line.
 
     \b
     Example:
@@ -62,8 +62,13 @@ def check_command(ctx: click.Context, spec_file: Path) -> None:
     command, per_conversation = _run()
     keys = spec_keys(command)
     run_ctx = click.Context(command, info_name="run", parent=ctx)
-    spec = load_spec(spec_file, keys, run_ctx, per_conversation=per_conversation)
-    check_models(spec, keys)
+    spec = load_spec(
+        spec_file,
+        keys,
+        run_ctx,
+        per_conversation=per_conversation,
+        checks=[lambda spec: unknown_models(spec, keys)],
+    )
     cells = spec.cells()
     repetitions = int(spec.values.get("repetitions", keys["repetitions"].default or 1))
     if not spec.grid:

@@ -9,10 +9,11 @@ as if it had been typed on the command line.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import itertools
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from ._keys import (
 if TYPE_CHECKING:
     from yaml.nodes import Node
 
-__all__ = ["SPEC_SUFFIXES", "Spec", "SpecError", "fits", "load_spec"]
+__all__ = ["SPEC_SUFFIXES", "Spec", "SpecCheck", "SpecError", "fits", "load_spec"]
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -43,14 +44,37 @@ class SpecError(click.ClickException):
 
     exit_code = 2
 
-    def __init__(self, path: Path | str, message: str, node: Node | None = None) -> None:
-        where = str(path) if node is None else _place(path, node)
+    def __init__(
+        self,
+        path: Path | str,
+        message: str,
+        node: Node | None = None,
+        *,
+        at: tuple[int, int] | None = None,
+    ) -> None:
+        at = _position(node) if node is not None else at
+        where = f"{path}:{at[0]}:{at[1]}" if at else str(path)
         super().__init__(f"{where}: {message}")
+        self.at = at or (0, 0)
+        """Line and column (from 1) of what is wrong; (0, 0) for the file as a whole."""
+        self.problems = [self.message]
+        """Each problem on a line of its own, starting with ``FILE:LINE:COLUMN``."""
+
+    @classmethod
+    def listing(cls, path: Path | str, errors: Sequence[SpecError]) -> SpecError:
+        """One error for every problem found in a file, so all are mended in one go."""
+        in_order = sorted(errors, key=lambda error: error.at)
+        problems = list(dict.fromkeys(line for error in in_order for line in error.problems))
+        if len(problems) == 1:
+            return errors[0]
+        listed = cls(path, "\n".join([f"{len(problems)} problems", *problems]))
+        listed.problems = problems
+        return listed
 
 
-def _place(path: Path | str, node: Node) -> str:
+def _position(node: Node) -> tuple[int, int]:
     mark = node.start_mark
-    return f"{path}:{mark.line + 1}:{mark.column + 1}"
+    return mark.line + 1, mark.column + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +89,13 @@ class Spec:
     """Spec key -> value, grid excluded; keys are ``pidgin run``'s option names."""
     grid: dict[str, list[Any]] = field(default_factory=dict)
     grid_mode: str = GRID_MODES[0]
-    places: dict[str, str] = field(default_factory=dict)
-    """``key`` or ``key[i]`` (a grid item) -> ``FILE:LINE:COLUMN`` of its value."""
+    places: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """``key`` or ``key[i]`` (a grid item) -> line and column of its value."""
 
     def error(self, name: str, message: str, index: int | None = None) -> SpecError:
         """An error about key ``name`` (grid item ``index``) found after loading."""
-        place = self.places.get(name if index is None else f"{name}[{index}]", str(self.path))
-        return SpecError(place, message)
+        at = self.places.get(name if index is None else f"{name}[{index}]")
+        return SpecError(self.path, message, at=at)
 
     def cells(self) -> list[dict[str, Any]]:
         """The grid's cells (its cartesian product, first key slowest); one empty cell if none."""
@@ -82,16 +106,23 @@ class Spec:
         ]
 
 
+SpecCheck = Callable[[Spec], Iterable[SpecError]]
+"""A further check of a spec whose keys and values are sound: the problems it finds."""
+
+
 def load_spec(
     path: Path,
     keys: Mapping[str, SpecKey],
     ctx: click.Context,
     *,
     per_conversation: Collection[str] = (),
+    checks: Iterable[SpecCheck] = (),
 ) -> Spec:
-    """The checked spec in ``path``; ``SpecError`` names the line of the first problem.
+    """The checked spec in ``path``; ``SpecError`` lists every problem, each with its line.
 
-    ``per_conversation`` are the keys a grid may vary in ``grid_mode: conversations``.
+    A file that is not a YAML mapping stops at that; otherwise every key, value and grid
+    item is checked, and then ``checks`` run on what was sound. ``per_conversation`` are
+    the keys a grid may vary in ``grid_mode: conversations``.
     """
     import yaml
 
@@ -126,32 +157,23 @@ def load_spec(
     grid_node: Node | None = None
     grid_mode = GRID_MODES[0]
     for key_node, value_node in reader.entries(root):
-        name = reader.key(key_node, allow_grid=True)
-        if name == GRID_KEY:
-            grid_node = value_node
-            continue
-        if name == GRID_MODE_KEY:
-            grid_mode = reader.grid_mode(value_node)
-            continue
-        value = reader.value(name, value_node)
-        if value is not None:
-            values[name] = value
-            reader.places[name] = _place(path, value_node)
+        with reader.noting():
+            name = reader.key(key_node, allow_grid=True)
+            if name == GRID_KEY:
+                grid_node = value_node
+            elif name == GRID_MODE_KEY:
+                grid_mode = reader.grid_mode(value_node)
+            else:
+                value = reader.value(name, value_node)
+                if value is not None:
+                    values[name] = value
+                    reader.places[name] = _position(value_node)
     if grid_node is not None:
-        grid = reader.grid(grid_node, values)
-        if grid_mode == "conversations":
-            for key_node, _ in grid_node.value:
-                name = reader.key(key_node)
-                if name not in per_conversation:
-                    varies = ", ".join(sorted(per_conversation))
-                    raise SpecError(
-                        path,
-                        f"grid key {name!r} cannot vary between the conversations of one "
-                        f"experiment (grid_mode: conversations varies only {varies}); "
-                        "use grid_mode: experiments",
-                        key_node,
-                    )
-    return Spec(
+        with reader.noting():
+            grid = reader.grid(grid_node, values)
+            if grid_mode == "conversations":
+                reader.vary_per_conversation(grid_node, per_conversation)
+    spec = Spec(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
         given=given,
@@ -160,6 +182,11 @@ def load_spec(
         grid_mode=grid_mode,
         places=reader.places,
     )
+    for check in checks:
+        reader.problems.extend(check(spec))
+    if reader.problems:
+        raise SpecError.listing(path, reader.problems)
+    return spec
 
 
 class _Reader:
@@ -170,20 +197,30 @@ class _Reader:
         self.keys = keys
         self.aliases = aliases_of(keys)
         self.ctx = ctx
-        self.places: dict[str, str] = {}
+        self.places: dict[str, tuple[int, int]] = {}
+        self.problems: list[SpecError] = []
+
+    @contextlib.contextmanager
+    def noting(self) -> Iterator[None]:
+        """Note a problem of one key or item, and go on to the next."""
+        try:
+            yield
+        except SpecError as problem:
+            self.problems.append(problem)
 
     def entries(self, mapping: Node) -> list[tuple[Node, Node]]:
-        """The mapping's (key, value) nodes; a key given twice (or with its alias) is an error."""
+        """The mapping's (key, value) nodes; a key given twice (or with its alias) is noted."""
         seen: dict[str, str] = {}
         entries: list[tuple[Node, Node]] = mapping.value
         for key_node, _ in entries:
-            written = self._text(key_node)
-            name = self.aliases.get(written, written)
-            if name in seen:
-                first = seen[name]
-                also = "" if first == written else f" (as {first!r})"
-                raise SpecError(self.path, f"key {written!r} is given twice{also}", key_node)
-            seen[name] = written
+            with self.noting():
+                written = self._text(key_node)
+                name = self.aliases.get(written, written)
+                if name in seen:
+                    first = seen[name]
+                    also = "" if first == written else f" (as {first!r})"
+                    raise SpecError(self.path, f"key {written!r} is given twice{also}", key_node)
+                seen[name] = written
         return entries
 
     def key(self, node: Node, *, allow_grid: bool = False) -> str:
@@ -261,31 +298,52 @@ class _Reader:
             )
         grid: dict[str, list[Any]] = {}
         for key_node, value_node in self.entries(node):
-            name = self.key(key_node)
-            if name in values:
-                raise SpecError(
-                    self.path,
-                    f"grid key {name!r} is also set outside the grid; set it in one place",
-                    key_node,
-                )
-            if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
-                raise SpecError(
-                    self.path,
-                    f"grid key {name!r}: expected a non-empty list of values, each "
-                    f"{expected(self.keys[name].option)}",
-                    value_node,
-                )
-            cell_values = []
-            for index, item in enumerate(value_node.value):
+            with self.noting():
+                name = self.key(key_node)
+                if name in values:
+                    raise SpecError(
+                        self.path,
+                        f"grid key {name!r} is also set outside the grid; set it in one place",
+                        key_node,
+                    )
+                if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
+                    raise SpecError(
+                        self.path,
+                        f"grid key {name!r}: expected a non-empty list of values, each "
+                        f"{expected(self.keys[name].option)}",
+                        value_node,
+                    )
+                grid[name] = self._grid_values(name, value_node.value)
+        return grid
+
+    def vary_per_conversation(self, grid: Node, per_conversation: Collection[str]) -> None:
+        """Note each key of ``grid`` that one experiment's conversations cannot vary."""
+        for key_node, _ in grid.value:
+            with self.noting():
+                name = self.key(key_node)
+                if name not in per_conversation:
+                    varies = ", ".join(sorted(per_conversation))
+                    raise SpecError(
+                        self.path,
+                        f"grid key {name!r} cannot vary between the conversations of one "
+                        f"experiment (grid_mode: conversations varies only {varies}); "
+                        "use grid_mode: experiments",
+                        key_node,
+                    )
+
+    def _grid_values(self, name: str, items: list[Node]) -> list[Any]:
+        """The checked values of grid key ``name``: every bad item is noted."""
+        cell_values = []
+        for index, item in enumerate(items):
+            with self.noting():
                 value = self.value(name, item, label=f"grid key {name!r}, item {index + 1}")
                 if value is None:
                     raise SpecError(
                         self.path, f"grid key {name!r}, item {index + 1}: null is no value", item
                     )
                 cell_values.append(value)
-                self.places[f"{name}[{index}]"] = _place(self.path, item)
-            grid[name] = cell_values
-        return grid
+                self.places[f"{name}[{index}]"] = _position(item)
+        return cell_values
 
     def _text(self, node: Node) -> str:
         import yaml
