@@ -342,6 +342,48 @@ def test_conversations_measured_in_batches_give_the_same_rows(tmp_path: Path) ->
     assert _rows_by_turn(db) == whole
 
 
+@pytest.mark.parametrize(
+    ("failure", "hint"),
+    [
+        ("the insert failed", None),
+        # how DuckDB words running out of memory: the way around the metrics is named
+        ("failed to allocate data of size 2.0 MiB", "--no-metrics"),
+    ],
+)
+def test_an_error_while_measuring_is_the_error_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str, hint: str | None
+) -> None:
+    """A statement that fails on the load's connection aborts its transaction; restoring
+    the thread setting there was refused in turn, and that refusal ("transaction is
+    aborted") was all the user saw of a load that ran out of memory."""
+    from pidgin_load import _metrics
+
+    directory = _write(tmp_path / "out")
+    failing = f"SELECT $experiment_id, $conversations, error('{failure}')"  # the same parameters
+    monkeypatch.setattr(_metrics, "insert_from", lambda _path: failing)
+    db = tmp_path / "metrics.duckdb"
+    with pytest.raises(pl.LoadError) as refused:
+        pl.load_experiment(directory, db)
+    message = str(refused.value)
+    assert "failed while computing the per-turn metrics: " in message
+    assert failure in message
+    assert "transaction is aborted" not in message
+    assert (hint is not None and hint in message) or (
+        hint is None and "--no-metrics" not in message
+    )
+    assert not (directory / pe.LOADED_MARKER).exists()
+
+    assert pl.load_experiment(directory, db, metrics=False).ok  # the database is usable
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 3")
+        con.execute("BEGIN TRANSACTION")
+        with pytest.raises(duckdb.Error, match=failure) as raised:
+            _metrics.compute_turn_metrics(con, directory.name)
+        assert _metrics.MEASURING in raised.value.__notes__
+        con.execute("ROLLBACK")
+        assert con.execute("SELECT current_setting('threads')").fetchone() == (3,)
+
+
 def _rows_by_turn(db: Path, con: duckdb.DuckDBPyConnection | None = None) -> list[dict[str, Any]]:
     if con is None:
         with duckdb.connect(str(db), read_only=True) as own:

@@ -30,6 +30,7 @@ from ._errors import ExperimentRunningError, LoadError
 from ._ingest import NotUtf8Error, ingest_run
 from ._lake import LakeDatabase
 from ._markers import file_stats, record_load_success, stale_reason
+from ._metrics import MEASURING
 from ._origin import record_origin
 from ._paths import chats_db, experiments_db
 from ._run_files import RunFiles, discover_runs, inspect_run, running_reason
@@ -217,15 +218,19 @@ def _load(
         except BaseException as exc:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
+            measuring = MEASURING in getattr(exc, "__notes__", ())
+            failed = f"{run.path}: loading into {database.path} failed" + (
+                f" {MEASURING}" if measuring else ""
+            )
             if _out_of_memory(exc):
                 # DuckDB's own advice (SET memory_limit) is out of the user's reach here
+                instead = ", or load without per-turn metrics: --no-metrics" if measuring else ""
                 raise LoadError(
-                    f"{run.path}: loading into {database.path} failed: "
-                    f"{str(exc).splitlines()[0]} (the memory limit is "
-                    f"{memory_limit_from_env()}; raise it with ${MEMORY_LIMIT_ENV})"
+                    f"{failed}: {str(exc).splitlines()[0]} (the memory limit is "
+                    f"{memory_limit_from_env()}; raise it with ${MEMORY_LIMIT_ENV}{instead})"
                 ) from exc
             if isinstance(exc, duckdb.Error):
-                raise LoadError(f"{run.path}: loading into {database.path} failed: {exc}") from exc
+                raise LoadError(f"{failed}: {exc}") from exc
             raise
     database.publish(run.experiment_id)  # a lake's own transaction; nothing for a file
     duration_ms = int((time.monotonic() - started) * 1000)

@@ -29,12 +29,17 @@ from ._sources import scratch_directory
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["compute_turn_metrics"]
+__all__ = ["MEASURING", "compute_turn_metrics"]
 
 BATCH_TEXT_BYTES = 8_000_000
 """Reply text being measured at any one time. Tokens, n-grams and histograms of a reply
 take some 30 times its size, so a whole run of 10 KB replies at once exhausts DuckDB's
 memory limit; batches side by side share this budget."""
+
+
+MEASURING = "while computing the per-turn metrics"
+"""The note an error that escapes ``compute_turn_metrics`` carries: a load that runs out of
+memory there can be done without them (``--no-metrics``)."""
 
 
 SPLIT_TEXT_BYTES = 128_000
@@ -50,9 +55,9 @@ def conversation_batches(
     at_least: int = 1,
 ) -> list[list[str]]:
     """The run's conversations, in order, in groups of about equal reply text: as few as
-    keep each group within ``budget`` characters, but up to ``at_least`` groups when each
-    still holds ``SPLIT_TEXT_BYTES`` (a conversation bigger than the budget is a group of
-    its own)."""
+    keep each group within about ``budget`` characters, but up to ``at_least`` groups when
+    each still holds ``SPLIT_TEXT_BYTES``. A conversation goes to the group that holds the
+    middle of its text, so a group can exceed the budget by less than one conversation."""
     sizes = con.execute(
         "SELECT conversation_id, sum(length(content)) FROM messages "
         "WHERE experiment_id = $experiment_id GROUP BY ALL ORDER BY conversation_id",
@@ -100,8 +105,14 @@ def compute_turn_metrics(
                     written += _insert(con, experiment_id, *measuring.popleft())
             while measuring:
                 written += _insert(con, experiment_id, *measuring.popleft())
+    except BaseException as exc:
+        exc.add_note(MEASURING)
+        raise
     finally:
-        con.execute(f"SET threads = {workers}")
+        # A setting of the database, set from a connection of its own: the caller's may be
+        # in a transaction an error has aborted, which would refuse it and hide that error.
+        with con.cursor() as own:
+            own.execute(f"SET threads = {workers}")
     return written
 
 

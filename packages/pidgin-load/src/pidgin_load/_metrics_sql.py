@@ -58,9 +58,9 @@ def _characters_in(char_class: str) -> str:
     return f"(chars - length(regexp_replace(text, {_sql_string(char_class + '+')}, '', 'g')))"
 
 
-def _histogram(expr: str, key_type: str) -> str:
-    """How often each value of a list occurs, as a map: empty (not NULL) for an empty list."""
-    empty = f"MAP([]::{key_type}[], []::UBIGINT[])"
+def _histogram(expr: str) -> str:
+    """How often each hash of a list occurs, as a map: empty (not NULL) for an empty list."""
+    empty = "MAP([]::UBIGINT[], []::UBIGINT[])"
     return f"coalesce(list_aggregate({expr}, 'histogram'), {empty})"
 
 
@@ -132,8 +132,8 @@ hashed AS (
 )
 SELECT conversation_id, turn_number, agent, message_index, compression_ratio,
     w, len(w) AS n, chars,
-    {_histogram(_phrases(2), "UBIGINT")} AS bigram_hist,
-    {_histogram(_phrases(3), "UBIGINT")} AS trigram_hist,
+    {_histogram(_phrases(2))} AS bigram_hist,
+    {_histogram(_phrases(3))} AS trigram_hist,
     {", ".join(f"{_phrases(n)} AS grams{n}" for n in _NGRAM_SIZES if n > 3)},
     CASE WHEN len(w) < 2 THEN 0.0 ELSE
         len(list_filter(range(2, len(w) + 1), lambda i: h[i] = h[i - 1])) / (len(w) - 1) END
