@@ -10,7 +10,12 @@ from pathlib import Path
 import duckdb
 
 import pidgin_load
-from pidgin_events import EXPERIMENTS_DIR, conversation_id_of_log, read_events
+from pidgin_events import (
+    EXPERIMENTS_DIR,
+    ConversationBranchedEvent,
+    conversation_id_of_log,
+    read_events,
+)
 from pidgin_state import Replay, StateBuilder, replay
 
 RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -86,9 +91,9 @@ def test_branch_replays_the_parents_first_turns_then_goes_its_own_way(
         assert _said(branch)[2 * BRANCH_AT + 1 :] != _said(parent)[2 * BRANCH_AT + 1 :]
         assert not StateBuilder().experiment(branch_path(output_root, branch).parent).problems
         events = read_events(branch_path(output_root, branch)).events
-        (branched,) = [e for e in events if e.event_type == "ConversationBranchedEvent"]
-        assert branched.parameter_changes["prompt"] == "Now disagree."  # type: ignore[attr-defined]
-        assert branched.parameter_changes["temperature_a"] == 1.4  # type: ignore[attr-defined]
+        (branched,) = [e for e in events if isinstance(e, ConversationBranchedEvent)]
+        assert branched.parameter_changes["prompt"] == "Now disagree."
+        assert branched.parameter_changes["temperature_a"] == 1.4
     assert branches[0].start["config"]["seed"] != branches[1].start["config"]["seed"]
 
     database = output_root / "branches.duckdb"

@@ -18,6 +18,7 @@ from pidgin_cli._awareness import AgentPrompts, Injection, resolve_awareness
 from pidgin_cli._conductor import COLD_START, ConversationPlan, StopRequest, run_conversation
 from pidgin_cli._models import MODELS, ChatMessage, ModelError
 from pidgin_cli._prompting import Prompting
+from pidgin_cli._providers import ProviderModel
 from pidgin_cli._requests import RequestSettings
 from pidgin_cli._thinking import Thought
 from pidgin_events import Experiment, validate_file
@@ -252,13 +253,14 @@ def test_openai_reasoning_is_a_count_or_the_text_the_server_sends(
 
 def test_a_tampered_trace_is_refused_by_the_fake_as_by_the_api(providers: Any) -> None:
     model = MODELS.create("sonnet")
+    assert isinstance(model, ProviderModel)  # the Model protocol has no thinking_budget
     history = [
         ChatMessage("user", "[Begin]"),
         ChatMessage("assistant", "hello", thought=Thought("I think", None, "forged")),
         ChatMessage("user", "and then?"),
     ]
     with pytest.raises(ModelError, match="signature"):
-        model.generate(history, agent_id="agent_a", temperature=None, thinking_budget=2048)  # type: ignore[call-arg]
+        model.generate(history, agent_id="agent_a", temperature=None, thinking_budget=2048)
 
 
 def test_prompts_resolve_to_plain_data_that_survives_the_runner_spec() -> None:

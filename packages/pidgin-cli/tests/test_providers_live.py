@@ -64,12 +64,12 @@ def test_an_unknown_model_and_a_bad_key_fail_fast(
     model = _ready(name)
     provider = MODELS.resolve(name).provider
     with pytest.raises(ModelError) as caught:
-        MODELS.create(f"{provider}:no-such-model-pidgin-test").check()  # type: ignore[attr-defined]
+        _ready(f"{provider}:no-such-model-pidgin-test").check()
     assert not caught.value.retryable
     for variable in model.provider.key_env:
         monkeypatch.setenv(variable, "sk-invalid-pidgin-test")
     with pytest.raises(ModelError) as caught:
-        MODELS.create(name).check()  # type: ignore[attr-defined]
+        _ready(name).check()
     assert caught.value.kind in ("auth", "bad_request")
     assert not caught.value.retryable
 

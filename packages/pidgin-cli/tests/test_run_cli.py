@@ -15,20 +15,28 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from pidgin_events import (
     LOAD_FAILED_MARKER,
     LOADED_MARKER,
+    ConversationEndEvent,
+    ConversationStartEvent,
+    DatabaseLoadEvent,
     Event,
     Experiment,
+    ExperimentCompleteEvent,
+    ExperimentStartEvent,
+    MessageCompleteEvent,
+    PostProcessingCompleteEvent,
     is_running,
     read_events,
 )
 
 DEADLINE = 60.0
+E = TypeVar("E", bound=Event)
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -139,8 +147,8 @@ def _post_processed(directory: Path) -> bool:
     )
 
 
-def _last(directory: Path, event_type: str) -> Any:
-    return [e for e in _experiment_events(directory) if e.event_type == event_type][-1]
+def _last(directory: Path, kind: type[E]) -> E:
+    return [e for e in _experiment_events(directory) if isinstance(e, kind)][-1]
 
 
 def _conversation_logs(directory: Path) -> list[Path]:
@@ -178,15 +186,13 @@ def test_chat_with_a_silent_partner_prints_stores_and_loads(pidgin: Pidgin) -> N
     assert len(chats) == 1
     (log,) = _conversation_logs(chats[0])
     events = _events(log)
-    assert events[0].initial_prompt == "Hello"  # type: ignore[attr-defined]
-    silent = [
-        e
-        for e in events
-        if e.event_type == "MessageCompleteEvent" and e.agent_id == "agent_b"  # type: ignore[attr-defined]
-    ]
-    assert [e.message.content for e in silent] == ["\u2026"] * 3  # type: ignore[attr-defined]
-    end = events[-1]
-    assert (end.status, end.reason, end.total_turns) == ("completed", "max_turns", 3)  # type: ignore[attr-defined]
+    start, end = events[0], events[-1]
+    assert isinstance(start, ConversationStartEvent), start
+    assert start.initial_prompt == "Hello"
+    silent = [e for e in events if isinstance(e, MessageCompleteEvent) and e.agent_id == "agent_b"]
+    assert [e.message.content for e in silent] == ["\u2026"] * 3
+    assert isinstance(end, ConversationEndEvent), end
+    assert (end.status, end.reason, end.total_turns) == ("completed", "max_turns", 3)
     assert (chats[0] / LOADED_MARKER).exists()
     assert f"Loaded into DuckDB: {pidgin.chats_db}" in result.stdout
     assert _query(pidgin.chats_db, "SELECT count(*) FROM turns")[0][0] == 3
@@ -201,7 +207,8 @@ def test_chat_stops_at_the_convergence_threshold(pidgin: Pidgin) -> None:
     (chat,) = (pidgin.root / "chats").iterdir()
     (log,) = _conversation_logs(chat)
     end = _events(log)[-1]
-    assert (end.status, end.reason, end.total_turns) == ("completed", "high_convergence", 2)  # type: ignore[attr-defined]
+    assert isinstance(end, ConversationEndEvent), end
+    assert (end.status, end.reason, end.total_turns) == ("completed", "high_convergence", 2)
     assert "completed (high_convergence) after 2 turns" in result.stdout
     assert not (chat / LOADED_MARKER).exists()
     assert not pidgin.chats_db.exists()
@@ -241,11 +248,8 @@ def test_ctrl_c_ends_a_chat_as_interrupted_with_its_events(pidgin: Pidgin) -> No
     (directory,) = (pidgin.root / "chats").iterdir()
     (log,) = _conversation_logs(directory)
     end = _events(log)[-1]
-    assert (end.event_type, end.status, end.reason) == (  # type: ignore[attr-defined]
-        "ConversationEndEvent",
-        "interrupted",
-        "SIGINT",
-    )
+    assert isinstance(end, ConversationEndEvent), end
+    assert (end.status, end.reason) == ("interrupted", "SIGINT")
     assert is_running(directory) is False
 
 
@@ -257,32 +261,35 @@ def test_run_quiet_completes_in_the_background_and_is_loaded(pidgin: Pidgin) -> 
         "-a", "local:drift", "-b", "local:drift", "-r", "3", "-t", "5", "--max-parallel", "2"
     )
     _wait("post-processing", lambda: _post_processed(directory))
-    complete = _last(directory, "ExperimentCompleteEvent")
+    complete = _last(directory, ExperimentCompleteEvent)
     assert (complete.status, complete.completed_conversations) == ("completed", 3)
     logs = _conversation_logs(directory)
     assert len(logs) == 3
     assert all(_turns_written(log) == 5 for log in logs)
     assert (directory / LOADED_MARKER).exists()
     assert not (directory / LOAD_FAILED_MARKER).exists()
-    load = _last(directory, "DatabaseLoadEvent")
+    load = _last(directory, DatabaseLoadEvent)
     assert load.status == "loaded"
-    assert _last(directory, "PostProcessingCompleteEvent").tasks_completed == ("database_load",)
+    assert load.db_path is not None
+    database = Path(load.db_path)
+    assert _last(directory, PostProcessingCompleteEvent).tasks_completed == ("database_load",)
     rows = _query(
-        Path(load.db_path),
+        database,
         "SELECT count(*) FROM conversations WHERE experiment_id = ?",
         directory.name,
     )
     assert rows[0][0] == 3
     turns = _query(
-        Path(load.db_path),
+        database,
         "SELECT count(*) FROM convergence_by_turn WHERE experiment_id = ?",
         directory.name,
     )
     assert turns[0][0] == 5
     start = _experiment_events(directory)[0]
-    assert start.total_conversations == 3  # type: ignore[attr-defined]
-    assert start.config["max_parallel"] == 2  # type: ignore[attr-defined]
-    assert isinstance(start.config["seed"], int)  # type: ignore[attr-defined]
+    assert isinstance(start, ExperimentStartEvent), start
+    assert start.total_conversations == 3
+    assert start.config["max_parallel"] == 2
+    assert isinstance(start.config["seed"], int)
     assert is_running(directory) is False
     assert "database load: 1 loaded" in (directory / "runner.log").read_text()
     assert not list((pidgin.root / "experiments").glob(".*.launch.log"))
@@ -306,11 +313,7 @@ def test_run_seed_makes_conversations_repeatable(pidgin: Pidgin) -> None:
     def transcript(directory: Path) -> list[str]:
         _wait("post-processing", lambda: _post_processed(directory))
         (log,) = _conversation_logs(directory)
-        return [
-            e.message.content  # type: ignore[attr-defined]
-            for e in _events(log)
-            if e.event_type == "MessageCompleteEvent"
-        ]
+        return [e.message.content for e in _events(log) if isinstance(e, MessageCompleteEvent)]
 
     common = ("-a", "local:drift", "-b", "local:drift", "-t", "4", "--seed", "1234")
     first = transcript(pidgin.start_quiet(*common))
@@ -326,8 +329,9 @@ def test_run_applies_the_convergence_threshold(pidgin: Pidgin) -> None:
     _wait("post-processing", lambda: _post_processed(directory))
     for log in _conversation_logs(directory):
         end = _events(log)[-1]
-        assert (end.status, end.reason, end.total_turns) == ("completed", "high_convergence", 2)  # type: ignore[attr-defined]
-    assert _last(directory, "ExperimentCompleteEvent").status == "completed"
+        assert isinstance(end, ConversationEndEvent), end
+        assert (end.status, end.reason, end.total_turns) == ("completed", "high_convergence", 2)
+    assert _last(directory, ExperimentCompleteEvent).status == "completed"
 
 
 def test_experiment_stop_interrupts_conversations_in_flight(pidgin: Pidgin) -> None:
@@ -345,20 +349,16 @@ def test_experiment_stop_interrupts_conversations_in_flight(pidgin: Pidgin) -> N
     result = pidgin("experiment", "stop", "long")  # a unique prefix of the name
     assert result.returncode == 0, result.stderr
     assert "interrupted (0 completed, 2 interrupted, 0 failed)" in result.stdout
-    complete = _last(directory, "ExperimentCompleteEvent")
+    complete = _last(directory, ExperimentCompleteEvent)
     assert (complete.status, complete.reason) == ("interrupted", "SIGTERM")
     assert complete.interrupted_conversations == 2
     logs = _conversation_logs(directory)
     assert len(logs) == 2  # the two not started never were
     for log in logs:
-        events = _events(log)
-        end = events[-1]
-        assert (end.event_type, end.status, end.reason) == (  # type: ignore[attr-defined]
-            "ConversationEndEvent",
-            "interrupted",
-            "SIGTERM",
-        )
-        assert end.total_turns == _turns_written(log) >= 1  # type: ignore[attr-defined]
+        end = _events(log)[-1]
+        assert isinstance(end, ConversationEndEvent), end
+        assert (end.status, end.reason) == ("interrupted", "SIGTERM")
+        assert end.total_turns == _turns_written(log) >= 1
     assert _status(directory) == "interrupted"
     _wait("post-processing", lambda: _post_processed(directory))  # stopped ones load too
     again = pidgin("experiment", "stop", directory.name)
@@ -385,13 +385,13 @@ def test_a_database_held_open_does_not_fail_the_experiment(pidgin: Pidgin) -> No
     pidgin.hold_database(db)
     directory = pidgin.start_quiet("-a", "local:test", "-b", "local:test", "-t", "2")
     _wait("post-processing", lambda: _post_processed(directory))
-    assert _last(directory, "ExperimentCompleteEvent").status == "completed"
+    assert _last(directory, ExperimentCompleteEvent).status == "completed"
     assert not (directory / LOADED_MARKER).exists()
     failure = json.loads((directory / LOAD_FAILED_MARKER).read_text())
     assert "experiments.duckdb" in failure["error"]
     assert failure["db_path"] == str(db)
-    assert _last(directory, "DatabaseLoadEvent").status == "failed"
-    assert _last(directory, "PostProcessingCompleteEvent").tasks_failed == ("database_load",)
+    assert _last(directory, DatabaseLoadEvent).status == "failed"
+    assert _last(directory, PostProcessingCompleteEvent).tasks_failed == ("database_load",)
     assert _status(directory) == "completed"
 
 

@@ -29,7 +29,22 @@ from pidgin_cli._models import (
     SilentModel,
     TestModel,
 )
-from pidgin_events import Chat, Event, Experiment, read_events
+from pidgin_cli._plan import ConvergenceAction
+from pidgin_events import (
+    APIErrorEvent,
+    Chat,
+    ConvergenceWarningEvent,
+    ConversationEndEvent,
+    ConversationStartEvent,
+    ErrorEvent,
+    Event,
+    Experiment,
+    MessageCompleteEvent,
+    MessageRequestEvent,
+    SystemPromptEvent,
+    TurnCompleteEvent,
+    read_events,
+)
 
 
 def _events(path: Path) -> list[Event]:
@@ -91,26 +106,28 @@ def test_a_chat_writes_every_step_in_order(tmp_path: Path) -> None:
         *turn,
         "ConversationEndEvent",
     ]
-    start = events[0]
-    assert start.agent_a_model == "local:test"  # type: ignore[attr-defined]
-    assert start.agent_b_model == "silent:none"  # type: ignore[attr-defined]
-    assert start.max_turns == 2  # type: ignore[attr-defined]
-    assert start.config["seed"] is None  # type: ignore[attr-defined]
-    assert events[1].prompt == BASIC_SYSTEM_PROMPT  # type: ignore[attr-defined]
-    requests = [e for e in events if e.event_type == "MessageRequestEvent"]
+    start, system_prompt, end = events[0], events[1], events[-1]
+    assert isinstance(start, ConversationStartEvent), start
+    assert start.agent_a_model == "local:test"
+    assert start.agent_b_model == "silent:none"
+    assert start.max_turns == 2
+    assert start.config["seed"] is None
+    assert isinstance(system_prompt, SystemPromptEvent), system_prompt
+    assert system_prompt.prompt == BASIC_SYSTEM_PROMPT
+    requests = [e for e in events if isinstance(e, MessageRequestEvent)]
     # system prompt + "[Begin]", then one more message before each later request
-    assert [r.message_count for r in requests] == [2, 3, 4, 5]  # type: ignore[attr-defined]
-    assert all(r.conversation_history is None for r in requests)  # type: ignore[attr-defined]
-    messages = [e for e in events if e.event_type == "MessageCompleteEvent"]
-    assert [m.turn_number for m in messages] == [0, 0, 1, 1]  # type: ignore[attr-defined]
-    silent = [m for m in messages if m.agent_id == "agent_b"]  # type: ignore[attr-defined]
-    assert {m.message.content for m in silent} == {"\u2026"}  # type: ignore[attr-defined]
-    assert {m.completion_tokens for m in silent} == {0}  # type: ignore[attr-defined]
-    scores = [e.convergence_score for e in events if e.event_type == "TurnCompleteEvent"]  # type: ignore[attr-defined]
+    assert [r.message_count for r in requests] == [2, 3, 4, 5]
+    assert all(r.conversation_history is None for r in requests)
+    messages = [e for e in events if isinstance(e, MessageCompleteEvent)]
+    assert [m.turn_number for m in messages] == [0, 0, 1, 1]
+    silent = [m for m in messages if m.agent_id == "agent_b"]
+    assert {m.message.content for m in silent} == {"\u2026"}
+    assert {m.completion_tokens for m in silent} == {0}
+    scores = [e.convergence_score for e in events if isinstance(e, TurnCompleteEvent)]
     assert scores == result.scores
-    assert all(0 < score < 0.5 for score in scores)
-    end = events[-1]
-    assert (end.status, end.reason, end.total_turns) == ("completed", "max_turns", 2)  # type: ignore[attr-defined]
+    assert all(0 < score < 0.5 for score in result.scores)
+    assert isinstance(end, ConversationEndEvent), end
+    assert (end.status, end.reason, end.total_turns) == ("completed", "max_turns", 2)
     assert [e.seq for e in events] == list(range(len(events)))
     assert (result.status, result.reason, result.turns) == ("completed", "max_turns", 2)
 
@@ -122,19 +139,22 @@ def test_the_threshold_stops_a_conversation_as_high_convergence(tmp_path: Path) 
     )
     result, events = _chat(tmp_path, plan)
     end = events[-1]
-    assert (end.status, end.reason) == ("completed", "high_convergence")  # type: ignore[attr-defined]
-    assert end.total_turns == 2  # type: ignore[attr-defined]
+    assert isinstance(end, ConversationEndEvent), end
+    assert (end.status, end.reason) == ("completed", "high_convergence")
+    assert end.total_turns == 2
     assert result.scores[-1] >= 0.9 > result.scores[0]
 
 
 @pytest.mark.parametrize(("action", "warned"), [("warn", True), ("continue", False)])
-def test_warn_and_continue_run_every_turn(tmp_path: Path, action: str, warned: bool) -> None:
+def test_warn_and_continue_run_every_turn(
+    tmp_path: Path, action: ConvergenceAction, warned: bool
+) -> None:
     plan = ConversationPlan(
         agent_a="local:test",
         agent_b="local:test",
         max_turns=4,
         convergence_threshold=0.9,
-        convergence_action=action,  # type: ignore[arg-type]
+        convergence_action=action,
     )
     seen: list[tuple[int, float, bool]] = []
     result, events = _chat(tmp_path, plan, on_turn=lambda *args: seen.append(args))
@@ -146,11 +166,13 @@ def test_warn_and_continue_run_every_turn(tmp_path: Path, action: str, warned: b
     crossings = [now and not before for before, now in zip([False, *above], above, strict=False)]
     assert [warn for _, _, warn in seen] == [warned and crossed for crossed in crossings]
     assert sum(above) > sum(crossings) > 0  # local:test stays converged: one warning, not three
-    recorded = [e for e in events if e.event_type == "ConvergenceWarningEvent"]
+    recorded = [e for e in events if isinstance(e, ConvergenceWarningEvent)]
     expected = [(turn, score, 0.9) for turn, score, warn in seen if warn]
-    assert [(e.turn_number, e.convergence_score, e.threshold) for e in recorded] == expected  # type: ignore[attr-defined]
+    assert [(e.turn_number, e.convergence_score, e.threshold) for e in recorded] == expected
     assert "InterruptRequestEvent" not in _types(events)
-    assert events[0].config["convergence_action"] == action  # type: ignore[attr-defined]
+    start = events[0]
+    assert isinstance(start, ConversationStartEvent), start
+    assert start.config["convergence_action"] == action
 
 
 def test_the_stop_flag_ends_a_conversation_as_interrupted(tmp_path: Path) -> None:
@@ -171,18 +193,20 @@ def test_the_stop_flag_ends_a_conversation_as_interrupted(tmp_path: Path) -> Non
         "ConversationEndEvent",
     ]
     end = events[-1]
-    assert (end.status, end.reason, end.total_turns) == ("interrupted", "SIGTERM", 1)  # type: ignore[attr-defined]
+    assert isinstance(end, ConversationEndEvent), end
+    assert (end.status, end.reason, end.total_turns) == ("interrupted", "SIGTERM", 1)
 
 
 def test_a_provider_error_is_recorded_and_fails_the_conversation(tmp_path: Path) -> None:
     failing = Scripted(ModelError("quota exceeded", provider="acme", code="429"))
     plan = ConversationPlan(agent_a="local:test", agent_b="local:test", max_turns=3)
     result, events = _chat(tmp_path, plan, models={"agent_a": TestModel(), "agent_b": failing})
-    error = next(e for e in events if e.event_type == "APIErrorEvent")
-    assert error.error_message == "quota exceeded"  # type: ignore[attr-defined]
-    assert (error.provider, error.error_code, error.agent_id) == ("acme", "429", "agent_b")  # type: ignore[attr-defined]
+    error = next(e for e in events if isinstance(e, APIErrorEvent))
+    assert error.error_message == "quota exceeded"
+    assert (error.provider, error.error_code, error.agent_id) == ("acme", "429", "agent_b")
     end = events[-1]
-    assert (end.status, end.reason, end.error) == ("failed", "api_error", "quota exceeded")  # type: ignore[attr-defined]
+    assert isinstance(end, ConversationEndEvent), end
+    assert (end.status, end.reason, end.error) == ("failed", "api_error", "quota exceeded")
     assert result.status == "failed"
 
 
@@ -196,8 +220,8 @@ def test_a_retryable_error_is_retried(tmp_path: Path) -> None:
         agent_a="local:test", agent_b="local:test", max_turns=1, retry_delay=0.0
     )
     result, events = _chat(tmp_path, plan, models={"agent_a": flaky, "agent_b": TestModel()})
-    errors = [e for e in events if e.event_type == "APIErrorEvent"]
-    assert [e.retry_count for e in errors] == [0, 1]  # type: ignore[attr-defined]
+    errors = [e for e in events if isinstance(e, APIErrorEvent)]
+    assert [e.retry_count for e in errors] == [0, 1]
     assert result.status == "completed"
     assert flaky.calls == 3
 
@@ -206,10 +230,12 @@ def test_a_model_exception_is_an_error_event_and_a_failure(tmp_path: Path) -> No
     broken = Scripted(RuntimeError("segfault in the tokenizer"))
     plan = ConversationPlan(agent_a="local:test", agent_b="local:test", max_turns=2)
     result, events = _chat(tmp_path, plan, models={"agent_a": broken, "agent_b": TestModel()})
-    error = next(e for e in events if e.event_type == "ErrorEvent")
-    assert error.error_type == "RuntimeError"  # type: ignore[attr-defined]
+    # Exactly an ErrorEvent: APIErrorEvent and ProviderTimeoutEvent are subclasses of it.
+    error = next(e for e in events if type(e) is ErrorEvent)
+    assert error.error_type == "RuntimeError"
     end = events[-1]
-    assert (end.status, end.reason) == ("failed", "exception")  # type: ignore[attr-defined]
+    assert isinstance(end, ConversationEndEvent), end
+    assert (end.status, end.reason) == ("failed", "exception")
     assert "segfault" in (result.error or "")
 
 

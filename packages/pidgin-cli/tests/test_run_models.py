@@ -15,6 +15,7 @@ from pidgin_cli._models import (
     MODELS,
     ChatMessage,
     DriftModel,
+    Model,
     ModelRegistry,
     Reply,
     SilentModel,
@@ -25,7 +26,7 @@ from pidgin_cli._models import (
 
 
 def _converse(
-    model_a: object, model_b: object, turns: int, seed: int, prompt: str = "[Begin]"
+    model_a: Model, model_b: Model, turns: int, seed: int, prompt: str = "[Begin]"
 ) -> list[tuple[str, str]]:
     """Run two models the way the conductor does; returns (agent, content) per message."""
     history: list[tuple[str, str]] = [("human", prompt)]
@@ -35,7 +36,7 @@ def _converse(
                 ChatMessage("assistant" if speaker == agent else "user", content)
                 for speaker, content in history
             ]
-            reply = model.generate(view, agent_id=agent, temperature=None, seed=seed)  # type: ignore[attr-defined]
+            reply = model.generate(view, agent_id=agent, temperature=None, seed=seed)
             history.append((agent, reply.content))
     return history[1:]
 

@@ -127,9 +127,10 @@ def _rich_frame(directory: Path) -> str:
     from pidgin_cli._render_attach import attach_frame
     from pidgin_state import StateBuilder
 
-    console = Console(file=io.StringIO(), width=200, height=40, color_system=None)
+    screen = io.StringIO()
+    console = Console(file=screen, width=200, height=40, color_system=None)
     console.print(attach_frame(StateBuilder.from_experiment_dir(directory), console))
-    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+    return screen.getvalue()
 
 
 # --- --convergence-action warn -------------------------------------------------------------

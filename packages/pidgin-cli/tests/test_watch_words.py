@@ -63,9 +63,10 @@ def test_attach_after_a_kill_counts_the_turns_done_not_a_plan_nobody_runs(
 
     def frame_text() -> tuple[Any, str]:
         state = StateBuilder.from_experiment_dir(writer.directory)
-        console = Console(file=io.StringIO(), width=200, height=40, color_system=None)
+        screen = io.StringIO()
+        console = Console(file=screen, width=200, height=40, color_system=None)
         console.print(attach_frame(state, console))
-        return state, console.file.getvalue()  # type: ignore[attr-defined]
+        return state, screen.getvalue()
 
     running, text = frame_text()
     assert running.status == "running"

@@ -169,6 +169,7 @@ def test_bad_lines_say_why(line: bytes, reason: str) -> None:
 
 
 def test_records_are_immutable_and_keyword_only() -> None:
+    # Each ignore marks a misuse made on purpose, for the runtime to refuse it as mypy does.
     event = pe.TurnStartEvent(conversation_id="c", turn_number=1)
     with pytest.raises(AttributeError, match="immutable"):
         event.turn_number = 2  # type: ignore[misc]

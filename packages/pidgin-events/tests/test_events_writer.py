@@ -170,6 +170,7 @@ def lines_of_bytes(data: bytes) -> list[bytes]:
 
 def test_fsync_policy_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fsync must be"):
+        # A policy outside FsyncPolicy on purpose: callers without a type checker can pass one.
         pe.EventWriter(tmp_path / "x_events.jsonl", fsync="sometimes")  # type: ignore[arg-type]
     with pe.EventWriter(tmp_path / "x_events.jsonl", fsync="always") as writer:
         writer.emit(message_event())

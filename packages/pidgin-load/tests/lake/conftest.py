@@ -116,16 +116,17 @@ class Lake:
 def table_counts(con: duckdb.DuckDBPyConnection, experiment_id: str) -> dict[str, int]:
     """Rows per table for one experiment; closes the connection."""
     try:
-        return {
-            table: int(
-                con.execute(
-                    f"SELECT count(*) FROM {table} WHERE experiment_id = ?", [experiment_id]
-                ).fetchone()[0]  # type: ignore[index]
-            )
-            for table in pl.TABLES
-        }
+        return {table: _count(con, table, experiment_id) for table in pl.TABLES}
     finally:
         con.close()
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str, experiment_id: str) -> int:
+    row = con.execute(
+        f"SELECT count(*) FROM {table} WHERE experiment_id = ?", [experiment_id]
+    ).fetchone()
+    assert row is not None, table  # count(*) answers one row, even of an empty table
+    return int(row[0])
 
 
 @pytest.fixture
