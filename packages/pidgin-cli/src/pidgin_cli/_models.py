@@ -29,7 +29,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeGuard
 
 from ._thinking import Thought
 
@@ -50,6 +50,7 @@ __all__ = [
     "ThinkingModel",
     "UnknownModelError",
     "estimate_tokens",
+    "streams",
 ]
 
 ENTRY_POINT_GROUP = "pidgin.models"
@@ -117,6 +118,18 @@ class ThinkingModel(Model, Protocol):
 
     can_think: bool
 
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        agent_id: str,
+        temperature: float | None,
+        seed: int | None = None,
+        thinking_budget: int | None = None,
+    ) -> Reply:
+        """As ``Model.generate``; ``thinking_budget`` caps the tokens it may reason with."""
+        ...
+
 
 class StreamingModel(Model, Protocol):
     """A model that hands over its reply's text while it arrives; it sets ``streams = True``.
@@ -138,6 +151,11 @@ class StreamingModel(Model, Protocol):
     ) -> Reply:
         """As ``Model.generate``; ``on_chunk`` receives each piece of text on arrival."""
         ...
+
+
+def streams(model: Model) -> TypeGuard[StreamingModel]:
+    """Whether ``model`` hands over its reply's text while it arrives."""
+    return bool(getattr(model, "streams", False))
 
 
 ErrorKind = Literal[

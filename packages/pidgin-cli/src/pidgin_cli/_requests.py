@@ -38,7 +38,7 @@ from pidgin_events import (
     RateLimitPaceEvent,
 )
 
-from ._models import ChatMessage, Model, ModelError, Reply, estimate_tokens
+from ._models import ChatMessage, Model, ModelError, Reply, estimate_tokens, streams
 from ._pacing import Budget, Pacers
 
 __all__ = [
@@ -232,8 +232,8 @@ class Requester:
             try:
                 check_stop()
                 chunks = _ChunkRecorder(self.conversation, agent, settings.chunk_interval)
-                if getattr(model, "streams", False) and settings.chunk_interval > 0:
-                    reply = model.generate(  # type: ignore[call-arg]
+                if streams(model) and settings.chunk_interval > 0:
+                    reply = model.generate(
                         view,
                         agent_id=agent,
                         temperature=temperature,
