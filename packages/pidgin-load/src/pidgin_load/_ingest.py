@@ -29,6 +29,7 @@ from pidgin_events import BOOKKEEPING_EVENTS, ERROR_EVENT_TYPES, EVENT_TYPES
 
 from . import _sql_events as sql_events
 from . import _sql_tables as sql_tables
+from ._built_from import BUILT_FROM, NEEDS_STATE
 from ._metrics import compute_turn_metrics
 from ._run_files import RunFiles
 from ._schema import TABLES
@@ -47,7 +48,7 @@ from ._sources import (
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["PAUSE_ENV", "SKIPPABLE_TABLES", "IngestResult", "NotUtf8Error", "ingest_run"]
+__all__ = ["PAUSE_ENV", "IngestResult", "NotUtf8Error", "ingest_run"]
 
 PAUSE_ENV = "PIDGIN_LOAD_TEST_PAUSE_AFTER_INSERT"
 """Test hook: seconds to sleep inside the transaction after the inserts, before COMMIT."""
@@ -136,7 +137,7 @@ def ingest_run(
     fingerprint: str,
     clean_utf8: bool = False,
     metrics: bool = True,
-    skip: frozenset[str] = frozenset(),
+    build: frozenset[str] = frozenset(BUILT_FROM),
 ) -> IngestResult:
     """Replace the run's rows in every table. The caller holds the transaction.
 
@@ -144,8 +145,8 @@ def ingest_run(
     aborted the transaction, and the caller starts again with ``clean_utf8=True``, which
     reads such files from copies whose bad lines are blanked (and recorded). Checking
     first would cost a pass over every byte of every load for a case that is rare.
-    ``skip`` names tables of ``SKIPPABLE_TABLES`` to leave empty (a live query that
-    reads none of them).
+    ``build`` names the tables to fill (a live query's, closed over ``BUILT_FROM``); the
+    others stay empty. ``events`` and ``load_errors`` are always filled.
     """
     params: dict[str, Any] = {"experiment_id": run.experiment_id}
     for table in TABLES:
@@ -153,10 +154,10 @@ def ingest_run(
     result = IngestResult()
     bad: list[BadLine] = []
     read: list[tuple[list[Source], int]] = []
-    # The StateBuilder (the conversations' statuses) reads the logs in Python meanwhile:
-    # DuckDB lets go of the interpreter while it reads them too.
+    # The StateBuilder (the conversations' statuses) reads the logs in Python meanwhile,
+    # when a table to build needs it: DuckDB lets go of the interpreter while it reads them too.
     with ThreadPoolExecutor(1, thread_name_prefix="pidgin-load-state") as pool:
-        state = pool.submit(run.state)
+        state = pool.submit(run.state) if build & NEEDS_STATE else None
         with scratch_directory() as scratch:
             sources = []
             for index, log in enumerate(run.logs):
@@ -164,7 +165,8 @@ def ingest_run(
             for batch in batches(sources):
                 with files_to_read(batch, scratch, clean_utf8=clean_utf8, bad=bad) as paths:
                     read.append((batch, _insert_events(con, run.experiment_id, batch, paths)))
-        state.result()  # its error, if any, is the load's
+        if state is not None:
+            state.result()  # its error, if any, is the load's
     events = sum(rows for _, rows in read)
     _mark_misplaced_and_repeated(con, run, params)
     bad_in_sql = _count(con, sql_events.BAD_LINES_SQL, params)
@@ -175,24 +177,24 @@ def ingest_run(
     result.bad_lines = bad_in_sql + len(bad)
     result.rows["events"] = events - bad_in_sql
     result.rows["load_errors"] = result.bad_lines
-    result.rows.update(_fill_tables(con, run, params, slices(read), skip))
-    if metrics:
+    result.rows.update(_fill_tables(con, run, params, slices(read), build))
+    if metrics and "turn_metrics" in build:
         result.rows["turn_metrics"] = compute_turn_metrics(con, run.experiment_id)
-    meta = run.metadata()
-    result.rows["experiments"] = _count(
-        con,
-        sql_tables.EXPERIMENT_SQL,
-        {
-            **params,
-            **meta,
-            "kind": run.kind,
-            "source_format": run.source_format,
-            "directory": run.path.name,
-            "run_dir": str(run.path),
-            "loaded_at": loaded_at,
-            "fingerprint": fingerprint,
-        },
-    )
+    if "experiments" in build:
+        result.rows["experiments"] = _count(
+            con,
+            sql_tables.EXPERIMENT_SQL,
+            {
+                **params,
+                **run.metadata(),
+                "kind": run.kind,
+                "source_format": run.source_format,
+                "directory": run.path.name,
+                "run_dir": str(run.path),
+                "loaded_at": loaded_at,
+                "fingerprint": fingerprint,
+            },
+        )
     result.unknown_events = _count(
         con, sql_events.UNKNOWN_SQL, {**params, "known": sorted(EVENT_TYPES)}
     )
@@ -219,31 +221,35 @@ def _mark_misplaced_and_repeated(
         con.execute(sql_events.DUPLICATES_SQL, params)
 
 
-SKIPPABLE_TABLES = frozenset({"errors", "conversations", "token_usage"})
-"""Tables no other table is built from, so that a live query can go without them."""
-
-
 def _fill_tables(
     con: duckdb.DuckDBPyConnection,
     run: RunFiles,
     params: dict[str, Any],
     parts: list[Slice],
-    skip: frozenset[str] = frozenset(),
+    build: frozenset[str],
 ) -> dict[str, int]:
-    """Fill the normalised tables but ``experiments`` from the events; rows per table."""
-    con.execute(sql_tables.OUTLINE_TABLE_SQL, params)
-    rows = {"messages": _count_sliced(con, sql_tables.MESSAGES_SQL, params, parts)}
-    if _count(con, sql_tables.UNNUMBERED_MESSAGES_SQL, params):
-        con.execute(sql_tables.MESSAGE_TURNS_SQL, params)
-    con.execute(sql_tables.TURN_ENDS_TABLE_SQL)
-    _count_sliced(con, sql_tables.TURN_ENDS_SQL, params, parts)
-    rows["turns"] = _count(con, sql_tables.TURNS_SQL, params)
-    con.execute(sql_tables.DROP_TURN_ENDS_SQL)
-    if "errors" not in skip:
+    """Fill the normalised tables of ``build`` but ``experiments`` from the events.
+
+    In the order of ``BUILT_FROM``: each after the tables it reads. Rows per table.
+    """
+    rows: dict[str, int] = {}
+    outlined = bool(build & {"messages", "turns", "conversations"})  # the outline's readers
+    if outlined:
+        con.execute(sql_tables.OUTLINE_TABLE_SQL, params)
+    if "messages" in build:
+        rows["messages"] = _count_sliced(con, sql_tables.MESSAGES_SQL, params, parts)
+        if _count(con, sql_tables.UNNUMBERED_MESSAGES_SQL, params):
+            con.execute(sql_tables.MESSAGE_TURNS_SQL, params)
+    if "turns" in build:
+        con.execute(sql_tables.TURN_ENDS_TABLE_SQL)
+        _count_sliced(con, sql_tables.TURN_ENDS_SQL, params, parts)
+        rows["turns"] = _count(con, sql_tables.TURNS_SQL, params)
+        con.execute(sql_tables.DROP_TURN_ENDS_SQL)
+    if "errors" in build:
         rows["errors"] = _count_sliced(
             con, sql_tables.ERRORS_SQL, {**params, "error_types": sorted(ERROR_EVENT_TYPES)}, parts
         )
-    if "conversations" not in skip:
+    if "conversations" in build:
         statuses = run.conversation_statuses()  # the StateBuilder's, by log file
         rows["conversations"] = _count(
             con,
@@ -251,8 +257,10 @@ def _fill_tables(
             {**params, "status_files": list(statuses), "statuses": list(statuses.values())},
         )
         con.execute(CHOSEN_NAMES_SQL, params)
-    if "token_usage" not in skip:
+    if "token_usage" in build:
         rows["token_usage"] = _count(con, sql_tables.TOKEN_USAGE_SQL, params)
-    rows["thinking"] = _count(con, THINKING_SQL, params)
-    con.execute(sql_tables.DROP_OUTLINE_SQL)
+    if "thinking" in build:
+        rows["thinking"] = _count(con, THINKING_SQL, params)
+    if outlined:
+        con.execute(sql_tables.DROP_OUTLINE_SQL)
     return rows

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._built_from import BUILT_FROM, tables_to_build
 from ._errors import LoadError
-from ._ingest import SKIPPABLE_TABLES, NotUtf8Error, ingest_run
+from ._ingest import NotUtf8Error, ingest_run
 from ._run_files import discover_runs, inspect_run
 from ._schema import TABLES, migrate
 
@@ -80,8 +81,9 @@ def tables_read_by(con: duckdb.DuckDBPyConnection, sql: str) -> frozenset[str]:
 
 def _relations_named(con: duckdb.DuckDBPyConnection, sql: str) -> set[str] | None:
     """Table and view names in ``sql``'s parse tree; None if it could read anything."""
-    row = con.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
-    tree = json.loads(row[0]) if row else {"error": True}
+    # fetchall, not fetchone: a result left unfinished would refuse the caller's next query
+    rows = con.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchall()
+    tree = json.loads(rows[0][0]) if rows else {"error": True}
     if tree.get("error"):
         return None
     names: set[str] = set()
@@ -111,9 +113,9 @@ def live_database(
 
     ``runs`` reads those run directories instead. ``metrics=False`` skips
     ``turn_metrics`` (and leaves the views over it empty), which is most of the cost of a
-    small query. ``for_sql`` builds only what that query may read: of the tables nothing
-    else is built from (``errors``, ``conversations``, ``token_usage``), those it does not
-    name, directly or through a view, stay empty.
+    small query. ``for_sql`` builds only what that query may read: the tables it names,
+    directly or through a view, and those they are built from (``BUILT_FROM``); the others
+    stay empty, and a query that reads no table reads no log.
     """
     import duckdb
 
@@ -123,8 +125,11 @@ def live_database(
     con = duckdb.connect(":memory:")
     con.execute("SET enable_progress_bar = false")  # the caller's output is no place for it
     migrate(con, ":memory:")
-    skip = frozenset() if for_sql is None else SKIPPABLE_TABLES - tables_read_by(con, for_sql)
+    read = frozenset(BUILT_FROM) if for_sql is None else tables_read_by(con, for_sql)
+    build = tables_to_build(read)
     live = LiveDatabase(con)
+    if not build:
+        return live
     loaded_at = datetime.now(UTC)
     directories = (
         discover_runs(root, include_chats=include_chats)
@@ -147,7 +152,7 @@ def live_database(
                     fingerprint="live",
                     clean_utf8=clean_utf8,
                     metrics=metrics,
-                    skip=skip,
+                    build=build,
                 )
                 con.execute("COMMIT")
                 live.runs += 1
