@@ -224,3 +224,23 @@ def test_built_from_names_every_table_each_statement_reads() -> None:
         read = {name.lower() for name in _READS.findall(sql)} & set(pl.TABLES)
         # the scratch tables (pidgin_load_turn_ends) are built from the events alone
         assert read - {table} <= BUILT_FROM.get(table, frozenset({"events"})), (table, sql[:80])
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_every_readme_example_answers_live_as_loaded(everything: tuple[Path, Path]) -> None:
+    """The README's example queries ("Experiments that need a look", "Tokens spent per
+    model", ...) answer from the live logs what they answer from the loaded database."""
+    root, db = everything
+    examples = re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    assert len(examples) >= len(pl.TABLES)
+    differ = []
+    with duckdb.connect(str(db), read_only=True) as loaded:
+        for sql in examples:
+            expected = sorted(map(repr, loaded.execute(sql).fetchall()))
+            if tables_read_by(loaded, sql) & NOT_BUILT:  # the loads of a database: none live
+                expected = []
+            if sorted(map(repr, pl.query_live(sql, root).fetchall())) != expected:
+                differ.append(sql.splitlines()[0])
+    assert not differ, differ
