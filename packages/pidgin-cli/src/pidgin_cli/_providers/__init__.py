@@ -42,6 +42,7 @@ __all__ = [
     "configure",
     "describe_url",
     "entry_for",
+    "guess_name",
     "install",
     "parse_retry_after",
     "preflight",
@@ -89,7 +90,7 @@ _infos_guard = threading.Lock()
 def _resolve(text: str) -> ModelInfo | None:
     """The ``ModelInfo`` of a catalogue alias or of any ``provider:model`` of a provider."""
     cat = catalogue()
-    name = cat.aliases.get(text, text)
+    name = cat.canonical(text)
     provider_name, colon, model_id = name.partition(":")
     provider = cat.providers.get(provider_name)
     if provider is None or not colon or not model_id:
@@ -113,9 +114,41 @@ def _resolve(text: str) -> ModelInfo | None:
     return info
 
 
+def _known_names() -> list[str]:
+    cat = catalogue()
+    return [*cat.models, *cat.aliases]
+
+
+def guess_name(text: str) -> str | None:
+    """``provider:id`` for a name that looks like a vendor's model id, else None.
+
+    Only a suggestion for the error message: a model the catalogue does not list is sent
+    nowhere until the user types its full name. Anthropic's ids write versions with
+    dashes (``claude-sonnet-4-5``), so dots become dashes there.
+    """
+    if ":" in text:
+        return None
+    lowered = text.lower()
+    for provider in catalogue().providers.values():
+        if any(lowered.startswith(prefix) for prefix in provider.model_prefixes):
+            model_id = lowered.replace(".", "-") if provider.wire == "anthropic" else lowered
+            return f"{provider.name}:{model_id}"
+    return None
+
+
+def _naming() -> str:
+    providers = ", ".join(catalogue().providers)
+    return f"any model of a provider ({providers}) can be named provider:model, e.g. openai:gpt-4.1"
+
+
 def install(registry: ModelRegistry) -> None:
     """Let ``registry`` resolve provider models; reads nothing until a name is looked up."""
-    registry.add_resolver(_resolve)
+    registry.add_resolver(
+        _resolve,
+        names=_known_names,
+        guess=guess_name,
+        naming=_naming,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,8 @@ class ProviderEntry:
     requests_per_minute: int = 0
     tokens_per_minute: int = 0
     max_concurrency: int = 32
+    model_prefixes: tuple[str, ...] = ()
+    """How this vendor's model ids begin, to suggest ``provider:id`` for an unknown name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +114,13 @@ class Catalogue:
     models: dict[str, ModelEntry]
     aliases: dict[str, str]
 
+    def canonical(self, text: str) -> str:
+        """The full name an alias stands for (in any case, as pidgin-ai accepted), else ``text``."""
+        return self.aliases.get(text) or self.aliases.get(text.lower()) or text
+
     def model(self, text: str) -> ModelEntry | None:
         """The entry ``text`` names, by alias or full name; None if it has none."""
-        return self.models.get(self.aliases.get(text, text))
+        return self.models.get(self.canonical(text))
 
 
 def _fail(where: str, problem: str) -> CatalogueError:
@@ -133,7 +139,7 @@ def _build(cls: type[Any], data: dict[str, Any], where: str, **fixed: Any) -> An
     if unknown:
         raise _fail(where, f"unknown keys {', '.join(unknown)}")
     values = dict(data)
-    for key in ("key_env", "aliases", "capabilities"):
+    for key in ("key_env", "aliases", "capabilities", "model_prefixes"):
         if key in values:
             values[key] = _strings(values[key], where, key)
     for key, value in values.items():
@@ -185,6 +191,8 @@ def load_catalogue(text: str, source: str = CATALOGUE_FILE) -> Catalogue:
             raise _fail(where, "is listed twice")
         models[entry.name] = entry
         for alias in entry.aliases:
+            if alias != alias.lower():
+                raise _fail(where, f"alias {alias!r} must be lower case (lookups ignore case)")
             if alias in aliases:
                 raise _fail(where, f"alias {alias!r} already names {aliases[alias]}")
             aliases[alias] = entry.name
