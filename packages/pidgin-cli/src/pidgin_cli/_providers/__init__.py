@@ -18,6 +18,7 @@ from ._catalogue import Catalogue, CatalogueError, ModelEntry, ProviderEntry, ca
 from ._errors import classify, parse_retry_after
 from ._settings import (
     ProviderSetupError,
+    ServerProblem,
     check_usable,
     configure,
     describe_url,
@@ -26,6 +27,7 @@ from ._settings import (
     provider_key,
     provider_url,
     scrub,
+    server_problem,
 )
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "ProviderModel",
     "ProviderSetupError",
     "ProviderStatus",
+    "ServerProblem",
     "catalogue",
     "check_ready",
     "classify",
@@ -159,6 +162,9 @@ class ProviderStatus:
     extra_installed: bool
     key_set: bool
     base_url: str | None
+    unreachable: ServerProblem | None = None
+    """Why the local server does not take connections (and the fix); None if it does or
+    was not checked (vendors' APIs, or a provider not set up anyway)."""
 
     @property
     def usable(self) -> bool:
@@ -173,20 +179,28 @@ class ProviderStatus:
             return "set " + " or ".join(self.provider.key_env)
         if self.base_url is None:
             return f"give --base-url or set {self.provider.base_url_env}"
-        return ""
+        return "" if self.unreachable is None else str(self.unreachable)
 
 
 def provider_status() -> list[ProviderStatus]:
-    """Every provider of the catalogue with its state in this environment."""
-    return [
-        ProviderStatus(
-            provider=provider,
-            extra_installed=extra_installed(provider),
-            key_set=provider_key(provider) is not None,
-            base_url=describe_url(provider_url(provider)),
+    """Every provider of the catalogue with its state in this environment.
+
+    Local servers are tried with a TCP connect each (a refusal is immediate; a host that
+    does not answer costs at most ``CONNECT_TIMEOUT``); vendors' APIs are not contacted.
+    """
+    statuses = []
+    for provider in catalogue().providers.values():
+        installed = extra_installed(provider)
+        statuses.append(
+            ProviderStatus(
+                provider=provider,
+                extra_installed=installed,
+                key_set=provider_key(provider) is not None,
+                base_url=describe_url(provider_url(provider)),
+                unreachable=server_problem(provider) if installed else None,
+            )
         )
-        for provider in catalogue().providers.values()
-    ]
+    return statuses
 
 
 def preflight(names: list[str], registry: ModelRegistry, *, attempts: int = 3) -> list[str]:
