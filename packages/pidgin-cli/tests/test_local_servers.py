@@ -96,7 +96,8 @@ def test_a_server_that_takes_connections_passes_the_check(
 
 
 def _ollama(document: dict[str, Any]) -> dict[str, Any]:
-    (ollama,) = [p for p in document["providers"] if p["name"] == "ollama"]
+    providers: list[dict[str, Any]] = document["providers"]
+    (ollama,) = [provider for provider in providers if provider["name"] == "ollama"]
     return ollama
 
 
