@@ -160,3 +160,22 @@ def test_a_spec_takes_pidgin_ai_names_and_suggests_for_unknown_ones(
     assert refused.returncode == 2
     assert f"{bad}:2:10: " in refused.stderr
     assert "Did you mean sonnet?" in refused.stderr
+
+
+def test_a_model_that_cannot_think_is_refused_with_a_few_of_its_provider_that_can() -> None:
+    from pidgin_cli._thinking import ThinkingUnsupportedError, can_think, check_can_think
+
+    with pytest.raises(ThinkingUnsupportedError) as caught:
+        check_can_think("openai:gpt-4o")
+    message = str(caught.value)
+    thinkers = [
+        entry
+        for entry in catalogue().models.values()
+        if entry.provider == "openai"
+        if can_think(entry.name)
+    ]
+    assert len(thinkers) > 6
+    assert f"and {len(thinkers) - 6} more" in message
+    assert thinkers[0].aliases[0] in message
+    assert "anthropic" not in message
+    assert "sonnet" not in message
