@@ -422,29 +422,18 @@ def _follow(command: str, world: World) -> tuple[str, str]:
 def _start_and_stop(command: str, world: World, url: str, shown: str) -> None:
     """A paid example started against the fake vendors with --detach, then stopped."""
     env = {**world.env, **_fake_providers().environment(url)}
-    started = subprocess.run(
-        ["bash", "-c", f"{command} --detach"],
-        cwd=world.directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=EXAMPLE_TIMEOUT,
-        check=False,
-    )
+
+    def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, cwd=world.directory, env=env, capture_output=True,
+                              text=True, timeout=EXAMPLE_TIMEOUT, check=False)  # fmt: skip
+
+    started = run(["bash", "-c", f"{command} --detach"])
     shown += f"\n--- exit {started.returncode}\n{started.stdout}\n--- stderr\n{started.stderr}"
     assert started.returncode == 0, shown
     assert "Traceback" not in started.stderr, shown
     found = re.search(r"^Started experiment (exp_[0-9a-f]+)", started.stdout, re.MULTILINE)
     assert found, shown
-    stopped = subprocess.run(
-        [str(BIN / "pidgin"), "stop", found.group(1), "--timeout", "60"],
-        cwd=world.directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=EXAMPLE_TIMEOUT,
-        check=False,
-    )
+    stopped = run([str(BIN / "pidgin"), "stop", found.group(1), "--timeout", "60"])
     # 1: it had ended already, which the fake servers' speed allows
     assert stopped.returncode in (0, 1), f"{shown}\n--- stop\n{stopped.stderr}"
     assert "Traceback" not in stopped.stderr
