@@ -79,12 +79,14 @@ def models_command(as_json: bool) -> None:
         click.echo(f"  {status.provider.name:<18} {state}{where}")
     usable = {status.provider.name for status in statuses if status.usable}
     click.echo("\nModels (USD per million tokens in/out, context window, prices checked):")
+    name_width = max(len(entry.name) for entry in cat.models.values())
+    alias_width = max(len(", ".join(entry.aliases)) for entry in cat.models.values())
     for entry in cat.models.values():
         mark = "*" if entry.provider in usable else " "
         aliases = ", ".join(entry.aliases)
         window = f"{entry.context_window:,}" if entry.context_window else "-"
         click.echo(
-            f" {mark} {entry.name:<38} {aliases:<26} "
+            f" {mark} {entry.name:<{name_width}} {aliases:<{alias_width}} "
             f"{_price(entry.input_per_million):>6}/{_price(entry.output_per_million):<6} "
             f"{window:>10}  {entry.prices_checked or '-'}"
             + (
