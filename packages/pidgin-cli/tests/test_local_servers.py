@@ -82,17 +82,26 @@ def test_an_openai_compatible_base_url_that_refuses_is_named_with_its_fix(
     assert not (output_root / EXPERIMENTS_DIR).exists()
 
 
-def test_a_server_that_takes_connections_passes_the_check(
+def test_a_server_that_takes_connections_passes_the_check_and_like_checks_it_again(
     run_cli: RunCli,
     output_root: Path,
     provider_server: Any,
     provider_env: Callable[..., dict[str, str]],
+    closed_port: int,
 ) -> None:
     provider_server.reset()
     env = provider_env(provider_server, output_root)
-    done = run_cli("run", "-a", "ollama:qwen3:0.6b", "-b", "local:test", "-t", "1", "-q", env=env)
+    done = run_cli(
+        "run", "-a", "ollama:qwen3:0.6b", "-b", "local:test", "-t", "1", "-n", "first", "-q",
+        env=env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(list((output_root / EXPERIMENTS_DIR).iterdir())) == 1
+    assert len(list((output_root / EXPERIMENTS_DIR).glob("exp_*"))) == 1
+    env["OLLAMA_HOST"] = f"127.0.0.1:{closed_port}"
+    again = run_cli("run", "--like", "first", "-q", env=env)
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert f"127.0.0.1:{closed_port}/v1 is not reachable" in again.stderr
+    assert len(list((output_root / EXPERIMENTS_DIR).glob("exp_*"))) == 1
 
 
 def _ollama(document: dict[str, Any]) -> dict[str, Any]:
