@@ -64,16 +64,21 @@ def test_every_pidgin_ai_name_and_alias_means_the_same_model(legacy_fixtures: Pa
     assert checked >= 60
 
 
-def test_pidgin_ai_vercel_names_are_refused_with_suggestions_not_a_list(
+def test_pidgin_ai_vercel_names_are_refused_with_what_to_type(
     legacy_fixtures: Path,
 ) -> None:
-    vercel = [m for m in _pidgin_ai_models(legacy_fixtures).values() if m["provider"] == "vercel"]
+    models = _pidgin_ai_models(legacy_fixtures).items()
+    vercel = [(name, model) for name, model in models if model["provider"] == "vercel"]
     assert vercel
-    for model in vercel:
-        for text in model["aliases"]:
+    for name, model in vercel:
+        for text in (name, *model["aliases"]):
             with pytest.raises(UnknownModelError) as caught:
                 MODELS.resolve(text)
-            assert "provider:model" in str(caught.value)
+            message = str(caught.value)
+            assert message.startswith(
+                f"unknown model {text!r}. Did you mean openai-compatible:{model['model_id']} "
+                "with --base-url https://ai-gateway.vercel.sh/v1"
+            ), message
 
 
 @pytest.mark.parametrize(
@@ -114,6 +119,8 @@ def test_a_name_like_nothing_gets_no_suggestion() -> None:
 
 def test_aliases_must_be_lower_case_and_prefixes_a_list() -> None:
     provider = '[providers.x]\nwire = "openai"\nextra = "x"\nkey_env = []\n'
+    with pytest.raises(CatalogueError, match=r"\[suggestions\]: 'Kimi' must be lower case"):
+        load_catalogue(provider + '[suggestions]\nKimi = "x:kimi"\n')
     with pytest.raises(CatalogueError, match="alias 'Big' must be lower case"):
         load_catalogue(provider + '[[models]]\nname = "x:m"\naliases = ["Big"]\n')
     with pytest.raises(CatalogueError, match="'model_prefixes' must be a list"):

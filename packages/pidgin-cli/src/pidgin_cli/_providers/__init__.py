@@ -123,16 +123,20 @@ def _known_names() -> list[str]:
 
 
 def guess_name(text: str) -> str | None:
-    """``provider:id`` for a name that looks like a vendor's model id, else None.
+    """What to type for a name that is no model here: the catalogue's suggestion, or
+    ``provider:id`` for a name that looks like a vendor's model id; else None.
 
     Only a suggestion for the error message: a model the catalogue does not list is sent
     nowhere until the user types its full name. Anthropic's ids write versions with
     dashes (``claude-sonnet-4-5``), so dots become dashes there.
     """
+    cat = catalogue()
+    lowered = text.lower()
+    if lowered in cat.suggestions:
+        return cat.suggestions[lowered]
     if ":" in text:
         return None
-    lowered = text.lower()
-    for provider in catalogue().providers.values():
+    for provider in cat.providers.values():
         if any(lowered.startswith(prefix) for prefix in provider.model_prefixes):
             model_id = lowered.replace(".", "-") if provider.wire == "anthropic" else lowered
             return f"{provider.name}:{model_id}"

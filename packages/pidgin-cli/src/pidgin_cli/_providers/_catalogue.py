@@ -7,6 +7,7 @@ an error naming the file and the entry, not a silently missing model.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from dataclasses import dataclass
@@ -113,6 +114,8 @@ class Catalogue:
     providers: dict[str, ProviderEntry]
     models: dict[str, ModelEntry]
     aliases: dict[str, str]
+    suggestions: dict[str, str] = dataclasses.field(default_factory=dict)
+    """What to type instead of a name that is not a model here (pidgin-ai's gateway models)."""
 
     def canonical(self, text: str) -> str:
         """The full name an alias stands for (in any case, as pidgin-ai accepted), else ``text``."""
@@ -196,7 +199,15 @@ def load_catalogue(text: str, source: str = CATALOGUE_FILE) -> Catalogue:
             if alias in aliases:
                 raise _fail(where, f"alias {alias!r} already names {aliases[alias]}")
             aliases[alias] = entry.name
-    return Catalogue(providers, models, aliases)
+    suggestions = data.get("suggestions", {})
+    if not isinstance(suggestions, dict) or not all(
+        isinstance(value, str) for value in suggestions.values()
+    ):
+        raise _fail(f"{source} [suggestions]", "must map names to strings")
+    for name in suggestions:
+        if name != name.lower() or name in aliases:
+            raise _fail(f"{source} [suggestions]", f"{name!r} must be lower case and no alias")
+    return Catalogue(providers, models, aliases, dict(suggestions))
 
 
 @functools.cache
