@@ -140,3 +140,33 @@ def test_branch_refuses_a_turn_the_parent_never_completed(
     assert "no conversation 'conv_nothere'" in unknown.stderr
     shown = run_cli("branch", "--help")
     assert "pidgin branch conv_3f2a9c0d1e2b --turn 2" in shown.stdout
+
+
+def test_branch_goes_on_from_the_parents_last_turn_by_default(
+    run_cli: RunCli, output_root: Path
+) -> None:
+    """As in pidgin-ai: without --turn the branch keeps every complete turn of the parent."""
+    done = run_cli(
+        "run", "-a", "local:drift", "-b", "local:drift", "-t", "2", "--name", "whole",
+        "--seed", "7", timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (log,) = _logs(output_root, "whole")
+    parent = replay(log)
+    assert parent.conversation_id is not None
+    nothing_left = run_cli("branch", parent.conversation_id)
+    assert nothing_left.returncode == 2
+    assert "used all of its 2 turns" in nothing_left.stderr
+    assert "-t/--turns above 2" in nothing_left.stderr
+    longer = run_cli(
+        "branch", parent.conversation_id, "--max-turns", "4", "-n", "longer", timeout=120
+    )
+    assert longer.returncode == 0, longer.stdout + longer.stderr
+    assert f"Branched {parent.conversation_id} at turn 2" in longer.stdout
+    (branch_log,) = _logs(output_root, "longer")
+    branch = replay(branch_log)
+    assert branch.turns_completed == 4
+    assert branch.branched_from == (parent.conversation_id, 2)
+    for agent in ("agent_a", "agent_b"):
+        for turn in range(2):
+            assert branch.view(agent, turn) == parent.view(agent, turn)

@@ -19,8 +19,8 @@ __all__ = ["branch_command"]
     "--turn",
     "turn",
     type=click.IntRange(0, 100_000),
-    required=True,
-    help="How many of the parent's turns the branch keeps (turns 1..N are replayed).",
+    help="How many of the parent's turns the branch keeps (turns 1..N are replayed) "
+    "[default: all its complete turns, as pidgin-ai].",
 )
 @click.option("-a", "--agent-a", metavar="MODEL", help="Model of agent A [default: the parent's].")
 @click.option("-b", "--agent-b", metavar="MODEL", help="Model of agent B [default: the parent's].")
@@ -36,6 +36,8 @@ __all__ = ["branch_command"]
 @click.option(
     "-t",
     "--turns",
+    "--max-turns",
+    "turns",
     type=click.IntRange(1, 100_000),
     help="Maximum number of turns, the replayed ones included [default: the parent's].",
 )
@@ -63,7 +65,7 @@ def branch_command(
     ctx: click.Context,
     *,
     conversation_id: str,
-    turn: int,
+    turn: int | None,
     agent_a: str | None,
     agent_b: str | None,
     temperature: float | None,
@@ -90,6 +92,7 @@ def branch_command(
     Examples:
       pidgin branch conv_3f2a9c0d1e2b --turn 2 --temperature 1.2 -r 3
       pidgin branch conv_3f2a9c0d1e2b --turn 2 -b local:test -p "Now disagree."
+      pidgin branch conv_3f2a9c0d1e2b -t 20     # from its last turn, up to turn 20
     """
     from pidgin_events import new_id
     from pidgin_state import ReplayError, replay
@@ -108,6 +111,8 @@ def branch_command(
         parent = replay(log)
     except (BranchError, ReplayError, OSError) as exc:
         raise fail(f"cannot branch {conversation_id}: {exc}") from None
+    given_turn = turn is not None
+    turn = parent.turns_completed if turn is None else turn
     if parent.turns_completed < turn:
         raise click.BadParameter(
             f"{parent.conversation_id} has {parent.turns_completed} complete turns",
@@ -142,6 +147,11 @@ def branch_command(
         changes["prompt"] = prompt
     if not isinstance(new["max_turns"], int) or new["max_turns"] < turn:
         raise click.BadParameter(f"must be at least --turn ({turn})", param_hint="'-t'")
+    if new["max_turns"] == turn and not given_turn:
+        raise click.UsageError(
+            f"{parent.conversation_id} used all of its {turn} turns, so a branch from its end "
+            f"has none left: give -t/--turns above {turn}, or --turn below it"
+        )
     source = {
         "experiment_id": parent.experiment_id,
         "conversation_id": parent.conversation_id,
