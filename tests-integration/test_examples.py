@@ -8,6 +8,10 @@ The examples are collected, never listed here, so one added later is checked too
 * every line of every ``sh`` block, and every ``$ `` line of every ``console`` block, in
   ``README.md`` and ``packages/*/README.md`` (lines ending in ``\\`` continue).
 
+Examples that talk to a vendor's API (``PAID``) run against the fake vendor servers of
+``tools/fake_providers`` with ``--detach``, and are stopped once started: every option is
+checked (models, thinking, awareness files) before anything starts.
+
 Each runs in ``bash`` with ``pipefail``, in a temporary directory (also ``$HOME``) that
 holds a small real output root at ``./pidgin_output`` (the default): a completed experiment
 named ``greetings``, an interrupted one, and a chat, all made by the ``pidgin`` command.
@@ -25,6 +29,7 @@ The few examples that cannot run here are in ``NOT_RUN``, each with its reason.
 
 from __future__ import annotations
 
+import importlib
 import os
 import pty
 import re
@@ -38,6 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -62,10 +68,6 @@ NOT_RUN: dict[str, str] = {
         "DuckDB's command-line program is a separate binary, not on PyPI; the SQL of these "
         "examples runs through DuckDB's Python module in test_duckdb_cli_examples_query"
     ),
-    r"^pidgin (run|chat) .*-a (opus|sonnet|haiku|gpt-|gemini|flash|grok)": (
-        "talks to a paid provider API with a key; the same options run through the vendors' "
-        "SDKs against local wire-format servers in packages/pidgin-cli/tests/test_providers_*"
-    ),
     r"--target ducklake:": (
         "needs a PostgreSQL catalog server and the lake extra's DuckDB; the same commands "
         "run against a throwaway PostgreSQL in hatch's lake environment "
@@ -77,6 +79,15 @@ NOT_RUN: dict[str, str] = {
     ),
 }
 """Examples that cannot run offline in a test, by pattern, each with why."""
+
+PAID: dict[str, str] = {
+    r"^pidgin run .*-a (opus|sonnet|haiku|gpt-|gemini|flash|grok|o\d)": (
+        "talks to a paid provider API with a key: runs against the fake vendor servers of "
+        "tools/fake_providers instead, with --detach and stopped once started (the options "
+        "are all checked before it starts; a hundred conversations would take minutes)"
+    ),
+}
+"""Examples that need a vendor's API: started against the fake servers, then stopped."""
 
 FOLLOWS: dict[str, str] = {
     r"^pidgin monitor(?!.*--once)": "a live view, refreshed until Ctrl-C",
@@ -264,6 +275,24 @@ class World:
         raise AssertionError(f"experiment {name} did not start")
 
 
+def _fake_providers() -> Any:
+    tools = str(REPO / "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    return importlib.import_module("fake_providers")
+
+
+@pytest.fixture(scope="module")
+def fake_vendors() -> Iterator[str]:
+    """The URL of one fake Anthropic/OpenAI/Gemini/xAI server for this module."""
+    server = _fake_providers().FakeServer()
+    server.record_requests = False
+    server.start()
+    url: str = server.url
+    yield url
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]) -> World:
     directory = tmp_path_factory.mktemp("examples")
@@ -390,11 +419,35 @@ def _follow(command: str, world: World) -> tuple[str, str]:
     return shown.decode(errors="replace"), err
 
 
+def _start_and_stop(command: str, world: World, url: str, shown: str) -> None:
+    """A paid example started against the fake vendors with --detach, then stopped."""
+    env = {**world.env, **_fake_providers().environment(url)}
+
+    def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, cwd=world.directory, env=env, capture_output=True,
+                              text=True, timeout=EXAMPLE_TIMEOUT, check=False)  # fmt: skip
+
+    started = run(["bash", "-c", f"{command} --detach"])
+    shown += f"\n--- exit {started.returncode}\n{started.stdout}\n--- stderr\n{started.stderr}"
+    assert started.returncode == 0, shown
+    assert "Traceback" not in started.stderr, shown
+    found = re.search(r"^Started experiment (exp_[0-9a-f]+)", started.stdout, re.MULTILINE)
+    assert found, shown
+    stopped = run([str(BIN / "pidgin"), "stop", found.group(1), "--timeout", "60"])
+    # 1: it had ended already, which the fake servers' speed allows
+    assert stopped.returncode in (0, 1), f"{shown}\n--- stop\n{stopped.stderr}"
+    assert "Traceback" not in stopped.stderr
+
+
 @pytest.mark.parametrize("example", RUNNABLE, ids=[e.id for e in RUNNABLE])
 def test_example_runs(
     example: Example, world: World, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     command = _substitute(example.command, world)
+    if _matches(PAID, example.command) is not None:
+        url: str = request.getfixturevalue("fake_vendors")
+        _start_and_stop(command, world, url, f"{example.source}\n$ {command}")
+        return
     if "old_output" in command and not (world.directory / "old_output").exists():
         legacy: Path = request.getfixturevalue("legacy_fixtures")
         shutil.copytree(legacy, world.directory / "old_output" / "experiments")
@@ -440,9 +493,9 @@ def test_examples_were_found() -> None:
     assert "pidgin import --help" in helps
 
 
-@pytest.mark.parametrize("pattern", [*NOT_RUN, *FOLLOWS])
+@pytest.mark.parametrize("pattern", [*NOT_RUN, *PAID, *FOLLOWS])
 def test_every_exception_is_still_needed(pattern: str) -> None:
-    """An entry of NOT_RUN or FOLLOWS that matches no example any more must go."""
+    """An entry of NOT_RUN, PAID or FOLLOWS that matches no example any more must go."""
     assert any(re.search(pattern, example.command) for example in EXAMPLES), pattern
 
 

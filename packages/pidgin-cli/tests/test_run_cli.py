@@ -462,8 +462,11 @@ def test_a_runner_that_cannot_start_is_reported_with_its_log(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-a", "gpt-17", "-b", "local:test"], "unknown model 'gpt-17'; available models"),
-        (["-a", "local:test", "-b", "nope:nope"], "local:drift"),
+        (
+            ["-a", "gpt-17", "-b", "local:test"],
+            "unknown model 'gpt-17'. Did you mean openai:gpt-17",
+        ),
+        (["-a", "local:test", "-b", "nope:nope"], "can be named provider:model"),
         (["-a", "local:test", "-b", "local:test", "-t", "0"], "'-t' / '--turns'"),
         (["-a", "local:test", "-b", "local:test", "-n", "../escape"], "invalid experiment name"),
         (["-a", "local:test", "-b", "local:test", "--convergence-action", "pause"], "pause"),

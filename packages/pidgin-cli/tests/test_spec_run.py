@@ -288,7 +288,10 @@ BAD_SPECS = {
         ("YAML syntax error", "expected ',' or ']'"),
     ),
     "unknown-model": BadSpec(
-        "agent_a: local:nope\nagent_b: local:drift\n", 1, "local:nope", ("'agent_a'",)
+        "agent_a: local:nope\nagent_b: local:drift\n",
+        1,
+        "local:nope",
+        ("'agent_a'", "can be named provider:model", "'pidgin models' lists"),
     ),
     "grid-key-not-per-conversation": BadSpec(
         MODELS + "grid_mode: conversations\ngrid:\n  max_parallel: [1, 2]\n",

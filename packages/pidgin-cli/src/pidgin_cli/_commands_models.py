@@ -18,9 +18,11 @@ def _price(value: float | None) -> str:
 def models_command(as_json: bool) -> None:
     """List the model catalogue and the providers usable in this environment.
 
-    A provider is usable when its SDK extra is installed and its API key is set (local
-    servers need no key). Prices are US dollars per million tokens, as checked on the
-    date shown. Any model of a provider works as PROVIDER:MODEL, catalogued or not.
+    A provider is usable when its SDK extra is installed and its API key is set; a local
+    server (Ollama, an OpenAI-compatible one) needs no key but must take connections
+    (tried with a one-second connect, no request). Prices are US dollars per million
+    tokens, as checked on the date shown. Any model of a provider works as
+    PROVIDER:MODEL, catalogued or not; aliases include pidgin-ai 1.x's model names.
     """
     from ._models import MODELS
     from ._providers import catalogue, provider_status
@@ -37,6 +39,9 @@ def models_command(as_json: bool) -> None:
                     "key_set": status.key_set,
                     "key_env": list(status.provider.key_env),
                     "base_url": status.base_url,
+                    "reachable": None
+                    if status.base_url is None or status.provider.key_required
+                    else status.unreachable is None,
                     "fix": status.fix or None,
                 }
                 for status in statuses
@@ -64,17 +69,24 @@ def models_command(as_json: bool) -> None:
         return
     click.echo("Providers:")
     for status in statuses:
-        state = "usable" if status.usable else f"not usable: {status.fix}"
+        if status.usable:
+            state = "usable"
+        elif status.unreachable is not None and status.fix == str(status.unreachable):
+            state = f"not reachable ({status.unreachable.reason}): {status.unreachable.fix}"
+        else:
+            state = f"not usable: {status.fix}"
         where = f"  ({status.base_url})" if status.base_url else ""
         click.echo(f"  {status.provider.name:<18} {state}{where}")
     usable = {status.provider.name for status in statuses if status.usable}
     click.echo("\nModels (USD per million tokens in/out, context window, prices checked):")
+    name_width = max(len(entry.name) for entry in cat.models.values())
+    alias_width = max(len(", ".join(entry.aliases)) for entry in cat.models.values())
     for entry in cat.models.values():
         mark = "*" if entry.provider in usable else " "
         aliases = ", ".join(entry.aliases)
         window = f"{entry.context_window:,}" if entry.context_window else "-"
         click.echo(
-            f" {mark} {entry.name:<38} {aliases:<26} "
+            f" {mark} {entry.name:<{name_width}} {aliases:<{alias_width}} "
             f"{_price(entry.input_per_million):>6}/{_price(entry.output_per_million):<6} "
             f"{window:>10}  {entry.prices_checked or '-'}"
             + (

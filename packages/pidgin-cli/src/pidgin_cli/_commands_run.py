@@ -265,7 +265,7 @@ def run_command(
       pidgin run -a sonnet -b gpt-4o -t 20 -r 100 --max-parallel 50 --max-cost 5
       pidgin run -a local:drift -b local:drift -w research --choose-names -t 6
       pidgin run -a local:drift -b local:drift --awareness-b firm --think-a -t 4
-      pidgin run -a sonnet -b gpt-4o -w nudges.yaml --think --think-budget 4000
+      pidgin run -a sonnet -b o3 -w research --think --think-budget 4000 -t 6
       pidgin spec example > study.yaml && pidgin run study.yaml -t 3
       pidgin run --like greetings --temperature 0.9
       pidgin run -a local:drift -b local:drift -t 5 -r 8 --max-parallel 8 --workers 2

@@ -193,7 +193,7 @@ class ModelError(Exception):
 
 
 class UnknownModelError(ValueError):
-    """A model name that no registered provider knows; the message lists those that exist."""
+    """A model name that no registered provider knows; the message says what was likely meant."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -220,6 +220,14 @@ class ModelInfo:
         return self.name.partition(":")[0]
 
 
+@dataclass(frozen=True, slots=True)
+class _Resolver:
+    resolve: Callable[[str], ModelInfo | None]
+    names: Callable[[], Iterable[str]]
+    guess: Callable[[str], str | None]
+    naming: Callable[[], str] | None
+
+
 class ModelRegistry:
     """Maps ``"provider:model"`` names (and aliases) to factories."""
 
@@ -227,7 +235,7 @@ class ModelRegistry:
         self._models: dict[str, ModelInfo] = {}
         self._aliases: dict[str, str] = {}
         self._entry_points_loaded = False
-        self._resolvers: list[Callable[[str], ModelInfo | None]] = []
+        self._resolvers: list[_Resolver] = []
         self._guard = threading.Lock()
         self._plugins_guard = threading.Lock()
         """Held while plugins register: other threads wait for them instead of missing them."""
@@ -252,28 +260,50 @@ class ModelRegistry:
                 self._aliases[alias] = name
         return info
 
-    def add_resolver(self, resolver: Callable[[str], ModelInfo | None]) -> None:
-        """Ask ``resolver`` about names nobody registered (``provider:any-model-id``)."""
+    def add_resolver(
+        self,
+        resolver: Callable[[str], ModelInfo | None],
+        *,
+        names: Callable[[], Iterable[str]] = tuple,
+        guess: Callable[[str], str | None] = lambda _text: None,
+        naming: Callable[[], str] | None = None,
+    ) -> None:
+        """Ask ``resolver`` about names nobody registered (``provider:any-model-id``).
+
+        For the error on an unknown name: ``names`` lists the names it knows (to suggest
+        the closest), ``guess`` the name it would give a text that looks like one of its
+        models, and ``naming`` says in a sentence how its models are named.
+        """
         with self._guard:
-            self._resolvers.append(resolver)
+            self._resolvers.append(_Resolver(resolver, names, guess, naming))
 
     def resolve(self, text: str) -> ModelInfo:
         """The model ``text`` names (canonical name or alias), else ``UnknownModelError``."""
         info = self._lookup(text)
         for resolver in () if info is not None else tuple(self._resolvers):
-            info = resolver(text)
+            info = resolver.resolve(text)
             if info is not None:
                 break
         if info is None and not self._entry_points_loaded:
             self._load_entry_points()
             info = self._lookup(text)
         if info is None:
-            listed = ", ".join(
-                f"{model.name} ({', '.join(model.aliases)})" if model.aliases else model.name
-                for model in self.available()
-            )
-            raise UnknownModelError(f"unknown model {text!r}; available models: {listed}")
+            raise UnknownModelError(self._unknown(text))
         return info
+
+    def _unknown(self, text: str) -> str:
+        from ._unknown_model import unknown_model_message
+
+        known = [name for info in self.available() for name in (info.name, *info.aliases)]
+        with self._guard:
+            resolvers = tuple(self._resolvers)
+        guesses = [guessed for r in resolvers if (guessed := r.guess(text)) is not None]
+        return unknown_model_message(
+            text,
+            [*known, *(name for r in resolvers for name in r.names())],
+            guesses,
+            [r.naming() for r in resolvers if r.naming is not None],
+        )
 
     def create(self, text: str) -> Model:
         return self.resolve(text).factory()
@@ -287,7 +317,7 @@ class ModelRegistry:
 
     def _lookup(self, text: str) -> ModelInfo | None:
         with self._guard:
-            name = self._aliases.get(text, text)
+            name = self._aliases.get(text) or self._aliases.get(text.lower(), text)
             return self._models.get(name)
 
     def _load_entry_points(self) -> None:

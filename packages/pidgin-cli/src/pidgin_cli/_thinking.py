@@ -48,18 +48,30 @@ def can_think(model: str) -> bool:
     return bool(getattr(MODELS.resolve(model).factory, "can_think", False))
 
 
+_SHOWN = 6
+"""Models named in the refusal of one that cannot think; the rest are counted."""
+
+
 def check_can_think(model: str) -> None:
+    """Refuse a model that cannot think, naming the ones of its provider that can.
+
+    Only its own provider's (or the offline ones, for a model of neither): the whole
+    catalogue would be dozens of names; 'pidgin models' marks every one.
+    """
     if not can_think(model):
         from ._models import MODELS
         from ._providers import catalogue
 
-        thinkers = [info.name for info in MODELS.available() if can_think(info.name)]
-        thinkers += [
-            name
+        provider = model.partition(":")[0]
+        offline = [info.name for info in MODELS.available() if can_think(info.name)]
+        same = [
+            entry.aliases[0] if entry.aliases else name
             for name, entry in catalogue().models.items()
-            if THINKING_CAPABILITY in entry.capabilities
+            if entry.provider == provider and THINKING_CAPABILITY in entry.capabilities
         ]
+        can = same or offline
+        more = f" and {len(can) - _SHOWN} more" if len(can) > _SHOWN else ""
         raise ThinkingUnsupportedError(
             f"{model} cannot think (its catalogue entry lacks {THINKING_CAPABILITY!r}); "
-            f"models that can: {', '.join(thinkers)} (see 'pidgin models')"
+            f"models that can: {', '.join(can[:_SHOWN])}{more} ('pidgin models' marks them all)"
         )

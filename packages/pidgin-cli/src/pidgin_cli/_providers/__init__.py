@@ -18,6 +18,7 @@ from ._catalogue import Catalogue, CatalogueError, ModelEntry, ProviderEntry, ca
 from ._errors import classify, parse_retry_after
 from ._settings import (
     ProviderSetupError,
+    ServerProblem,
     check_usable,
     configure,
     describe_url,
@@ -26,6 +27,7 @@ from ._settings import (
     provider_key,
     provider_url,
     scrub,
+    server_problem,
 )
 
 __all__ = [
@@ -36,12 +38,14 @@ __all__ = [
     "ProviderModel",
     "ProviderSetupError",
     "ProviderStatus",
+    "ServerProblem",
     "catalogue",
     "check_ready",
     "classify",
     "configure",
     "describe_url",
     "entry_for",
+    "guess_name",
     "install",
     "parse_retry_after",
     "preflight",
@@ -89,7 +93,7 @@ _infos_guard = threading.Lock()
 def _resolve(text: str) -> ModelInfo | None:
     """The ``ModelInfo`` of a catalogue alias or of any ``provider:model`` of a provider."""
     cat = catalogue()
-    name = cat.aliases.get(text, text)
+    name = cat.canonical(text)
     provider_name, colon, model_id = name.partition(":")
     provider = cat.providers.get(provider_name)
     if provider is None or not colon or not model_id:
@@ -113,9 +117,45 @@ def _resolve(text: str) -> ModelInfo | None:
     return info
 
 
+def _known_names() -> list[str]:
+    cat = catalogue()
+    return [*cat.models, *cat.aliases]
+
+
+def guess_name(text: str) -> str | None:
+    """What to type for a name that is no model here: the catalogue's suggestion, or
+    ``provider:id`` for a name that looks like a vendor's model id; else None.
+
+    Only a suggestion for the error message: a model the catalogue does not list is sent
+    nowhere until the user types its full name. Anthropic's ids write versions with
+    dashes (``claude-sonnet-4-5``), so dots become dashes there.
+    """
+    cat = catalogue()
+    lowered = text.lower()
+    if lowered in cat.suggestions:
+        return cat.suggestions[lowered]
+    if ":" in text:
+        return None
+    for provider in cat.providers.values():
+        if any(lowered.startswith(prefix) for prefix in provider.model_prefixes):
+            model_id = lowered.replace(".", "-") if provider.wire == "anthropic" else lowered
+            return f"{provider.name}:{model_id}"
+    return None
+
+
+def _naming() -> str:
+    providers = ", ".join(catalogue().providers)
+    return f"any model of a provider ({providers}) can be named provider:model, e.g. openai:gpt-4.1"
+
+
 def install(registry: ModelRegistry) -> None:
     """Let ``registry`` resolve provider models; reads nothing until a name is looked up."""
-    registry.add_resolver(_resolve)
+    registry.add_resolver(
+        _resolve,
+        names=_known_names,
+        guess=guess_name,
+        naming=_naming,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +166,9 @@ class ProviderStatus:
     extra_installed: bool
     key_set: bool
     base_url: str | None
+    unreachable: ServerProblem | None = None
+    """Why the local server does not take connections (and the fix); None if it does or
+    was not checked (vendors' APIs, or a provider not set up anyway)."""
 
     @property
     def usable(self) -> bool:
@@ -140,20 +183,28 @@ class ProviderStatus:
             return "set " + " or ".join(self.provider.key_env)
         if self.base_url is None:
             return f"give --base-url or set {self.provider.base_url_env}"
-        return ""
+        return "" if self.unreachable is None else str(self.unreachable)
 
 
 def provider_status() -> list[ProviderStatus]:
-    """Every provider of the catalogue with its state in this environment."""
-    return [
-        ProviderStatus(
-            provider=provider,
-            extra_installed=extra_installed(provider),
-            key_set=provider_key(provider) is not None,
-            base_url=describe_url(provider_url(provider)),
+    """Every provider of the catalogue with its state in this environment.
+
+    Local servers are tried with a TCP connect each (a refusal is immediate; a host that
+    does not answer costs at most ``CONNECT_TIMEOUT``); vendors' APIs are not contacted.
+    """
+    statuses = []
+    for provider in catalogue().providers.values():
+        installed = extra_installed(provider)
+        statuses.append(
+            ProviderStatus(
+                provider=provider,
+                extra_installed=installed,
+                key_set=provider_key(provider) is not None,
+                base_url=describe_url(provider_url(provider)),
+                unreachable=server_problem(provider) if installed else None,
+            )
         )
-        for provider in catalogue().providers.values()
-    ]
+    return statuses
 
 
 def preflight(names: list[str], registry: ModelRegistry, *, attempts: int = 3) -> list[str]:

@@ -7,6 +7,7 @@ an error naming the file and the entry, not a silently missing model.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class ProviderEntry:
     requests_per_minute: int = 0
     tokens_per_minute: int = 0
     max_concurrency: int = 32
+    model_prefixes: tuple[str, ...] = ()
+    """How this vendor's model ids begin, to suggest ``provider:id`` for an unknown name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +114,16 @@ class Catalogue:
     providers: dict[str, ProviderEntry]
     models: dict[str, ModelEntry]
     aliases: dict[str, str]
+    suggestions: dict[str, str] = dataclasses.field(default_factory=dict)
+    """What to type instead of a name that is not a model here (pidgin-ai's gateway models)."""
+
+    def canonical(self, text: str) -> str:
+        """The full name an alias stands for (in any case, as pidgin-ai accepted), else ``text``."""
+        return self.aliases.get(text) or self.aliases.get(text.lower()) or text
 
     def model(self, text: str) -> ModelEntry | None:
         """The entry ``text`` names, by alias or full name; None if it has none."""
-        return self.models.get(self.aliases.get(text, text))
+        return self.models.get(self.canonical(text))
 
 
 def _fail(where: str, problem: str) -> CatalogueError:
@@ -133,7 +142,7 @@ def _build(cls: type[Any], data: dict[str, Any], where: str, **fixed: Any) -> An
     if unknown:
         raise _fail(where, f"unknown keys {', '.join(unknown)}")
     values = dict(data)
-    for key in ("key_env", "aliases", "capabilities"):
+    for key in ("key_env", "aliases", "capabilities", "model_prefixes"):
         if key in values:
             values[key] = _strings(values[key], where, key)
     for key, value in values.items():
@@ -185,10 +194,20 @@ def load_catalogue(text: str, source: str = CATALOGUE_FILE) -> Catalogue:
             raise _fail(where, "is listed twice")
         models[entry.name] = entry
         for alias in entry.aliases:
+            if alias != alias.lower():
+                raise _fail(where, f"alias {alias!r} must be lower case (lookups ignore case)")
             if alias in aliases:
                 raise _fail(where, f"alias {alias!r} already names {aliases[alias]}")
             aliases[alias] = entry.name
-    return Catalogue(providers, models, aliases)
+    suggestions = data.get("suggestions", {})
+    if not isinstance(suggestions, dict) or not all(
+        isinstance(value, str) for value in suggestions.values()
+    ):
+        raise _fail(f"{source} [suggestions]", "must map names to strings")
+    for name in suggestions:
+        if name != name.lower() or name in aliases:
+            raise _fail(f"{source} [suggestions]", f"{name!r} must be lower case and no alias")
+    return Catalogue(providers, models, aliases, dict(suggestions))
 
 
 @functools.cache

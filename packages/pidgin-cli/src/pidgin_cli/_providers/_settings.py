@@ -9,6 +9,7 @@ text that is about to be recorded (an SDK error message that quotes a URL, say).
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -20,6 +21,7 @@ __all__ = [
     "SDK_MODULES",
     "ProviderSetupError",
     "Secret",
+    "ServerProblem",
     "configure",
     "describe_url",
     "extra_installed",
@@ -28,6 +30,7 @@ __all__ = [
     "provider_url",
     "request_timeout",
     "scrub",
+    "server_problem",
 ]
 
 SDK_MODULES: dict[Wire, str] = {
@@ -39,6 +42,11 @@ SDK_MODULES: dict[Wire, str] = {
 
 DEFAULT_TIMEOUT = 120.0
 """Seconds a request may take (connect and between bytes) before it counts as timed out."""
+
+CONNECT_TIMEOUT = 1.0
+"""Seconds a local server (Ollama, an OpenAI-compatible one) has to accept a connection
+before a run or ``pidgin models`` calls it unreachable. A refused connection takes
+microseconds; this bounds only a host that does not answer at all."""
 
 
 class ProviderSetupError(ValueError):
@@ -144,6 +152,56 @@ def check_usable(provider: ProviderEntry) -> None:
             "openai-compatible models need a server: give --base-url URL or set "
             f"{provider.base_url_env}"
         )
+    problem = server_problem(provider)
+    if problem is not None:
+        raise ProviderSetupError(str(problem))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProblem:
+    """A local server that does not take connections: where, why, and what to do."""
+
+    provider: str
+    url: str
+    reason: str
+    fix: str
+
+    def __str__(self) -> str:
+        return (
+            f"the {self.provider} server at {self.url} is not reachable ({self.reason}): {self.fix}"
+        )
+
+
+def server_problem(
+    provider: ProviderEntry, timeout: float = CONNECT_TIMEOUT
+) -> ServerProblem | None:
+    """Why a server the user runs (no key required) does not take connections, and the fix.
+
+    Only a TCP connect: no request is sent, so it costs nothing and needs no model
+    loaded. Vendors' APIs are not checked (their preflight request does that).
+    """
+    url = provider_url(provider)
+    if provider.key_required or url is None:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except ValueError as exc:  # a port that is not a number
+        reason = str(exc)
+    except socket.gaierror:
+        reason = f"unknown host {host!r}"
+    except TimeoutError:
+        reason = f"no answer within {timeout:g} s"
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+    if provider.name == "ollama":
+        fix = f"start it with 'ollama serve', or set {provider.base_url_env} to where it runs"
+    else:
+        fix = f"start it, or give --base-url or set {provider.base_url_env} to where it runs"
+    return ServerProblem(provider.name, describe_url(url) or url, reason, fix)
 
 
 def describe_url(url: str | None) -> str | None:
