@@ -15,7 +15,6 @@ from pidgin_events import run_kind_of
 
 from ._output import (
     conversation_option,
-    fail,
     output_option,
     resolve_output_root,
     safe_text,
