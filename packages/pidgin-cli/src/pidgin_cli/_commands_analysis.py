@@ -143,9 +143,9 @@ def _write(relation: duckdb.DuckDBPyRelation, fmt: str, target: Path | None) -> 
         else:
             import io
 
-            text = io.StringIO(newline="")
-            _csv(text, columns, rows)
-            write_file(target, text.getvalue())
+            buffer = io.StringIO(newline="")
+            _csv(buffer, columns, rows)
+            write_file(target, buffer.getvalue())
         return
     text = plain_table(columns, [["" if v is None else str(v) for v in row] for row in rows])
     if target is None:
