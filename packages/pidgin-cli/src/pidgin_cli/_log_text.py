@@ -8,20 +8,18 @@ an empty experiment behind. Every option whose text reaches a log uses ``LOG_TEX
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 __all__ = ["LOG_TEXT", "LogText"]
 
 
-class LogText(click.ParamType):
+class LogText(click.types.StringParamType):
     """A ``str`` option or argument that must be valid UTF-8."""
 
-    name = "text"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> str:
-        text = str(value)
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = super().convert(value, param, ctx)
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
