@@ -44,9 +44,10 @@ def options_of_run(ctx: click.Context, text: str) -> tuple[str, dict[str, Any], 
             raise SpecError(
                 log, "its first line is not an ExperimentStartEvent: nothing to run like"
             )
-        config = start.get("config")
-        if not isinstance(config, dict):
+        started = start.get("config")
+        if not isinstance(started, dict):
             raise SpecError(log, "its ExperimentStartEvent has no config")
+        config = started
     recorded = config.get("options")
     if not isinstance(recorded, dict):  # before options were recorded: the named keys
         recorded = {PIDGIN_AI_ALIASES.get(key, key): value for key, value in config.items()}
