@@ -69,7 +69,6 @@ ROOT_COMMANDS = {
     "load-db": LazyCommand(
         "pidgin_cli._commands_load:load_db_command",
         "Load experiments into DuckDB (automatic after a run).",
-        hidden=True,
     ),
     "import": LazyCommand(  # pidgin-ai's name for it
         "pidgin_cli._commands_load:load_db_command",
