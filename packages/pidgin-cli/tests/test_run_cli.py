@@ -366,6 +366,35 @@ def test_experiment_stop_interrupts_conversations_in_flight(pidgin: Pidgin) -> N
     assert "not running: it already ended (interrupted)" in again.stderr
 
 
+def test_stop_all_stops_every_running_experiment(pidgin: Pidgin) -> None:
+    """pidgin-ai's ``stop --all``: every runner is signalled, then each end is reported."""
+    runs = [
+        pidgin.start_quiet("-a", "local:drift", "-b", "local:drift", "-t", "1000", "-n", name)
+        for name in ("first-long", "second-long")
+    ]
+    _wait(
+        "both under way",
+        lambda: all(
+            any(_turns_written(log) >= 1 for log in _conversation_logs(directory))
+            for directory in runs
+        ),
+    )
+    result = pidgin("stop", "--all")
+    assert result.returncode == 0, result.stderr
+    for directory in runs:
+        assert f"Stopped {directory.name}: interrupted" in result.stdout
+        complete = _last(directory, ExperimentCompleteEvent)
+        assert (complete.status, complete.reason) == ("interrupted", "SIGTERM")
+    again = pidgin("stop", "--all")
+    assert again.returncode == 0, again.stderr
+    assert "No experiment is running under" in again.stdout
+    for wrong in ((), ("first-long", "--all")):
+        refused = pidgin("stop", *wrong)
+        assert refused.returncode == 2
+        assert "give the ID of one experiment, or --all" in refused.stderr
+    _wait("post-processing", lambda: all(_post_processed(directory) for directory in runs))
+
+
 def test_kill_9_of_the_runner_releases_the_lock(pidgin: Pidgin) -> None:
     directory = pidgin.start_quiet("-a", "local:drift", "-b", "local:drift", "-t", "1000")
     _wait("a turn", lambda: any(_turns_written(log) for log in _conversation_logs(directory)))

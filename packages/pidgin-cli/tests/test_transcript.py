@@ -280,3 +280,47 @@ def test_an_unknown_conversation_is_named_with_the_known_ones(
     assert done.returncode == 1
     assert "no conversation 'nope' in exp_hostile" in done.stderr
     assert CONVERSATION in done.stderr
+
+
+def test_a_damaged_line_is_shown_repaired_or_named_never_dropped_in_silence(
+    output_root: Path, run_cli: Any
+) -> None:
+    """One stray byte in a message keeps the message (U+FFFD in its place); a line that is
+    no JSON at all is named with its number in the document and on standard error."""
+    directory = write_hostile_run(output_root)
+    log = directory / f"{CONVERSATION}_events.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    said = next(i for i, line in enumerate(lines) if b"MessageCompleteEvent" in line)
+    lines[said] = lines[said].replace(b"<script>", b"<scr\xffpt>", 1)
+    assert b"\xff" in lines[said]
+    lines.insert(said + 1, b'{"event_type": "MessageCompleteEvent", "conversa\n')
+    log.write_bytes(b"".join(lines))
+    byte_column = lines[said].index(b"\xff") + 1
+    damaged, torn = said + 1, said + 2
+
+    done = run_cli("transcript", "hostile")
+    assert done.returncode == 0, done.stderr
+    assert "scr\ufffdpt" in done.stdout  # the message is there, its bad byte replaced
+    repaired = (
+        f"line {damaged} of {log.name}: not valid UTF-8: byte 0xff at column {byte_column}; "
+        "shown with U+FFFD for those bytes"
+    )
+    left_out = f"line {torn} of {log.name}: not valid JSON: "
+    assert repaired in done.stderr
+    assert left_out in done.stderr
+    assert "; left out" in done.stderr
+    assert done.stderr.count("warning: ") == 2
+    # the document says it too, where the conversation's facts are (escaped as Markdown)
+    assert f"Unreadable: line {damaged} of " in done.stdout
+    assert f"Unreadable: line {torn} of " in done.stdout
+    assert "shown with U+FFFD for those bytes" in done.stdout
+
+    as_json = run_cli("transcript", "hostile", "--format", "json")
+    (conversation,) = json.loads(as_json.stdout)["conversations"]
+    assert [(p["line"], p["repaired"]) for p in conversation["problems"]] == [
+        (damaged, True),
+        (torn, False),
+    ]
+    assert conversation["problems"][0]["log"] == log.name
+    said_texts = [entry.get("content", "") for entry in conversation["entries"]]
+    assert any(text.startswith("<scr\ufffdpt>") for text in said_texts)

@@ -159,7 +159,11 @@ def test_message_requests_name_a_count_instead_of_repeating_history() -> None:
             b'"prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"duration_ms":1}',
             "Message: missing fields 'message.content', 'message.timestamp'",
         ),
-        (b'{"event_type":"TurnStartEvent","timestamp":"\xff\xfe"}', "not valid JSON"),
+        # the byte and its column, not orjson's "surrogates not allowed"
+        (
+            b'{"event_type":"TurnStartEvent","timestamp":"\xff\xfe"}',
+            "not valid UTF-8: byte 0xff at column 45",
+        ),
     ],
 )
 def test_bad_lines_say_why(line: bytes, reason: str) -> None:

@@ -49,7 +49,11 @@ def test_bad_lines_in_the_middle_are_reported_with_file_and_line(tmp_path: Path)
     result = pe.read_events(path)
     assert [e.seq for e in result.events] == [0, 1]
     assert [(b.line, b.path) for b in result.bad_lines] == [(2, str(path)), (4, str(path))]
-    assert all("not valid JSON" in b.reason for b in result.bad_lines)
+    assert [b.reason.split(":")[0] for b in result.bad_lines] == [
+        "not valid JSON",
+        "not valid UTF-8",
+    ]
+    assert result.bad_lines[1].reason == "not valid UTF-8: byte 0xff at column 1"
 
 
 def test_reading_from_an_offset_keeps_line_numbers(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_garbage_and_incomplete_markers(tmp_path: Path, logs: Any) -> None:
     assert state.database.loaded  # it exists: the loader committed; its details are lost
     assert state.database.loaded_at is not None  # the file's own time
     assert len(state.problems) == 1
-    assert state.problems[0].startswith(f"{marker}: not valid JSON")
+    assert state.problems[0] == f"{marker}: not valid UTF-8: byte 0xff at column 2"
 
     marker.write_text(json.dumps({"db_path": 7, "rows": "many"}))
     state = StateBuilder.from_experiment_dir(directory)

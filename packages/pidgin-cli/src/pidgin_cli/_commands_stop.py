@@ -20,7 +20,13 @@ STOP_TIMEOUT = 10.0
 
 
 @click.command("stop", short_help="Stop a running experiment cleanly.")
-@click.argument("experiment", metavar="ID", shell_complete=complete_run_id)
+@click.argument("experiment", metavar="[ID]", required=False, shell_complete=complete_run_id)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Stop every experiment running under the output root (as pidgin-ai's stop --all).",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(0.1, 3600),
@@ -30,46 +36,105 @@ STOP_TIMEOUT = 10.0
 )
 @output_option
 @click.pass_context
-def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Path | None) -> None:
+def stop_command(
+    ctx: click.Context, experiment: str | None, every: bool, timeout: float, output: Path | None
+) -> None:
     """Stop a running experiment: conversations in flight end as interrupted.
 
     Conversations not started yet are never started, and the experiment is recorded as
     interrupted (it is still loaded into DuckDB afterwards). ID is the id, the name or a
-    unique prefix. Exit status 1 if it is not running or did not stop in time.
+    unique prefix; --all stops every experiment running under the output root. Exit
+    status 1 if it is not running or did not stop in time (with --all: if any did not).
 
     \b
     Examples:
       pidgin experiment stop curious-echo
       pidgin stop restless-echo
+      pidgin stop --all
     """
+    if every == (experiment is not None):
+        raise click.UsageError("give the ID of one experiment, or --all")
+    root = resolve_output_root(ctx, output)
+    if every:
+        _stop_every(root, timeout)
+        return
+    directory = _experiment_to_stop(root, experiment or "")
+    _refuse_unless_running(directory)
+    pid = _signal(directory)
+    click.echo(f"Stopping {safe_text(directory.name)} (runner pid {pid})...")
+    _report_end(root, directory, pid, timeout)
+
+
+def _stop_every(root: Path, timeout: float) -> None:
+    """Signal every running experiment at once, then wait for each to record its end."""
+    import time
+
     from pidgin_events import is_running
 
-    from ._background import completion, runner_pid, signal_runner, wait_until_ended
+    from ._resolve import scan_runs
 
-    root = resolve_output_root(ctx, output)
-    directory = _experiment_to_stop(root, experiment)
+    running = [
+        ref.directory for ref in scan_runs(root, ("experiment",)) if is_running(ref.directory)
+    ]
+    if not running:
+        click.echo(f"No experiment is running under {safe_text(str(root))}.")
+        return
+    stopping: list[tuple[Path, int]] = []
+    problems: list[str] = []
+    for directory in running:
+        try:
+            pid = _signal(directory)
+        except click.ClickException as exc:
+            problems.append(exc.format_message())
+            continue
+        click.echo(f"Stopping {safe_text(directory.name)} (runner pid {pid})...")
+        stopping.append((directory, pid))
+    deadline = time.monotonic() + timeout  # one wait for all: they stop side by side
+    for directory, pid in stopping:
+        try:
+            _report_end(root, directory, pid, max(0.1, deadline - time.monotonic()))
+        except click.ClickException as exc:
+            problems.append(exc.format_message())
+    if problems:
+        raise fail("\n".join(problems))
+
+
+def _refuse_unless_running(directory: Path) -> None:
+    from pidgin_events import is_running
+
+    from ._background import completion
+
     experiment_id = directory.name
-    running = is_running(directory)
-    if running is False:
-        ended = completion(directory)
-        if ended is not None:
-            raise fail(
-                f"experiment {experiment_id} is not running: it already ended ({ended.status})."
-            )
-        raise fail(
-            f"experiment {experiment_id} is not running: its writer stopped without completing "
-            "it (killed?), so it counts as interrupted."
-        )
+    if is_running(directory) is not False:
+        return
+    ended = completion(directory)
+    if ended is not None:
+        raise fail(f"experiment {experiment_id} is not running: it already ended ({ended.status}).")
+    raise fail(
+        f"experiment {experiment_id} is not running: its writer stopped without completing "
+        "it (killed?), so it counts as interrupted."
+    )
+
+
+def _signal(directory: Path) -> int:
+    """Ask the runner writing ``directory`` to stop (SIGTERM); its pid."""
+    from ._background import runner_pid, signal_runner
+
     pid = signal_runner(directory, signal.SIGTERM)
     if pid is None:
         known = runner_pid(directory)
         raise fail(
-            f"experiment {experiment_id} is not written by a runner that pidgin started"
+            f"experiment {directory.name} is not written by a runner that pidgin started"
             + ("" if known is None else f" (runner.pid says {known}, which is not it)")
             + "; stop the process writing it."
         )
-    shown = safe_text(experiment_id)
-    click.echo(f"Stopping {shown} (runner pid {pid})...")
+    return pid
+
+
+def _report_end(root: Path, directory: Path, pid: int, timeout: float) -> None:
+    from ._background import wait_until_ended
+
+    experiment_id = directory.name
     complete = wait_until_ended(directory, timeout)
     if complete is None:
         raise fail(
@@ -78,8 +143,9 @@ def stop_command(ctx: click.Context, experiment: str, timeout: float, output: Pa
             f"with '{command_hint('experiment', 'status', experiment_id, root=root)}'."
         )
     click.echo(
-        f"Stopped {shown}: {safe_text(complete.status)} ({complete.completed_conversations} "
-        f"completed, {complete.interrupted_conversations} interrupted, "
+        f"Stopped {safe_text(experiment_id)}: {safe_text(complete.status)} "
+        f"({complete.completed_conversations} completed, "
+        f"{complete.interrupted_conversations} interrupted, "
         f"{complete.failed_conversations} failed)."
     )
 

@@ -75,6 +75,11 @@ def transcript_command(
     root = resolve_output_root(ctx, output)
     directory = resolve_run(root, run_id)
     doc = build_document(directory, run_kind_of(directory), conversation)
+    for view in doc.conversations:  # also in the document; here for whoever pipes it away
+        for problem in view.transcript.problems:
+            click.echo(
+                f"warning: {safe_text(problem.describe(view.transcript.log_path))}", err=True
+            )
     if fmt == "html":
         from ._transcript_html import render_html
 

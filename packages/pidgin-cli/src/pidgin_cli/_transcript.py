@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from pidgin_events import LogReader, parse_timestamp
+from pidgin_events import EventDecodeError, LogReader, decode_event, parse_timestamp
 
 __all__ = ["ChatMessage", "PromptInfo", "Transcript", "TranscriptReader", "TurnInfo"]
 
@@ -68,6 +68,20 @@ class PromptInfo:
     """For an injection: the role it was sent as (``system``, ``user``), when recorded."""
 
 
+@dataclass(frozen=True, slots=True)
+class LineProblem:
+    """A line of the log that the transcript could not show as it was written."""
+
+    line: int
+    reason: str
+    repaired: bool = False
+    """Shown with U+FFFD in place of its bytes that are not UTF-8; otherwise left out."""
+
+    def describe(self, log_path: Path) -> str:
+        shown = "shown with U+FFFD for those bytes" if self.repaired else "left out"
+        return f"line {self.line} of {log_path.name}: {self.reason}; {shown}"
+
+
 @dataclass(slots=True)
 class TurnInfo:
     """One turn: its convergence score once it completed."""
@@ -96,7 +110,7 @@ class Transcript:
     end_status: str | None = None
     end_reason: str | None = None
     error: str | None = None
-    bad_lines: int = 0
+    problems: list[LineProblem] = field(default_factory=list)
     version: int = 0
     """Bumped by every refresh that changed anything: streams wait for it to move."""
 
@@ -154,15 +168,33 @@ class TranscriptReader:
             return self.transcript
 
     def _read_line(self, number: int, raw: bytes) -> None:
-        """Apply one line that may be an event the transcript shows; count it if unreadable."""
+        """Apply one line that may be an event the transcript shows; note it if unreadable.
+
+        A line whose only fault is bytes that are not UTF-8 (one stray byte in a message)
+        is shown with U+FFFD in their place rather than dropped whole, and noted.
+        """
+        repaired = False
         try:
             data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data, repaired = _with_replacement(raw), True
+        try:
             if isinstance(data, dict):
                 self._apply(data, number)
+                if repaired:
+                    self._note(number, raw, repaired=True)
                 return
-        except (orjson.JSONDecodeError, TypeError, ValueError):
+        except (TypeError, ValueError):
             pass
-        self.transcript.bad_lines += 1
+        self._note(number, raw, repaired=False)
+
+    def _note(self, number: int, raw: bytes, *, repaired: bool) -> None:
+        try:
+            decode_event(raw)
+            reason = "its fields are not those of its event type"
+        except EventDecodeError as exc:
+            reason = str(exc)
+        self.transcript.problems.append(LineProblem(number, reason, repaired))
 
     def _apply(self, event: dict[str, Any], line: int) -> None:
         t = self.transcript
@@ -294,6 +326,14 @@ _SHOWN = (
 )
 """Event types the transcript shows: other lines (requests carrying whole histories in
 pidgin-ai logs, chunks, rate limits) are skipped without being parsed."""
+
+
+def _with_replacement(raw: bytes) -> Any:
+    """The line read with U+FFFD in place of bytes that are not UTF-8; None if still not JSON."""
+    try:
+        return orjson.loads(raw.decode("utf-8", "replace"))
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _text(value: object) -> str | None:

@@ -65,6 +65,10 @@ def _conversation(view: ConversationView) -> dict[str, Any]:
             for number, info in sorted(t.turns.items())
         ],
         "entries": [_entry(item) for item in view.timeline()],
+        "problems": [
+            {"log": t.log_path.name, "line": p.line, "reason": p.reason, "repaired": p.repaired}
+            for p in t.problems
+        ],
     }
 
 

@@ -107,6 +107,7 @@ class ConversationView:
         lines.append(f"Tokens: {format_tokens(total)}; cost: {format_cost(cost)}")
         if state.error:
             lines.append(f"Error: {state.error}")
+        lines += [f"Unreadable: {p.describe(t.log_path)}" for p in t.problems]
         return lines
 
 

@@ -15,6 +15,7 @@ from ._codec import (
     event_from_dict,
     event_to_dict,
     json_type,
+    unreadable_reason,
 )
 from ._events import (
     ERROR_EVENT_TYPES,
@@ -267,6 +268,7 @@ __all__ = [
     "read_marker",
     "run_kind_of",
     "stat_files",
+    "unreadable_reason",
     "utc_now",
     "validate_file",
     "validate_id",

@@ -25,6 +25,7 @@ __all__ = [
     "event_from_dict",
     "event_to_dict",
     "json_type",
+    "unreadable_reason",
 ]
 
 
@@ -348,12 +349,24 @@ def event_from_dict(data: Mapping[str, Any]) -> ev.Event:
     return event
 
 
+def unreadable_reason(line: bytes | str, error: orjson.JSONDecodeError) -> str:
+    """Why a line is not JSON, in the words every reader of logs uses: bytes that are not
+    UTF-8 are named with their column (orjson calls them surrogates), anything else is
+    orjson's own message."""
+    if isinstance(line, bytes):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"not valid UTF-8: byte 0x{line[bad.start]:02x} at column {bad.start + 1}"
+    return f"not valid JSON: {error}"
+
+
 def decode_event(line: bytes | str) -> ev.Event:
     """Parse one JSON line into an event, raising ``EventDecodeError`` with the reason."""
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        raise EventDecodeError(f"not valid JSON ({exc})") from None
+        raise EventDecodeError(unreadable_reason(line, exc)) from None
     if not isinstance(data, dict):
         raise EventDecodeError(f"expected a JSON object, got {json_type(data)}")
     return event_from_dict(data)

@@ -14,7 +14,7 @@ from functools import cache
 
 import orjson
 
-from ._codec import json_type
+from ._codec import json_type, unreadable_reason
 from ._validate import SchemaValidator
 
 TYPE_CHECKING = False
@@ -52,12 +52,7 @@ def _line_problems(raw: bytes | str, validator: SchemaValidator) -> list[str]:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        if isinstance(raw, bytes):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as bad:
-                return [f"not valid UTF-8: byte 0x{raw[bad.start]:02x} at column {bad.start + 1}"]
-        return [f"not valid JSON: {exc}"]
+        return [unreadable_reason(raw, exc)]
     if not isinstance(value, dict):
         return [f"expected a JSON object, got {json_type(value)}"]
     return validator.errors(value)

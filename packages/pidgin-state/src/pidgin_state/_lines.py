@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from pidgin_events import EVENT_LINE_PREFIX, EVENT_TYPES, json_type
+from pidgin_events import EVENT_LINE_PREFIX, EVENT_TYPES, json_type, unreadable_reason
 
 __all__ = [
     "CLOSE_BRACE",
@@ -138,7 +138,7 @@ class LineJudge:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            self._problem_at(line_no, f"not valid JSON ({exc})")
+            self._problem_at(line_no, unreadable_reason(raw, exc))
             return False
         name, handler = entry
         if type(data) is not dict or data.get("event_type") != name:
@@ -166,7 +166,7 @@ class LineJudge:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            self._problem_at(line_no, f"not valid JSON ({exc})")
+            self._problem_at(line_no, unreadable_reason(raw, exc))
             return False
         return self._decoded_odd(data, line_no)
 

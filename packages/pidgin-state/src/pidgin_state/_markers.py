@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from pidgin_events import open_for_reading
+from pidgin_events import open_for_reading, unreadable_reason
 
 from ._model import DatabaseState
 from ._sinks import ExperimentLog, LoadRecord
@@ -62,7 +62,7 @@ class JsonFile:
             try:
                 value = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                self.problem = f"{self.display}: not valid JSON ({exc})"
+                self.problem = f"{self.display}: {unreadable_reason(raw, exc)}"
             else:
                 if isinstance(value, dict):
                     self.data = value

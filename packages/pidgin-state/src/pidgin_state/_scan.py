@@ -18,7 +18,7 @@ from typing import Any, Generic
 
 import orjson
 
-from pidgin_events import ARCHIVE_BLOCK, LOG_BLOCK, open_for_reading, open_log
+from pidgin_events import ARCHIVE_BLOCK, LOG_BLOCK, open_for_reading, open_log, unreadable_reason
 
 from ._lines import (
     CLOSE_BRACE,
@@ -294,7 +294,7 @@ class LogCursor(LineJudge, Generic[S]):
                             try:
                                 data = loads(block[pos:nl])
                             except orjson.JSONDecodeError as exc:
-                                self._problem_at(line_no, f"not valid JSON ({exc})")
+                                self._problem_at(line_no, unreadable_reason(block[pos:nl], exc))
                                 not_events += 1
                             else:
                                 if type(data) is dict and data.get("event_type") == entry[0]:
