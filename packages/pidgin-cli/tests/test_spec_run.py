@@ -224,6 +224,50 @@ def test_like_runs_an_experiment_again_with_the_same_config_and_messages(
     assert changed["command_line"] == ["turns"]
 
 
+@pytest.mark.parametrize("source", ["exp-5x20-full_f41ebd59", "chat-silent-10turn_4700f813"])
+def test_like_runs_a_pidgin_ai_experiment_from_its_manifest(
+    legacy_root: Path, pidgin: Pidgin, source: str
+) -> None:
+    directory = legacy_root / EXPERIMENTS_DIR / source
+    manifest = json.loads((directory / "manifest.json").read_text("utf-8"))
+    old = manifest["config"]
+    assert not (directory / EXPERIMENT_LOG).exists()  # pidgin-ai keeps its config elsewhere
+
+    result = pidgin("run", "--like", old["name"], "-t", "2")
+    assert result.returncode == 0, result.stderr
+    (copy,) = experiments(legacy_root)
+    config = start_config(copy)
+    assert config["like"] == source
+    options = config["options"]
+    assert (options["agent_a"], options["agent_b"]) == (old["agent_a_model"], old["agent_b_model"])
+    assert options["prompt"] == old["custom_prompt"]
+    assert options["repetitions"] == old["repetitions"] == len(conversations(copy))
+    for key in ("awareness", "convergence_action", "max_parallel", "choose_names", "think"):
+        assert options[key] == old[key], key
+    assert options["turns"] == 2 != old["max_turns"]  # given on the command line: it wins
+    assert config["command_line"] == ["turns"]
+    assert options["name"] is None  # a new run gets a name of its own
+
+
+def test_like_refuses_a_pidgin_ai_branch_and_a_manifest_without_config(
+    legacy_root: Path, pidgin: Pidgin
+) -> None:
+    directory = legacy_root / EXPERIMENTS_DIR / "chat-silent-10turn_4700f813"
+    manifest_path = directory / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    manifest["config"]["branch_from_conversation"] = "conv_7fc087b1"
+    manifest_path.write_text(json.dumps(manifest), "utf-8")
+    branched = pidgin("run", "--like", "chat-silent-10turn")
+    assert branched.returncode == 2, branched.stderr
+    assert f"{manifest_path}: this pidgin-ai experiment branched conversation" in branched.stderr
+    del manifest["config"]
+    manifest_path.write_text(json.dumps(manifest), "utf-8")
+    bare = pidgin("run", "--like", "chat-silent-10turn")
+    assert bare.returncode == 2, bare.stderr
+    assert f"{manifest_path}: has no config object" in bare.stderr
+    assert experiments(legacy_root) == []
+
+
 def test_like_repeats_a_conversations_grid(
     tmp_path: Path, output_root: Path, pidgin: Pidgin
 ) -> None:

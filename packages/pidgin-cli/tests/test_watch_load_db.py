@@ -1,4 +1,4 @@
-"""``pidgin load-db`` (hidden) and how ``list``/``status`` show what the loader did."""
+"""``pidgin load-db`` and how ``list``/``status`` show what the loader did."""
 
 from __future__ import annotations
 

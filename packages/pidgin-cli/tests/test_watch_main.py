@@ -20,24 +20,49 @@ def test_version_prints_the_package_version(run_cli: RunCli) -> None:
     assert result.stdout.strip() == "pidgin 0.1.0"
 
 
-def test_help_lists_commands_but_not_load_db(run_cli: RunCli) -> None:
-    result = run_cli("--help")
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _help_commands(run_cli: RunCli, *group: str) -> set[str]:
+    """The commands ``pidgin GROUP --help`` lists (wrapped descriptions skipped)."""
+    result = run_cli(*group, "--help")
     assert result.returncode == 0, result.stderr
-    commands = result.stdout.split("Commands:")[1]
-    names = {line.split()[0] for line in commands.splitlines() if line.startswith("  ")}
-    assert {"run", "chat", "demo", "monitor", "experiment"} <= names
-    assert "load-db" not in result.stdout
-    assert "Run a conversation or an experiment." in result.stdout
+    listing = result.stdout.split("Commands:\n")[1].split("\n\n")[0]  # not the epilog
+    return {line.split()[0] for line in listing.splitlines() if line[:2] == "  " != line[:3]}
 
 
-def test_experiment_help_lists_its_subcommands(run_cli: RunCli) -> None:
-    result = run_cli("experiment", "--help")
-    assert result.returncode == 0, result.stderr
-    for name in ("list", "status", "attach", "stop"):
-        assert f"  {name} " in result.stdout
+def _readme_tree() -> dict[tuple[str, ...], set[str]]:
+    """The command tree of the package README: group path -> the commands under it."""
+    text = README.read_text("utf-8")
+    block = text.split("## The commands\n\n```\npidgin\n", 1)[1].split("```", 1)[0]
+    tree: dict[tuple[str, ...], set[str]] = {(): set()}
+    path: list[str] = []
+    for line in block.splitlines():
+        prefix, _, rest = line.partition("\u2500\u2500 ")  # the box drawing before a name
+        depth = len(prefix) // 4
+        name = rest.split()[0]
+        if "(hidden)" in rest:
+            continue
+        del path[depth:]
+        tree.setdefault(tuple(path), set()).add(name)
+        path.append(name)
+        if depth == 0:
+            tree.setdefault((name,), set())
+    return {group: names for group, names in tree.items() if names}
 
 
-def test_hidden_load_db_still_runs(run_cli: RunCli) -> None:
+def test_the_readme_tree_is_what_help_lists(run_cli: RunCli) -> None:
+    tree = _readme_tree()
+    assert {"branch", "models", "spec", "load-db"} <= tree[()]
+    assert "resume" in tree[("experiment",)]
+    for group, names in tree.items():
+        assert _help_commands(run_cli, *group) == names, group
+    groups = {name for name in _help_commands(run_cli) if (name,) in tree}
+    assert groups == {"experiment", "spec"}  # every group of --help is in the tree
+
+
+def test_help_lists_load_db_which_every_not_loaded_message_names(run_cli: RunCli) -> None:
+    assert "load-db" in _help_commands(run_cli)
     result = run_cli("load-db", "--help")
     assert result.returncode == 0, result.stderr
     assert "--force" in result.stdout

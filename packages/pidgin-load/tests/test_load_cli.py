@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,46 @@ def test_all_on_a_root_without_runs_fails_unless_allowed(
     assert warning in allowed.stderr
     assert json.loads(allowed.stdout)["loaded"] == []
     assert not db.exists()  # nothing was there to load: no database is made
+
+
+def _into_a_closed_pipe(*args: str | Path, buffered: bool) -> subprocess.CompletedProcess[str]:
+    """``python -m pidgin_load ARGS`` writing into a pipe nobody reads (``... | head`` done)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "pidgin_load", *map(str, args)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("form", [(), ("--json",)], ids=["human", "json"])
+def test_a_reader_that_went_away_stops_it_quietly(
+    tmp_path: Path, write_experiment: Any, query: Any, form: tuple[str, ...], buffered: bool
+) -> None:
+    root = tmp_path / "root"
+    first = write_experiment(root, experiment_id="exp_one")
+    write_experiment(root, experiment_id="exp_two")
+    db = tmp_path / "db.duckdb"
+
+    by_directory = _into_a_closed_pipe(first, "--db", db, *form, buffered=buffered)
+    everything = _into_a_closed_pipe("--all", root, "--db", db, *form, buffered=buffered)
+
+    for result in (by_directory, everything):
+        assert (result.returncode, result.stderr) == (1, "")  # no BrokenPipeError traceback
+    # what was loaded before the output failed stays loaded
+    assert {row[0] for row in query(db, "SELECT experiment_id FROM experiments")} == {
+        "exp_one",
+        "exp_two",
+    }

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._output import echo_json, fail, output_option, plain_table, resolve_output_root, safe_text
+from ._output import (
+    echo_json,
+    fail,
+    output_option,
+    plain_table,
+    resolve_output_root,
+    safe_text,
+    write_file,
+)
 from ._query_target import TARGET_HELP, open_target
 from ._resolve import complete_run_id, resolve_run
 
@@ -107,7 +115,14 @@ def query_command(
 def _write(relation: duckdb.DuckDBPyRelation, fmt: str, target: Path | None) -> None:
     if fmt == "parquet":
         assert target is not None
-        relation.write_parquet(str(target))
+        import duckdb
+
+        try:
+            relation.write_parquet(str(target))
+        except duckdb.IOException as exc:
+            raise fail(
+                f"cannot write {safe_text(target)}: {str(exc).removeprefix('IO Error: ')}"
+            ) from None
         return
     columns = list(relation.columns)
     rows = relation.fetchall()
@@ -120,20 +135,23 @@ def _write(relation: duckdb.DuckDBPyRelation, fmt: str, target: Path | None) -> 
 
             from ._output import _json_default
 
-            target.write_text(json.dumps(document, indent=2, default=_json_default) + "\n")
+            write_file(target, json.dumps(document, indent=2, default=_json_default) + "\n")
         return
     if fmt == "csv":
         if target is None:
             _csv(sys.stdout, columns, rows)
         else:
-            with target.open("w", newline="", encoding="utf-8") as stream:
-                _csv(stream, columns, rows)
+            import io
+
+            buffer = io.StringIO(newline="")
+            _csv(buffer, columns, rows)
+            write_file(target, buffer.getvalue())
         return
     text = plain_table(columns, [["" if v is None else str(v) for v in row] for row in rows])
     if target is None:
         click.echo(text)
     else:
-        target.write_text(text + "\n", encoding="utf-8")
+        write_file(target, text + "\n")
 
 
 def _csv(stream: Any, columns: list[str], rows: list[tuple[Any, ...]]) -> None:

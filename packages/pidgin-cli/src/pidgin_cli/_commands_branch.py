@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ._log_text import LOG_TEXT
 from ._output import command_hint, fail, output_option, resolve_output_root, safe_text
 from ._run_options import MAX_PARALLEL
 
@@ -22,14 +23,27 @@ __all__ = ["branch_command"]
     help="How many of the parent's turns the branch keeps (turns 1..N are replayed) "
     "[default: all its complete turns, as pidgin-ai].",
 )
-@click.option("-a", "--agent-a", metavar="MODEL", help="Model of agent A [default: the parent's].")
-@click.option("-b", "--agent-b", metavar="MODEL", help="Model of agent B [default: the parent's].")
+@click.option(
+    "-a",
+    "--agent-a",
+    type=LOG_TEXT,
+    metavar="MODEL",
+    help="Model of agent A [default: the parent's].",
+)
+@click.option(
+    "-b",
+    "--agent-b",
+    type=LOG_TEXT,
+    metavar="MODEL",
+    help="Model of agent B [default: the parent's].",
+)
 @click.option("--temperature", type=click.FloatRange(0.0, 2.0), help="Temperature of both agents.")
 @click.option("--temp-a", type=click.FloatRange(0.0, 2.0), help="Temperature of agent A.")
 @click.option("--temp-b", type=click.FloatRange(0.0, 2.0), help="Temperature of agent B.")
 @click.option(
     "-p",
     "--prompt",
+    type=LOG_TEXT,
     metavar="TEXT",
     help="A message both agents are sent at the branch point, before turn N+1.",
 )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ._experiment_names import experiment_name
+from ._log_text import LOG_TEXT
 from ._output import (
     command_hint,
     fail,
@@ -47,15 +48,22 @@ def _conversation_options(function: F) -> F:
             "-a",
             "--agent-a",
             required=True,
+            type=LOG_TEXT,
             metavar="MODEL",
             help="Model of the first agent, e.g. local:drift (see 'Models' below).",
         ),
         click.option(
-            "-b", "--agent-b", required=True, metavar="MODEL", help="Model of the second agent."
+            "-b",
+            "--agent-b",
+            required=True,
+            type=LOG_TEXT,
+            metavar="MODEL",
+            help="Model of the second agent.",
         ),
         click.option(
             "-p",
             "--prompt",
+            type=LOG_TEXT,
             metavar="TEXT",
             help="Initial prompt (default: none; the first agent is sent '[Begin]').",
         ),

@@ -7,14 +7,19 @@ was never loaded into DuckDB.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from pidgin_events import run_kind_of
 
-from ._output import conversation_option, fail, output_option, resolve_output_root, safe_text
+from ._output import (
+    conversation_option,
+    output_option,
+    resolve_output_root,
+    safe_text,
+    write_file,
+)
 from ._resolve import complete_run_id, resolve_run
 
 __all__ = ["transcript_command"]
@@ -90,18 +95,7 @@ def transcript_command(
     if target is None:
         click.echo(rendered, nl=False)
         return
-    _write(target, rendered)
+    write_file(target, rendered)
     count = len(doc.conversations)
     noun = "conversation" if count == 1 else "conversations"
     click.echo(f"wrote {safe_text(target)} ({count} {noun}, {fmt})", err=True)
-
-
-def _write(target: Path, text: str) -> None:
-    """Write whole or not at all: a file left half-written would look like a transcript."""
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, target)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise fail(f"cannot write {safe_text(target)}: {exc.strerror or exc}") from None

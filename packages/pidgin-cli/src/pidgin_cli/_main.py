@@ -7,6 +7,8 @@ never pays for them.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -67,7 +69,6 @@ ROOT_COMMANDS = {
     "load-db": LazyCommand(
         "pidgin_cli._commands_load:load_db_command",
         "Load experiments into DuckDB (automatic after a run).",
-        hidden=True,
     ),
     "import": LazyCommand(  # pidgin-ai's name for it
         "pidgin_cli._commands_load:load_db_command",
@@ -172,5 +173,18 @@ def experiment() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``pidgin`` console script and of ``python -m pidgin_cli``."""
-    cli.main(args=argv, prog_name="pidgin")
+    """Entry point of the ``pidgin`` console script and of ``python -m pidgin_cli``.
+
+    A reader that went away (``pidgin ... | head``) stops every command quietly with
+    status 1: click does so for what commands print; output still buffered at exit (a
+    command writing to ``sys.stdout`` itself) is flushed here, where the same holds.
+    """
+    try:
+        cli.main(args=argv, prog_name="pidgin")
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # to /dev/null, so that the interpreter's own last flush does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)

@@ -7,6 +7,7 @@ for all of them at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -39,6 +40,7 @@ __all__ = [
     "safe_text",
     "tail_option",
     "use_rich",
+    "write_file",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -278,3 +280,20 @@ def fail(message: str) -> click.ClickException:
     what logs say, and click prints its messages as they are.
     """
     return click.ClickException(safe_text(message, multiline=True))
+
+
+def write_file(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` whole or not at all, or fail in one line naming it.
+
+    Every ``--to FILE`` goes through here: a file left half-written would look like a
+    whole transcript, report or query result, and a missing directory or a read-only
+    place is an ordinary mistake, not a traceback.
+    """
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise fail(f"cannot write {safe_text(target)}: {exc.strerror or exc}") from None

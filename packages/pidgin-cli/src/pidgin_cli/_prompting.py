@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from ._awareness import AgentPrompts, AwarenessError, resolve_awareness
+from ._log_text import LOG_TEXT
 
 __all__ = [
     "DEFAULT_AWARENESS",
@@ -156,6 +157,7 @@ def prompt_options(function: F) -> F:
         click.option(
             "-w",
             "--awareness",
+            type=LOG_TEXT,
             default=DEFAULT_AWARENESS,
             show_default=True,
             metavar="PRESET|FILE.yaml",
@@ -163,10 +165,16 @@ def prompt_options(function: F) -> F:
             "awareness file that sets system prompts and injects prompts at given turns.",
         ),
         click.option(
-            "--awareness-a", metavar="PRESET|FILE.yaml", help="Awareness of agent A only."
+            "--awareness-a",
+            type=LOG_TEXT,
+            metavar="PRESET|FILE.yaml",
+            help="Awareness of agent A only.",
         ),
         click.option(
-            "--awareness-b", metavar="PRESET|FILE.yaml", help="Awareness of agent B only."
+            "--awareness-b",
+            type=LOG_TEXT,
+            metavar="PRESET|FILE.yaml",
+            help="Awareness of agent B only.",
         ),
         click.option(
             "--choose-names",

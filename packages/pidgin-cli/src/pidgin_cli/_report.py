@@ -341,6 +341,8 @@ def build_report(data: ReportData) -> str:
 
 def write_report(data: ReportData, target: Path) -> int:
     """Write the report; its size in bytes."""
+    from ._output import write_file
+
     text = build_report(data)
-    target.write_text(text, encoding="utf-8")
+    write_file(target, text)
     return len(text.encode())

@@ -23,7 +23,14 @@ from ._output import fail
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-__all__ = ["RunRef", "complete_run_id", "first_record", "resolve_run", "scan_runs"]
+__all__ = [
+    "RunRef",
+    "complete_run_id",
+    "first_record",
+    "read_json",
+    "resolve_run",
+    "scan_runs",
+]
 
 ALL_KINDS: tuple[RunKind, ...] = RUN_KINDS
 _FIRST_LINE_LIMIT = 1 << 20  # an ExperimentStartEvent with a huge config is still one line
@@ -192,7 +199,7 @@ def _experiment_names(directory: Path) -> tuple[str | None, tuple[str, ...]]:
     if start is not None and start.get("event_type") == "ExperimentStartEvent":
         name = start.get("name")
         return (name if isinstance(name, str) else None), ()
-    manifest = _read_json(directory / MANIFEST)
+    manifest = read_json(directory / MANIFEST)
     if manifest is None:
         return None, ()
     name = manifest.get("name")
@@ -221,7 +228,8 @@ def first_record(path: Path) -> dict[str, object] | None:
     return _loads(line)
 
 
-def _read_json(path: Path) -> dict[str, object] | None:
+def read_json(path: Path) -> dict[str, object] | None:
+    """The JSON object in ``path``; None when it is unreadable or not one object."""
     try:
         data = path.read_bytes()
     except OSError:

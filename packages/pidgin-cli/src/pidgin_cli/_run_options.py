@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ._log_text import LOG_TEXT
 from ._requests import CONTEXT_POLICIES, ContextPolicy, RequestSettings
 
 __all__ = [
@@ -98,6 +99,7 @@ def provider_options(function: F) -> F:
         ),
         click.option(
             "--base-url",
+            type=LOG_TEXT,
             metavar="URL",
             help="Server of openai-compatible:MODEL models (else $PIDGIN_COMPATIBLE_BASE_URL).",
         ),

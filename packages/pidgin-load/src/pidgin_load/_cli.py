@@ -10,6 +10,7 @@ Exit status: 0 when every run is loaded or was already loaded, 1 when any failed
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -143,6 +144,20 @@ def _say_waiting(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``pidgin-load``; returns the exit status."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # here, where a reader that went away is still caught
+        return status
+    except BrokenPipeError:
+        # The reader went away (`pidgin-load ... | head`): stop quietly, as Unix tools do.
+        # Loads were committed before anything was printed; stdout goes to /dev/null so
+        # that the interpreter's last flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.root is not None and args.runs:

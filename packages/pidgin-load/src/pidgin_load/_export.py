@@ -56,7 +56,10 @@ def export_database(
             if unknown:
                 raise LoadError(f"{db} has no experiment {', '.join(unknown)}")
             wanted = sorted({by_name[name] for name in experiment_ids})
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LoadError(f"cannot write {out}: {exc.strerror or exc}") from None
         options = "FORMAT parquet" if file_format == "parquet" else "FORMAT csv, HEADER true"
         written: dict[str, int] = {}
         for table in TABLES:

@@ -3,7 +3,9 @@
 Never from the database: the first line of ``experiment.jsonl`` is the
 ``ExperimentStartEvent``, whose ``config`` holds every option as the run used it
 (``options``, recorded since specs exist). Older runs, and pidgin-ai's key names in the
-config, are read through the same alias table as spec files.
+config, are read through the same alias table as spec files; so is a pidgin-ai 1.x
+experiment's ``manifest.json`` (it has no ``experiment.jsonl``), whose ``config`` is
+the same dictionary.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ NOT_CARRIED = frozenset({"name", "output"})
 def options_of_run(ctx: click.Context, text: str) -> tuple[str, dict[str, Any], Spec | None]:
     """The experiment ``text`` names, its recorded options (spec key -> value), and its
     grid as a spec when it was one experiment of a grid's conversations."""
-    from pidgin_events import EXPERIMENT_LOG
+    from pidgin_events import EXPERIMENT_LOG, MANIFEST
 
     from .._output import resolve_output_root
     from .._resolve import first_record, resolve_run
@@ -34,12 +36,18 @@ def options_of_run(ctx: click.Context, text: str) -> tuple[str, dict[str, Any], 
     assert ctx.command is not None
     directory = resolve_run(resolve_output_root(ctx, None), text, kinds=("experiment",))
     log = directory / EXPERIMENT_LOG
-    start = first_record(log)
-    if start is None or start.get("event_type") != "ExperimentStartEvent":
-        raise SpecError(log, "its first line is not an ExperimentStartEvent: nothing to run like")
-    config = start.get("config")
-    if not isinstance(config, dict):
-        raise SpecError(log, "its ExperimentStartEvent has no config")
+    if not log.is_file() and (directory / MANIFEST).is_file():
+        log, config = _pidgin_ai_config(directory / MANIFEST)
+    else:
+        start = first_record(log)
+        if start is None or start.get("event_type") != "ExperimentStartEvent":
+            raise SpecError(
+                log, "its first line is not an ExperimentStartEvent: nothing to run like"
+            )
+        started = start.get("config")
+        if not isinstance(started, dict):
+            raise SpecError(log, "its ExperimentStartEvent has no config")
+        config = started
     recorded = config.get("options")
     if not isinstance(recorded, dict):  # before options were recorded: the named keys
         recorded = {PIDGIN_AI_ALIASES.get(key, key): value for key, value in config.items()}
@@ -61,6 +69,26 @@ def options_of_run(ctx: click.Context, text: str) -> tuple[str, dict[str, Any], 
             )
         options[name] = value
     return directory.name, options, _grid_spec(log, config, keys)
+
+
+def _pidgin_ai_config(manifest: Path) -> tuple[Path, dict[str, Any]]:
+    """A pidgin-ai 1.x experiment's options: its ``manifest.json`` keeps them as ``config``,
+    under pidgin-ai's key names (mapped like a start event's). Its keys without a Pidgin
+    option (``prompt_tag``, ``display_mode``, ...) are left out, as a spec's are reported."""
+    from .._resolve import read_json
+
+    data = read_json(manifest)
+    config = data.get("config") if data is not None else None
+    if not isinstance(config, dict):
+        raise SpecError(manifest, "has no config object (not a pidgin-ai 1.x manifest)")
+    parent = config.get("branch_from_conversation")
+    if parent is not None:
+        raise SpecError(
+            manifest,
+            f"this pidgin-ai experiment branched conversation {parent!r}; "
+            "--like runs whole experiments only (see 'pidgin branch')",
+        )
+    return manifest, config
 
 
 def _grid_spec(log: Path, config: Mapping[str, Any], keys: Mapping[str, Any]) -> Spec | None:
